@@ -1,0 +1,1 @@
+"""vantage6_algorithm."""
