@@ -1,0 +1,361 @@
+"""Start, probe and stop the two servers that the benchmark compares.
+
+* ``OurServer``: ``python -m vantage6_server`` from this repository.
+* ``ReferenceServer``: the published vantage6-server 4.14 in its own Python 3.10
+  virtualenv, run under uWSGI with the options its official Docker image uses.
+
+Both listen on 127.0.0.1 on a free port, with a fresh SQLite file each.
+"""
+
+from __future__ import annotations
+
+import glob
+import http.client
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REF_PIN = "4.14.*"
+REF_PACKAGES = [
+    f"vantage6-server=={REF_PIN}",
+    f"vantage6-backend-common=={REF_PIN}",
+    "uwsgi",
+]
+DEFAULT_REF_VENV = Path.home() / ".cache" / "vantage6-next" / "v6ref"
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- reference venv
+
+
+def _find_python310() -> str:
+    explicit = os.environ.get("V6REF_PYTHON")
+    if explicit:
+        return explicit
+    found = shutil.which("python3.10")
+    if found:
+        return found
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    candidates = sorted(glob.glob(f"{pyenv_root}/versions/3.10*/bin/python"), reverse=True)
+    if candidates:
+        return candidates[0]
+    raise RuntimeError(
+        "vantage6 4.14 needs Python 3.10, which was not found: set V6REF_PYTHON to a "
+        "python3.10 executable (or pass --ref-venv to an existing venv with "
+        "vantage6-server 4.14 and uwsgi)."
+    )
+
+
+def _venv_ready(venv: Path) -> bool:
+    python = venv / "bin" / "python"
+    if not (python.exists() and (venv / "bin" / "uwsgi").exists()):
+        return False
+    probe = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import importlib.metadata as m, sys; "
+            "sys.exit(0 if m.version('vantage6-server').startswith('4.14.') else 1)",
+        ],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+def ensure_reference_venv(venv: Path, log_dir: Path) -> Path:
+    """Return ``venv``, creating or completing it when it lacks the server or uwsgi."""
+    if _venv_ready(venv):
+        return venv
+    log_file = log_dir / "v6ref-install.log"
+    log(f"setting up reference venv at {venv} (log: {log_file}); this takes a few minutes")
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "w") as out:
+        if not (venv / "bin" / "python").exists():
+            subprocess.run(
+                [_find_python310(), "-m", "venv", str(venv)], stdout=out, stderr=out, check=True
+            )
+        pip = [str(venv / "bin" / "python"), "-m", "pip"]
+        subprocess.run(
+            [*pip, "install", "--upgrade", "pip", "setuptools", "wheel"],
+            stdout=out,
+            stderr=out,
+            check=True,
+        )
+        subprocess.run([*pip, "install", *REF_PACKAGES], stdout=out, stderr=out, check=True)
+    if not _venv_ready(venv):
+        raise RuntimeError(f"reference venv at {venv} is still incomplete; see {log_file}")
+    return venv
+
+
+def reference_version(venv: Path) -> str:
+    return subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m; print(m.version('vantage6-server'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class ManagedServer:
+    """A server subprocess in its own process group, with its output in a log file."""
+
+    label = "server"
+    stop_signal = signal.SIGTERM
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.log_path = workdir / "server.log"
+        self.root_username = "root"
+        self.root_password = ""
+        self.command: list[str] = []
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command_and_env(self) -> tuple[list[str], dict[str, str]]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 180.0) -> None:
+        cmd, env = self.command_and_env()
+        self.command = cmd
+        log(f"starting {self.label}: {' '.join(cmd)}")
+        self._log_fh = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.label} exited with {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
+                conn.request("GET", "/api/version")
+                status = conn.getresponse().status
+                conn.close()
+                if status == 200:
+                    log(
+                        f"{self.label} ready on {self.base_url} after "
+                        f"{time.monotonic() - started:.1f}s"
+                    )
+                    return
+            except OSError:
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"{self.label} not ready after {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def rss_mb(self) -> float | None:
+        """Resident memory of the whole process group (all workers) in MiB."""
+        if self.proc is None:
+            return None
+        pgid = self.proc.pid
+        total_kb = 0
+        for status in glob.glob("/proc/[0-9]*/stat"):
+            try:
+                with open(status) as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                if int(fields[2]) != pgid:  # field 5 of stat: pgrp
+                    continue
+                with open(status.replace("/stat", "/status")) as fh:
+                    for line in fh:
+                        if line.startswith("VmRSS:"):
+                            total_kb += int(line.split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+        return round(total_kb / 1024, 1)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        log(f"stopping {self.label}")
+        try:
+            os.killpg(self.proc.pid, self.stop_signal)
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        self._log_fh.close()
+
+
+class OurServer(ManagedServer):
+    label = "ours"
+
+    def __init__(self, workdir: Path, python: str | None = None, extra_args: list[str] = ()):
+        super().__init__(workdir)
+        self.python = python or sys.executable
+        self.extra_args = list(extra_args)
+        self.root_password = "bench-" + secrets.token_hex(12)
+
+    def command_and_env(self) -> tuple[list[str], dict[str, str]]:
+        db = self.workdir / "ours.sqlite"
+        cmd = [
+            self.python,
+            "-m",
+            "vantage6_server",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--database-uri",
+            f"sqlite:///{db}",
+            *self.extra_args,
+        ]
+        env = dict(os.environ)
+        env["V6_ROOT_PASSWORD"] = self.root_password
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+        )
+        return cmd, env
+
+
+class ReferenceServer(ManagedServer):
+    """vantage6-server 4.14 under uWSGI, as its Docker image runs it.
+
+    The uWSGI options are the ones ``v6 server start`` (vantage6 4.14) passes to
+    the server container: an HTTP router with keep-alive in front of one
+    gevent worker with 1000 async cores, under a master process. Differences:
+    the bind address (127.0.0.1 instead of the container's :5000), the path of
+    ``wsgi.py`` (the venv's instead of /vantage6/...), and ``--virtualenv``
+    (the image installs into the system Python; here it is a venv).
+    """
+
+    label = "vantage6 4.14"
+    # uWSGI's master treats SIGTERM as "reload"; SIGINT shuts it down.
+    stop_signal = signal.SIGINT
+
+    def __init__(self, workdir: Path, venv: Path, log_level: str = "WARNING") -> None:
+        super().__init__(workdir)
+        self.venv = venv
+        self.log_level = log_level
+        # vantage6 creates root/root on its first start; used for the reference only.
+        self.root_password = "root"
+        self.config_path = workdir / "config.yaml"
+
+    def write_config(self) -> None:
+        config = {
+            "description": "benchmark reference server",
+            "ip": self.host,
+            "port": self.port,
+            "api_path": "/api",
+            "uri": f"sqlite:///{self.workdir / 'reference.sqlite'}",
+            "allow_drop_all": False,
+            "jwt_secret_key": secrets.token_hex(32),
+            "server_url": f"{self.base_url}/api",
+            "logging": {
+                "level": self.log_level,
+                "file": "server.log",
+                "use_console": True,
+                "backup_count": 1,
+                "max_size": 1024,
+                "format": "%(asctime)s - %(name)-14s - %(levelname)-8s - %(message)s",
+                "datefmt": "%Y-%m-%d %H:%M:%S",
+                "loggers": [
+                    {"name": "urllib3", "level": "warning"},
+                    {"name": "socketio.server", "level": "warning"},
+                    {"name": "engineio.server", "level": "warning"},
+                    {"name": "sqlalchemy.engine", "level": "warning"},
+                ],
+            },
+        }
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def wsgi_file(self) -> str:
+        out = subprocess.run(
+            [
+                str(self.venv / "bin" / "python"),
+                "-c",
+                "import importlib.util as u; "
+                "print(u.find_spec('vantage6.server').submodule_search_locations[0])",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return str(Path(out) / "wsgi.py")
+
+    def command_and_env(self) -> tuple[list[str], dict[str, str]]:
+        self.write_config()
+        cmd = [
+            str(self.venv / "bin" / "uwsgi"),
+            "--http",
+            f"{self.host}:{self.port}",
+            "--gevent",
+            "1000",
+            "--http-websockets",
+            "--http-chunked-input",
+            "--http-keepalive",
+            "--post-buffering",
+            "0",
+            "--master",
+            "--callable",
+            "app",
+            "--disable-logging",
+            "--wsgi-file",
+            self.wsgi_file(),
+            "--pyargv",
+            str(self.config_path),
+            "--virtualenv",
+            str(self.venv),
+        ]
+        env = {
+            "PATH": f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "HOME": os.environ.get("HOME", str(Path.home())),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "VIRTUAL_ENV": str(self.venv),
+            # keep vantage6's per-user folders (logs, data) inside the work dir
+            "XDG_DATA_HOME": str(self.workdir / "xdg-data"),
+            "XDG_CONFIG_HOME": str(self.workdir / "xdg-config"),
+            "XDG_CACHE_HOME": str(self.workdir / "xdg-cache"),
+            "XDG_STATE_HOME": str(self.workdir / "xdg-state"),
+        }
+        return cmd, env
