@@ -32,9 +32,7 @@ class RunStatus(StrEnum):
 
 _UNFINISHED = {RunStatus.PENDING, RunStatus.INITIALIZING, RunStatus.ACTIVE}
 UNFINISHED_STATUSES: frozenset[str] = frozenset(s.value for s in _UNFINISHED)
-FAILED_STATUSES: frozenset[str] = frozenset(
-    s.value for s in RunStatus if s.is_failed
-)
+FAILED_STATUSES: frozenset[str] = frozenset(s.value for s in RunStatus if s.is_failed)
 
 
 def task_status(run_statuses: Iterable[str]) -> str:

@@ -1,0 +1,1 @@
+"""HTTP API: every request enters through a router in ``routes/``."""

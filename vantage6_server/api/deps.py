@@ -1,0 +1,112 @@
+"""FastAPI dependencies: database session, server context and the calling principal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from vantage6_common.status import UNFINISHED_STATUSES
+from vantage6_server.api.errors import ApiError, forbidden, unauthorized
+from vantage6_server.context import ServerContext
+from vantage6_server.db import models as m
+from vantage6_server.rbac.principal import (
+    Principal,
+    container_principal,
+    node_principal,
+    user_rule_keys,
+)
+from vantage6_server.security.tokens import TokenError
+
+
+def get_ctx(request: Request) -> ServerContext:
+    return request.app.state.ctx
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session = request.app.state.ctx.db.sessionmaker()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+Ctx = Annotated[ServerContext, Depends(get_ctx)]
+Db = Annotated[Session, Depends(get_session)]
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("Missing Authorization: Bearer header")
+    return token.strip()
+
+
+def principal_from_claims(claims: dict, session: Session) -> Principal:
+    """Turn verified access-token claims into a principal, checking it still exists."""
+    kind = claims.get("client_type")
+    if kind == "user":
+        user = session.get(m.User, _int(claims["sub"]))
+        if user is None or claims.get("ver", 0) != user.token_version:
+            raise unauthorized("Token no longer valid")
+        return Principal(
+            kind="user",
+            id=user.id,
+            organization_id=user.organization_id,
+            session=session,
+            rule_keys=user_rule_keys(user),
+        )
+    if kind == "node":
+        node = session.get(m.Node, _int(claims["sub"]))
+        if node is None:
+            raise unauthorized("Token no longer valid")
+        return node_principal(node, session)
+    if kind == "container":
+        identity = claims.get("sub")
+        if not isinstance(identity, dict) or "task_id" not in identity:
+            raise unauthorized("Invalid container token")
+        task = session.get(m.Task, _int(identity["task_id"]))
+        if task is None or task.status not in UNFINISHED_STATUSES:
+            raise unauthorized("Container token expired: its task has ended")
+        return container_principal(identity, session)
+    raise unauthorized("Unknown client type")
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise unauthorized("Invalid token subject") from exc
+
+
+def get_principal(request: Request, ctx: Ctx, session: Db) -> Principal:
+    token = bearer_token(request)
+    try:
+        claims = ctx.tokens.decode(token)
+    except TokenError as exc:
+        raise unauthorized(str(exc)) from exc
+    return principal_from_claims(claims, session)
+
+
+Auth = Annotated[Principal, Depends(get_principal)]
+
+
+def require_user(principal: Auth) -> Principal:
+    if not principal.is_user:
+        raise forbidden("Only users can do this")
+    return principal
+
+
+def require_node(principal: Auth) -> Principal:
+    if not principal.is_node:
+        raise forbidden("Only nodes can do this")
+    return principal
+
+
+UserAuth = Annotated[Principal, Depends(require_user)]
+NodeAuth = Annotated[Principal, Depends(require_node)]
+
+__all__ = ["ApiError", "Auth", "Ctx", "Db", "NodeAuth", "UserAuth"]

@@ -1,0 +1,33 @@
+"""One router per resource; ``ALL_ROUTERS`` lists them for the app."""
+
+from vantage6_server.api.routes import (
+    collaboration,
+    kill,
+    misc,
+    node,
+    organization,
+    recover,
+    role,
+    rule,
+    run,
+    study,
+    task,
+    token,
+    user,
+)
+
+ALL_ROUTERS = [
+    token.router,
+    recover.router,
+    organization.router,
+    collaboration.router,
+    study.router,
+    node.router,
+    user.router,
+    role.router,
+    rule.router,
+    task.router,
+    run.router,
+    kill.router,
+    misc.router,
+]

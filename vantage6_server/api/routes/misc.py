@@ -1,0 +1,97 @@
+"""Health, version, and the paths of features this server does not offer yet.
+
+VPN, algorithm stores, large results (blobstream) and column discovery answer
+``400 {"msg": "... not enabled"}`` (never a 5xx), or an empty answer where the
+published vantage6 client reads it on every call.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select, text
+
+from vantage6_common import WIRE_VERSION
+from vantage6_server.api.deps import Auth, Ctx, Db
+from vantage6_server.api.errors import ApiError
+from vantage6_server.api.pagination import page_response
+from vantage6_server.db import models as m
+
+router = APIRouter(tags=["Server"])
+
+
+def not_enabled(feature: str) -> ApiError:
+    return ApiError(400, f"{feature} is not enabled on this server")
+
+
+@router.get("/version", summary="Server version")
+async def version() -> dict:
+    return {"version": WIRE_VERSION}
+
+
+@router.get("/health", summary="Health of the server and its database")
+def health(ctx: Ctx, session: Db) -> dict:
+    try:
+        session.execute(text("SELECT 1"))
+        ok = True
+    except Exception:  # noqa: BLE001 - any database failure means unhealthy
+        ok = False
+    if not ok:
+        raise ApiError(503, "database unreachable")
+    return {"database": True}
+
+
+@router.get("/blobstream/status", summary="Whether large results are stored outside the DB")
+async def blobstream_status() -> dict:
+    return {"blob_store_enabled": False}
+
+
+@router.post("/blobstream", summary="Upload a large result (not enabled)")
+def blobstream_upload(principal: Auth) -> dict:
+    raise not_enabled("Large result storage")
+
+
+@router.get("/blobstream/{uuid}", summary="Download a large result (not enabled)")
+def blobstream_download(uuid: str, principal: Auth) -> dict:
+    raise not_enabled("Large result storage")
+
+
+@router.get("/vpn/algorithm/addresses", summary="VPN addresses of algorithm containers")
+def vpn_addresses(principal: Auth) -> dict:
+    return {"addresses": []}
+
+
+@router.get("/port", summary="VPN ports of algorithm runs")
+def list_ports(request: Request, principal: Auth, session: Db):
+    return page_response(request, session, select(m.Run).where(m.Run.id == -1), lambda r: {})
+
+
+@router.post("/port", summary="Register a VPN port (not enabled)")
+def add_port(principal: Auth) -> dict:
+    raise not_enabled("VPN")
+
+
+@router.delete("/port", summary="Remove VPN ports (not enabled)")
+def delete_ports(principal: Auth) -> dict:
+    raise not_enabled("VPN")
+
+
+@router.get("/algorithmstore", summary="Algorithm stores linked to collaborations")
+def list_stores(request: Request, principal: Auth, session: Db):
+    return page_response(
+        request, session, select(m.AlgorithmStore).where(m.AlgorithmStore.id == -1), lambda s: {}
+    )
+
+
+@router.post("/algorithmstore", summary="Link an algorithm store (not enabled)")
+def add_store(principal: Auth) -> dict:
+    raise not_enabled("The algorithm store")
+
+
+@router.get("/algorithmstore/{id}", summary="View an algorithm store")
+def get_store(id: int, principal: Auth) -> dict:
+    raise ApiError(404, f"Algorithm store id={id} not found")
+
+
+@router.post("/column", summary="Column names of a node database (not enabled)")
+def columns(principal: Auth) -> dict:
+    raise not_enabled("Column discovery")

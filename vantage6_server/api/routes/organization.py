@@ -1,0 +1,152 @@
+"""/organization: list, view, create, edit, delete."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi import APIRouter, Query, Request
+from pydantic import Field, field_validator
+from sqlalchemy import delete, select
+
+from vantage6_server.api import serialize
+from vantage6_server.api.common import Body, get_or_404, in_scope, parse_bool, require, restrict
+from vantage6_server.api.deps import Auth, Db, UserAuth
+from vantage6_server.api.errors import bad_request
+from vantage6_server.api.pagination import page_response
+from vantage6_server.db import models as m
+from vantage6_server.rbac.catalog import Operation, Scope
+
+router = APIRouter(tags=["Organization"])
+SORTABLE = {"id": m.Organization.id, "name": m.Organization.name, "country": m.Organization.country}
+
+
+class OrganizationIn(Body):
+    name: str = Field(min_length=1, max_length=128)
+    address1: str | None = Field(None, max_length=256)
+    address2: str | None = Field(None, max_length=256)
+    zipcode: str | None = Field(None, max_length=64)
+    country: str | None = Field(None, max_length=128)
+    domain: str | None = Field(None, max_length=256)
+    public_key: str | None = Field(None, max_length=20000)
+
+    @field_validator("public_key")
+    @classmethod
+    def _b64_pem(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                pem = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError("must be base64 of a PEM public key") from exc
+            if b"PUBLIC KEY" not in pem:
+                raise ValueError("must be base64 of a PEM public key")
+        return value
+
+
+class OrganizationPatch(OrganizationIn):
+    name: str | None = Field(None, min_length=1, max_length=128)
+
+
+@router.get("/organization", summary="List organizations")
+def list_organizations(
+    request: Request,
+    principal: Auth,
+    session: Db,
+    name: str | None = None,
+    country: str | None = None,
+    collaboration_id: int | None = None,
+    study_id: int | None = None,
+    ids: list[int] | None = Query(None),
+    page: int = 1,
+    per_page: int = 10,
+    sort: str | None = None,
+):
+    scope = principal.scope("organization", Operation.VIEW)
+    allowed = principal.organizations_in_scope(scope)
+    if allowed is not None:
+        allowed = allowed | {principal.organization_id}
+    stmt = restrict(select(m.Organization), m.Organization.id, allowed)
+    if name:
+        stmt = stmt.where(m.Organization.name.like(name))
+    if country:
+        stmt = stmt.where(m.Organization.country.like(country))
+    if collaboration_id is not None:
+        stmt = stmt.where(m.Organization.collaborations.any(m.Collaboration.id == collaboration_id))
+    if study_id is not None:
+        stmt = stmt.where(m.Organization.studies.any(m.Study.id == study_id))
+    if ids:
+        stmt = stmt.where(m.Organization.id.in_(ids))
+    return page_response(
+        request,
+        session,
+        stmt,
+        serialize.organization,
+        page=page,
+        per_page=per_page,
+        sort_columns=SORTABLE,
+        sort=sort,
+        default_order=[m.Organization.id],
+    )
+
+
+@router.get("/organization/{id}", summary="View an organization")
+def get_organization(id: int, principal: Auth, session: Db) -> dict:
+    org = get_or_404(session, m.Organization, id, "Organization")
+    allowed = principal.organizations_in_scope(principal.scope("organization", Operation.VIEW))
+    require(org.id == principal.organization_id or in_scope(allowed, org.id))
+    return serialize.organization(org)
+
+
+@router.post("/organization", status_code=201, summary="Create an organization")
+def create_organization(body: OrganizationIn, user: UserAuth, session: Db) -> dict:
+    require(user.has("organization", Scope.GLOBAL, Operation.CREATE))
+    if session.scalar(select(m.Organization.id).where(m.Organization.name == body.name)):
+        raise bad_request(f"Organization with name '{body.name}' already exists")
+    org = m.Organization(**body.model_dump())
+    session.add(org)
+    session.commit()
+    return serialize.organization(org)
+
+
+@router.patch("/organization/{id}", summary="Edit an organization")
+def patch_organization(id: int, body: OrganizationPatch, principal: Auth, session: Db) -> dict:
+    org = get_or_404(session, m.Organization, id, "Organization")
+    allowed = principal.organizations_in_scope(principal.scope("organization", Operation.EDIT))
+    require(in_scope(allowed, org.id))
+    changes = body.model_dump(exclude_unset=True)
+    if principal.is_node and set(changes) - {"public_key"}:
+        raise bad_request("Nodes may only change the public key")
+    if "name" in changes:
+        if changes["name"] is None:
+            raise bad_request("name cannot be empty", {"name": ["cannot be null"]})
+        clash = session.scalar(
+            select(m.Organization.id).where(
+                m.Organization.name == changes["name"], m.Organization.id != org.id
+            )
+        )
+        if clash:
+            raise bad_request(f"Organization with name '{changes['name']}' already exists")
+    for key, value in changes.items():
+        setattr(org, key, value)
+    session.commit()
+    return serialize.organization(org)
+
+
+@router.delete("/organization/{id}", summary="Delete an organization")
+def delete_organization(
+    id: int, user: UserAuth, session: Db, delete_dependents: str | None = None
+) -> dict:
+    org = get_or_404(session, m.Organization, id, "Organization")
+    require(user.has("organization", Scope.GLOBAL, Operation.DELETE))
+    if id == user.organization_id:
+        raise bad_request("You cannot delete your own organization")
+    has_dependents = bool(org.users or org.nodes or org.collaborations)
+    if has_dependents and not parse_bool(delete_dependents):
+        raise bad_request(
+            "Organization has users, nodes or collaborations; "
+            "add ?delete_dependents=true to delete them too"
+        )
+    session.execute(delete(m.Run).where(m.Run.organization_id == org.id))
+    session.delete(org)
+    session.commit()
+    return {"msg": f"Organization id={id} has been deleted"}

@@ -1,0 +1,171 @@
+"""Password change, password and 2FA recovery by e-mail, and new node API keys.
+
+Recovery answers are identical whether or not the user exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter
+from pydantic import Field
+from sqlalchemy import or_, select
+
+from vantage6_server.api import serialize
+from vantage6_server.api.common import LenientBody, get_or_404, require
+from vantage6_server.api.deps import Ctx, Db, UserAuth
+from vantage6_server.api.errors import bad_request, unauthorized
+from vantage6_server.db import models as m
+from vantage6_server.rbac.catalog import Operation
+from vantage6_server.security.passwords import hash_password, password_problems, verify_password
+from vantage6_server.security.secrets_util import digest, new_api_key, new_token
+
+router = APIRouter(tags=["Account recovery"])
+SENT = "If the account exists, an e-mail with instructions has been sent"
+
+
+class LostBody(LenientBody):
+    username: str | None = Field(None, max_length=128)
+    email: str | None = Field(None, max_length=256)
+
+
+class LostPasswordBody(LostBody):
+    pass
+
+
+class ResetPassword(LenientBody):
+    reset_token: str = Field(min_length=10, max_length=512)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class ResetTwoFactor(LenientBody):
+    reset_token: str = Field(min_length=10, max_length=512)
+
+
+class ChangePassword(LenientBody):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class NodeIdBody(LenientBody):
+    id: int = Field(ge=1)
+
+
+def _find_user(session, body: LostBody) -> m.User | None:
+    if not body.username and not body.email:
+        raise bad_request("Give a username or an email", {"username": ["or email required"]})
+    conditions = []
+    if body.username:
+        conditions.append(m.User.username == body.username)
+    if body.email:
+        conditions.append(m.User.email == body.email)
+    return session.scalar(select(m.User).where(or_(*conditions)))
+
+
+def _issue(ctx, session, user: m.User | None, purpose: str, subject: str, text: str) -> dict:
+    token = new_token()
+    if user is not None:
+        expires = m.utcnow() + dt.timedelta(minutes=ctx.settings.recovery_token_minutes)
+        session.add(
+            m.RecoveryToken(
+                digest=digest(token), user_id=user.id, purpose=purpose, expires_at=expires
+            )
+        )
+        session.commit()
+        ctx.mailer.send(user.email, subject, text.format(token=token, username=user.username))
+    return {"msg": SENT}
+
+
+def _redeem(session, token: str, purpose: str) -> m.User:
+    record = session.scalar(
+        select(m.RecoveryToken).where(
+            m.RecoveryToken.digest == digest(token), m.RecoveryToken.purpose == purpose
+        )
+    )
+    if record is None or record.used or record.expires_at < m.utcnow():
+        raise bad_request("The reset token is invalid or has expired")
+    record.used = True
+    return session.get(m.User, record.user_id)
+
+
+@router.post("/recover/lost", summary="E-mail a password reset token")
+def lost_password(body: LostPasswordBody, ctx: Ctx, session: Db) -> dict:
+    user = _find_user(session, body)
+    return _issue(
+        ctx,
+        session,
+        user,
+        "password",
+        "Password reset",
+        "Hello {username},\n\nUse this token to reset your password:\n\n{token}\n\n"
+        "If you did not ask for this, ignore this mail.\n",
+    )
+
+
+@router.post("/recover/reset", summary="Reset a password with an e-mailed token")
+def reset_password(body: ResetPassword, session: Db) -> dict:
+    problems = password_problems(body.password)
+    if problems:
+        raise bad_request("Password is not strong enough", {"password": problems})
+    user = _redeem(session, body.reset_token, "password")
+    user.password_hash = hash_password(body.password)
+    user.failed_login_attempts = 0
+    user.token_version += 1
+    session.commit()
+    return {"msg": "The password has been reset"}
+
+
+@router.post("/recover/2fa/lost", summary="E-mail a two-factor reset token")
+def lost_two_factor(body: LostBody, ctx: Ctx, session: Db) -> dict:
+    user = _find_user(session, body)
+    return _issue(
+        ctx,
+        session,
+        user,
+        "2fa",
+        "Two-factor authentication reset",
+        "Hello {username},\n\nUse this token to reset two-factor authentication:\n\n{token}\n",
+    )
+
+
+@router.post("/recover/2fa/reset", summary="Reset two-factor authentication")
+def reset_two_factor(body: ResetTwoFactor, session: Db) -> dict:
+    user = _redeem(session, body.reset_token, "2fa")
+    user.otp_secret = None
+    user.otp_confirmed = False
+    user.token_version += 1
+    session.commit()
+    return {"msg": "Two-factor authentication has been reset; log in to set it up again"}
+
+
+@router.patch("/password/change", summary="Change your own password")
+def change_password(body: ChangePassword, user: UserAuth, session: Db) -> dict:
+    db_user = session.get(m.User, user.id)
+    if not verify_password(db_user.password_hash, body.current_password):
+        raise unauthorized("The current password is not correct")
+    if body.new_password == body.current_password:
+        raise bad_request("The new password must differ from the current one")
+    problems = password_problems(body.new_password)
+    if problems:
+        raise bad_request("Password is not strong enough", {"new_password": problems})
+    db_user.password_hash = hash_password(body.new_password)
+    session.commit()
+    return {"msg": "The password has been changed"}
+
+
+@router.post("/recover/node", summary="Give a node a new API key")
+def reset_node_key(body: NodeIdBody, user: UserAuth, session: Db) -> dict:
+    node = get_or_404(session, m.Node, body.id, "Node")
+    scope = user.scope("node", Operation.EDIT)
+    require(
+        scope is not None
+        and (
+            scope.value == "global"
+            or (scope.value == "collaboration" and node.collaboration_id in user.collaboration_ids)
+            or (scope.value == "organization" and node.organization_id == user.organization_id)
+        )
+    )
+    api_key = new_api_key()
+    node.api_key_digest = digest(api_key)
+    session.commit()
+    return {**serialize.node(node), "api_key": api_key}

@@ -1,0 +1,283 @@
+"""/run and /result: a task's per-organization runs; nodes report progress here."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Request
+from pydantic import Field
+from sqlalchemy import or_, select
+
+from vantage6_common.status import UNFINISHED_STATUSES, RunStatus
+from vantage6_server.api import serialize
+from vantage6_server.api.common import LenientBody, get_or_404, require
+from vantage6_server.api.deps import Auth, Ctx, Db, NodeAuth
+from vantage6_server.api.errors import bad_request, forbidden
+from vantage6_server.api.pagination import page_response
+from vantage6_server.db import models as m
+from vantage6_server.rbac.catalog import Operation
+from vantage6_server.rbac.principal import Principal
+from vantage6_server.services.tasks import announce_run_change, refresh_task_status
+
+router = APIRouter(tags=["Run"])
+SORTABLE = {
+    "id": m.Run.id,
+    "status": m.Run.status,
+    "assigned_at": m.Run.assigned_at,
+    "started_at": m.Run.started_at,
+    "finished_at": m.Run.finished_at,
+}
+MAX_RESULT_CHARS = 64 * 1024 * 1024
+MAX_LOG_CHARS = 4 * 1024 * 1024
+
+
+class RunPatch(LenientBody):
+    status: RunStatus | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    result: str | None = Field(None, max_length=MAX_RESULT_CHARS)
+    log: str | None = Field(None, max_length=MAX_LOG_CHARS)
+
+
+def run_visibility(principal: Principal, stmt):
+    """Restrict a SELECT joined with Task to the runs the principal may view."""
+    if not principal.is_user:
+        return stmt.where(m.Task.collaboration_id == principal.collaboration_id)
+    scope = principal.scope("run", Operation.VIEW)
+    if scope is None:
+        return stmt.where(m.Run.id == -1)
+    if scope.value == "global":
+        return stmt
+    if scope.value == "collaboration":
+        return stmt.where(m.Task.collaboration_id.in_(principal.collaboration_ids or {-1}))
+    if scope.value == "organization":
+        return stmt.where(
+            or_(
+                m.Run.organization_id == principal.organization_id,
+                m.Task.init_org_id == principal.organization_id,
+            )
+        )
+    return stmt.where(m.Task.init_user_id == principal.id)
+
+
+def may_view(principal: Principal, run: m.Run) -> bool:
+    stmt = run_visibility(principal, select(m.Run.id).join(m.Task).where(m.Run.id == run.id))
+    return principal.session.scalar(stmt) is not None
+
+
+def _node_stub(session, run: m.Run) -> dict | None:
+    node = session.scalar(
+        select(m.Node).where(
+            m.Node.organization_id == run.organization_id,
+            m.Node.collaboration_id == run.task.collaboration_id,
+        )
+    )
+    if node is None:
+        return None
+    return {"id": node.id, "name": node.name, "status": node.status, "ip": node.ip}
+
+
+def _filtered(
+    principal: Principal,
+    session,
+    *,
+    task_id,
+    organization_id,
+    collaboration_id,
+    node_id,
+    state,
+    status,
+    assigned_from,
+    assigned_till,
+    started_from,
+    started_till,
+    finished_from,
+    finished_till,
+):
+    stmt = run_visibility(principal, select(m.Run).join(m.Task))
+    if task_id is not None:
+        stmt = stmt.where(m.Run.task_id == task_id)
+    if organization_id is not None:
+        stmt = stmt.where(m.Run.organization_id == organization_id)
+    if collaboration_id is not None:
+        stmt = stmt.where(m.Task.collaboration_id == collaboration_id)
+    if node_id is not None:
+        node = session.get(m.Node, node_id)
+        if node is None:
+            stmt = stmt.where(m.Run.id == -1)
+        else:
+            stmt = stmt.where(
+                m.Run.organization_id == node.organization_id,
+                m.Task.collaboration_id == node.collaboration_id,
+            )
+    if state == "open":
+        stmt = stmt.where(m.Run.status.in_(UNFINISHED_STATUSES))
+    elif state is not None:
+        raise bad_request("state can only be 'open'", {"state": ["must be 'open'"]})
+    if status:
+        stmt = stmt.where(m.Run.status == status)
+    for column, low, high in (
+        (m.Run.assigned_at, assigned_from, assigned_till),
+        (m.Run.started_at, started_from, started_till),
+        (m.Run.finished_at, finished_from, finished_till),
+    ):
+        if low is not None:
+            stmt = stmt.where(column >= low.replace(tzinfo=None))
+        if high is not None:
+            stmt = stmt.where(column <= high.replace(tzinfo=None))
+    return stmt
+
+
+@router.get("/run", summary="List runs")
+def list_runs(
+    request: Request,
+    principal: Auth,
+    session: Db,
+    task_id: int | None = None,
+    organization_id: int | None = None,
+    collaboration_id: int | None = None,
+    node_id: int | None = None,
+    state: str | None = None,
+    status: str | None = None,
+    include: str | None = None,
+    assigned_from: dt.datetime | None = None,
+    assigned_till: dt.datetime | None = None,
+    started_from: dt.datetime | None = None,
+    started_till: dt.datetime | None = None,
+    finished_from: dt.datetime | None = None,
+    finished_till: dt.datetime | None = None,
+    page: int = 1,
+    per_page: int = 10,
+    sort: str | None = None,
+):
+    stmt = _filtered(
+        principal,
+        session,
+        task_id=task_id,
+        organization_id=organization_id,
+        collaboration_id=collaboration_id,
+        node_id=node_id,
+        state=state,
+        status=status,
+        assigned_from=assigned_from,
+        assigned_till=assigned_till,
+        started_from=started_from,
+        started_till=started_till,
+        finished_from=finished_from,
+        finished_till=finished_till,
+    )
+    with_task = include == "task"
+    return page_response(
+        request,
+        session,
+        stmt,
+        lambda r: serialize.run(r, include_task=with_task, node_stub=_node_stub(session, r)),
+        page=page,
+        per_page=per_page,
+        sort_columns=SORTABLE,
+        sort=sort,
+        default_order=[m.Run.id],
+    )
+
+
+@router.get("/run/{id}", summary="View a run")
+def get_run(id: int, principal: Auth, session: Db, include: str | None = None) -> dict:
+    run = get_or_404(session, m.Run, id, "Run")
+    require(may_view(principal, run))
+    return serialize.run(run, include_task=include == "task", node_stub=_node_stub(session, run))
+
+
+@router.patch("/run/{id}", summary="Report a run's progress (its node only)")
+def patch_run(id: int, body: RunPatch, node: NodeAuth, ctx: Ctx, session: Db) -> dict:
+    run = get_or_404(session, m.Run, id, "Run")
+    if (
+        run.organization_id != node.organization_id
+        or run.task.collaboration_id != node.collaboration_id
+    ):
+        raise forbidden("This run belongs to another node")
+    changes = body.model_dump(exclude_unset=True)
+    if run.status not in UNFINISHED_STATUSES:
+        killed_report = (
+            run.status == RunStatus.KILLED.value
+            and set(changes) <= {"status", "log", "finished_at"}
+            and changes.get("status", RunStatus.KILLED) == RunStatus.KILLED
+        )
+        if not killed_report:
+            raise bad_request(f"Run id={id} has already finished with status '{run.status}'")
+    status_changed = False
+    for field in ("started_at", "finished_at"):
+        if changes.get(field) is not None:
+            setattr(
+                run,
+                field,
+                changes[field].astimezone(dt.UTC).replace(tzinfo=None)
+                if changes[field].tzinfo
+                else changes[field],
+            )
+    if "result" in changes:
+        run.result = changes["result"]
+    if "log" in changes:
+        run.log = changes["log"]
+    if changes.get("status") is not None and changes["status"].value != run.status:
+        run.status = changes["status"].value
+        status_changed = True
+        if not changes["status"].is_finished and run.started_at is None:
+            run.started_at = m.utcnow()
+        if changes["status"].is_finished and run.finished_at is None:
+            run.finished_at = m.utcnow()
+    refresh_task_status(run.task)
+    session.commit()
+    if status_changed or "result" in changes:
+        announce_run_change(ctx.events, run, node.id)
+    return serialize.run(run, node_stub=_node_stub(session, run))
+
+
+@router.get("/result", summary="List results")
+def list_results(
+    request: Request,
+    principal: Auth,
+    session: Db,
+    task_id: int | None = None,
+    organization_id: int | None = None,
+    collaboration_id: int | None = None,
+    node_id: int | None = None,
+    state: str | None = None,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = 10,
+    sort: str | None = None,
+):
+    stmt = _filtered(
+        principal,
+        session,
+        task_id=task_id,
+        organization_id=organization_id,
+        collaboration_id=collaboration_id,
+        node_id=node_id,
+        state=state,
+        status=status,
+        assigned_from=None,
+        assigned_till=None,
+        started_from=None,
+        started_till=None,
+        finished_from=None,
+        finished_till=None,
+    )
+    return page_response(
+        request,
+        session,
+        stmt,
+        serialize.result,
+        page=page,
+        per_page=per_page,
+        sort_columns=SORTABLE,
+        sort=sort,
+        default_order=[m.Run.id],
+    )
+
+
+@router.get("/result/{id}", summary="View a result")
+def get_result(id: int, principal: Auth, session: Db) -> dict:
+    run = get_or_404(session, m.Run, id, "Result")
+    require(may_view(principal, run))
+    return serialize.result(run)

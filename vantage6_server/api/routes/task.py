@@ -1,0 +1,307 @@
+"""/task: create a task (one run per organization), list, view, delete."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi import APIRouter, Request
+from pydantic import Field
+from sqlalchemy import or_, select
+
+from vantage6_common.status import UNFINISHED_STATUSES, RunStatus
+from vantage6_server.api import serialize
+from vantage6_server.api.common import LenientBody, get_or_404, require
+from vantage6_server.api.deps import Auth, Ctx, Db
+from vantage6_server.api.errors import bad_request, forbidden
+from vantage6_server.api.pagination import page_response
+from vantage6_server.db import models as m
+from vantage6_server.rbac.catalog import Operation
+from vantage6_server.rbac.principal import Principal
+from vantage6_server.services.tasks import announce_new_task, descendants, kill_tasks
+
+router = APIRouter(tags=["Task"])
+SORTABLE = {
+    "id": m.Task.id,
+    "name": m.Task.name,
+    "created_at": m.Task.created_at,
+    "status": m.Task.status,
+    "job_id": m.Task.job_id,
+}
+MAX_INPUT_CHARS = 16 * 1024 * 1024
+GCM_PREFIX = "v6gcm1$"
+
+
+class OrganizationInput(LenientBody):
+    id: int = Field(ge=1)
+    input: str = Field("", max_length=MAX_INPUT_CHARS)
+
+
+class TaskIn(LenientBody):
+    image: str = Field(min_length=1, max_length=512)
+    collaboration_id: int | None = Field(None, ge=1)
+    study_id: int | None = Field(None, ge=1)
+    organizations: list[OrganizationInput] = Field(min_length=1, max_length=10000)
+    databases: list[dict] | None = Field(None, max_length=100)
+    name: str | None = Field(None, max_length=256)
+    description: str | None = Field(None, max_length=10000)
+    store_id: int | None = Field(None, ge=1)
+    server_url: str | None = Field(None, max_length=512)
+
+
+def task_visibility(principal: Principal, stmt):
+    """Restrict a SELECT on Task to the tasks the principal may view."""
+    if not principal.is_user:
+        return stmt.where(m.Task.collaboration_id == principal.collaboration_id)
+    scope = principal.scope("task", Operation.VIEW)
+    if scope is None:
+        return stmt.where(m.Task.id == -1)
+    if scope.value == "global":
+        return stmt
+    if scope.value == "collaboration":
+        return stmt.where(m.Task.collaboration_id.in_(principal.collaboration_ids or {-1}))
+    if scope.value == "organization":
+        return stmt.where(m.Task.init_org_id == principal.organization_id)
+    return stmt.where(m.Task.init_user_id == principal.id)
+
+
+def may_view(principal: Principal, task: m.Task) -> bool:
+    if not principal.is_user:
+        return task.collaboration_id == principal.collaboration_id
+    scope = principal.scope("task", Operation.VIEW)
+    if scope is None:
+        return False
+    return {
+        "global": True,
+        "collaboration": task.collaboration_id in principal.collaboration_ids,
+        "organization": task.init_org_id == principal.organization_id,
+        "own": task.init_user_id == principal.id,
+    }[scope.value]
+
+
+def may_delete(principal: Principal, task: m.Task) -> bool:
+    if not principal.is_user:
+        return False
+    return any(
+        {
+            "global": True,
+            "collaboration": task.collaboration_id in principal.collaboration_ids,
+            "organization": task.init_org_id == principal.organization_id,
+            "own": task.init_user_id == principal.id,
+        }[scope.value]
+        for scope in principal.scopes("task", Operation.DELETE)
+    )
+
+
+def _check_input_encryption(encrypted: bool, inputs: list[OrganizationInput]) -> None:
+    """Refuse plaintext in encrypted collaborations and ciphertext in plain ones."""
+    for item in inputs:
+        text = item.input
+        looks_encrypted = text.startswith(GCM_PREFIX) or text.count("$") == 2
+        if encrypted and not looks_encrypted:
+            raise bad_request(
+                "This collaboration is encrypted but the input for organization "
+                f"id={item.id} is not encrypted",
+                {"organizations": ["input not encrypted"]},
+            )
+        if not encrypted:
+            if looks_encrypted:
+                raise bad_request(
+                    "This collaboration is not encrypted but the input for organization "
+                    f"id={item.id} looks encrypted",
+                    {"organizations": ["input is encrypted"]},
+                )
+            try:
+                base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise bad_request(
+                    f"Input for organization id={item.id} is not base64",
+                    {"organizations": ["input must be base64"]},
+                ) from exc
+
+
+def _databases(raw: list[dict] | None) -> list[dict]:
+    out = []
+    for entry in raw or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("label"), str):
+            raise bad_request("Each database needs a 'label'", {"databases": ["label missing"]})
+        params = {k: v for k, v in entry.items() if k != "label"}
+        out.append({"label": entry["label"], "parameters": params})
+    return out
+
+
+@router.post("/task", status_code=201, summary="Create a task")
+def create_task(body: TaskIn, principal: Auth, ctx: Ctx, session: Db) -> dict:
+    study = None
+    if body.study_id is not None:
+        study = get_or_404(session, m.Study, body.study_id, "Study")
+        collab_id = study.collaboration_id
+        if body.collaboration_id not in (None, collab_id):
+            raise bad_request("The study is not part of that collaboration")
+    elif body.collaboration_id is not None:
+        collab_id = body.collaboration_id
+    else:
+        raise bad_request(
+            "Give a collaboration_id or a study_id",
+            {"collaboration_id": ["required without study_id"]},
+        )
+    collab = get_or_404(session, m.Collaboration, collab_id, "Collaboration")
+    parent: m.Task | None = None
+    if principal.is_container:
+        parent = session.get(m.Task, principal.id)
+        if collab.id != principal.collaboration_id:
+            raise forbidden("Containers may only create tasks in their own collaboration")
+        if body.image != parent.image:
+            raise forbidden("Containers may only create tasks with their own image")
+        if parent.status not in UNFINISHED_STATUSES:
+            raise forbidden("The parent task has already finished")
+    elif principal.is_user:
+        scope = principal.scope("task", Operation.CREATE)
+        require(
+            scope is not None
+            and (scope.value == "global" or collab.id in principal.collaboration_ids)
+        )
+    else:
+        raise forbidden("Nodes cannot create tasks")
+    members = {o.id for o in (study.organizations if study else collab.organizations)}
+    org_ids = [o.id for o in body.organizations]
+    if len(set(org_ids)) != len(org_ids):
+        raise bad_request("An organization appears more than once", {"organizations": ["dupe"]})
+    outsiders = sorted(set(org_ids) - members)
+    if outsiders:
+        raise bad_request(
+            f"Organizations {outsiders} are not part of this "
+            f"{'study' if study else 'collaboration'}",
+            {"organizations": [f"not a member: {outsiders}"]},
+        )
+    _check_input_encryption(collab.encrypted, body.organizations)
+    if body.store_id is not None:
+        get_or_404(session, m.AlgorithmStore, body.store_id, "Algorithm store")
+    task = m.Task(
+        name=body.name or "",
+        description=body.description or "",
+        image=body.image,
+        collaboration_id=collab.id,
+        study_id=study.id if study else None,
+        job_id=parent.job_id if parent else 0,
+        parent_id=parent.id if parent else None,
+        init_org_id=principal.organization_id,
+        init_user_id=parent.init_user_id if parent else principal.id,
+        algorithm_store_id=body.store_id,
+        databases=_databases(body.databases),
+        status=RunStatus.PENDING.value,
+    )
+    session.add(task)
+    session.flush()
+    if parent is None:
+        task.job_id = task.id
+    task.runs = [
+        m.Run(organization_id=o.id, input=o.input, status=RunStatus.PENDING.value)
+        for o in body.organizations
+    ]
+    session.commit()
+    announce_new_task(ctx.events, task)
+    return serialize.task(task)
+
+
+@router.get("/task", summary="List tasks")
+def list_tasks(
+    request: Request,
+    principal: Auth,
+    session: Db,
+    init_org_id: int | None = None,
+    init_user_id: int | None = None,
+    collaboration_id: int | None = None,
+    study_id: int | None = None,
+    store_id: int | None = None,
+    is_user_created: int | None = None,
+    image: str | None = None,
+    parent_id: int | None = None,
+    job_id: int | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    database: str | None = None,
+    run_id: int | None = None,
+    status: str | None = None,
+    include: str | None = None,
+    page: int = 1,
+    per_page: int = 10,
+    sort: str | None = None,
+):
+    stmt = task_visibility(principal, select(m.Task))
+    for column, value in (
+        (m.Task.init_org_id, init_org_id),
+        (m.Task.init_user_id, init_user_id),
+        (m.Task.collaboration_id, collaboration_id),
+        (m.Task.study_id, study_id),
+        (m.Task.algorithm_store_id, store_id),
+        (m.Task.parent_id, parent_id),
+        (m.Task.job_id, job_id),
+        (m.Task.status, status),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    for column, value in (
+        (m.Task.image, image),
+        (m.Task.name, name),
+        (m.Task.description, description),
+    ):
+        if value:
+            stmt = stmt.where(column.like(value))
+    if is_user_created is not None:
+        stmt = stmt.where(
+            m.Task.parent_id.is_(None) if is_user_created else m.Task.parent_id.is_not(None)
+        )
+    if run_id is not None:
+        stmt = stmt.where(m.Task.runs.any(m.Run.id == run_id))
+    if database:
+        stmt = stmt.where(
+            m.Task.databases.cast(m.Text).like(f'%"label": "{database}"%')
+            | m.Task.databases.cast(m.Text).like(f'%"label":"{database}"%')
+        )
+    includes = set((include or "").split(","))
+    return page_response(
+        request,
+        session,
+        stmt,
+        lambda t: serialize.task(
+            t, runs=t.runs if "runs" in includes else None, results="results" in includes
+        ),
+        page=page,
+        per_page=per_page,
+        sort_columns=SORTABLE,
+        sort=sort,
+        default_order=[m.Task.id],
+    )
+
+
+@router.get("/task/{id}", summary="View a task")
+def get_task(id: int, principal: Auth, session: Db, include: str | None = None) -> dict:
+    task = get_or_404(session, m.Task, id, "Task")
+    require(may_view(principal, task))
+    includes = set((include or "").split(","))
+    return serialize.task(
+        task, runs=task.runs if "runs" in includes else None, results="results" in includes
+    )
+
+
+@router.get("/task/{id}/status", summary="A task's status")
+def get_task_status(id: int, principal: Auth, session: Db) -> dict:
+    task = get_or_404(session, m.Task, id, "Task")
+    require(may_view(principal, task))
+    return {"status": task.status}
+
+
+@router.delete("/task/{id}", summary="Delete a task, its runs and subtasks")
+def delete_task(id: int, principal: Auth, ctx: Ctx, session: Db) -> dict:
+    task = get_or_404(session, m.Task, id, "Task")
+    require(may_delete(principal, task))
+    family = descendants(session, task)
+    kill_tasks(session, ctx.events, family)
+    for member in reversed(family):
+        session.delete(member)
+    session.commit()
+    return {"msg": f"Task id={id} and its runs and subtasks have been deleted"}
+
+
+__all__ = ["or_", "router"]

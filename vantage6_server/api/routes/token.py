@@ -1,0 +1,173 @@
+"""Log in: users (password + optional TOTP), nodes (API key), containers; refresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Request
+from pydantic import Field
+from sqlalchemy import select
+
+from vantage6_common.status import UNFINISHED_STATUSES
+from vantage6_server.api.common import LenientBody, get_or_404
+from vantage6_server.api.deps import (
+    Ctx,
+    Db,
+    NodeAuth,
+    UserAuth,
+    bearer_token,
+    principal_from_claims,
+)
+from vantage6_server.api.errors import bad_request, forbidden, unauthorized
+from vantage6_server.db import models as m
+from vantage6_server.security import totp
+from vantage6_server.security.passwords import verify_password
+from vantage6_server.security.secrets_util import digest
+from vantage6_server.security.tokens import TokenError
+
+router = APIRouter(tags=["Authentication"])
+
+LOGIN_FAILED = "Invalid username or password, or the account is temporarily locked"
+CONTAINER_TOKEN_MAX_MINUTES = 60 * 24 * 30
+
+
+class UserLogin(LenientBody):
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+    mfa_code: str | int | None = None
+
+
+class NodeLogin(LenientBody):
+    api_key: str = Field(min_length=1, max_length=256)
+
+
+class ContainerTokenRequest(LenientBody):
+    task_id: int = Field(ge=1)
+    image: str = Field(min_length=1, max_length=512)
+
+
+def user_token_pair(ctx, user: m.User) -> dict:
+    extra = {"ver": user.token_version, "roles": [r.name for r in user.roles]}
+    tokens = ctx.tokens.pair(user.id, "user", extra)
+    return {**tokens, "refresh_url": "/api/token/refresh", "user_url": f"/api/user/{user.id}"}
+
+
+def node_token_pair(ctx, node: m.Node) -> dict:
+    tokens = ctx.tokens.pair(node.id, "node")
+    return {**tokens, "refresh_url": "/api/token/refresh", "node_url": f"/api/node/{node.id}"}
+
+
+@router.post("/token/user", summary="Log in as a user")
+def login_user(body: UserLogin, ctx: Ctx, session: Db) -> dict:
+    settings = ctx.settings
+    user = session.scalar(select(m.User).where(m.User.username == body.username))
+    password_ok = verify_password(user.password_hash if user else None, body.password)
+    if user is None:
+        raise unauthorized(LOGIN_FAILED)
+    now = m.utcnow()
+    window = dt.timedelta(minutes=settings.inactivation_minutes)
+    locked = (
+        user.failed_login_attempts >= settings.max_failed_attempts
+        and user.last_login_attempt is not None
+        and now - user.last_login_attempt < window
+    )
+    if locked or not password_ok:
+        if not locked:
+            recent = user.last_login_attempt and now - user.last_login_attempt < window
+            user.failed_login_attempts = (user.failed_login_attempts if recent else 0) + 1
+            user.last_login_attempt = now
+            session.commit()
+        raise unauthorized(LOGIN_FAILED)
+    if settings.two_factor_auth:
+        if not (user.otp_secret and user.otp_confirmed):
+            if not user.otp_secret:
+                user.otp_secret = totp.new_secret()
+            user.failed_login_attempts = 0
+            session.commit()
+            if body.mfa_code is not None and totp.verify(user.otp_secret, str(body.mfa_code)):
+                user.otp_confirmed = True
+                session.commit()
+            else:
+                return {
+                    "qr_uri": totp.provisioning_uri(
+                        user.otp_secret, user.username, settings.server_name
+                    ),
+                    "otp_secret": user.otp_secret,
+                    "msg": "Scan this QR code with an authenticator app, then log in again "
+                    "with the code it shows as mfa_code",
+                }
+        elif not totp.verify(
+            user.otp_secret, None if body.mfa_code is None else str(body.mfa_code)
+        ):
+            user.failed_login_attempts += 1
+            user.last_login_attempt = now
+            session.commit()
+            raise unauthorized("Invalid or missing two-factor authentication code")
+    user.failed_login_attempts = 0
+    user.last_login_attempt = now
+    session.commit()
+    return user_token_pair(ctx, user)
+
+
+@router.post("/token/node", summary="Log in as a node with its API key")
+def login_node(body: NodeLogin, request: Request, ctx: Ctx, session: Db) -> dict:
+    node = session.scalar(select(m.Node).where(m.Node.api_key_digest == digest(body.api_key)))
+    if node is None:
+        raise unauthorized("Invalid API key")
+    if request.client is not None and node.ip != request.client.host:
+        node.ip = request.client.host
+        session.commit()
+    return node_token_pair(ctx, node)
+
+
+@router.post("/token/container", summary="Token for an algorithm container (nodes only)")
+def container_token(body: ContainerTokenRequest, node: NodeAuth, ctx: Ctx, session: Db) -> dict:
+    task = get_or_404(session, m.Task, body.task_id, "Task")
+    if task.collaboration_id != node.collaboration_id:
+        raise forbidden("This task is not in your collaboration")
+    if not any(run.organization_id == node.organization_id for run in task.runs):
+        raise forbidden("This task has no run for your organization")
+    if task.status not in UNFINISHED_STATUSES:
+        raise bad_request("Task is already finished")
+    if body.image != task.image:
+        raise unauthorized("Image does not match the task's image")
+    identity = {
+        "client_type": "container",
+        "node_id": node.id,
+        "organization_id": node.organization_id,
+        "collaboration_id": node.collaboration_id,
+        "study_id": task.study_id,
+        "store_id": task.algorithm_store_id,
+        "task_id": task.id,
+        "image": task.image,
+        "databases": [
+            {"label": d.get("label"), **(d.get("parameters") or {})} for d in task.databases or []
+        ],
+    }
+    return {"container_token": ctx.tokens.container(identity, CONTAINER_TOKEN_MAX_MINUTES)}
+
+
+@router.post("/token/refresh", summary="New token pair from a refresh token")
+def refresh(request: Request, ctx: Ctx, session: Db) -> dict:
+    try:
+        claims = ctx.tokens.decode(bearer_token(request), expected_type="refresh")
+    except TokenError as exc:
+        raise unauthorized(str(exc)) from exc
+    principal = principal_from_claims(claims, session)
+    if principal.is_user:
+        return user_token_pair(ctx, session.get(m.User, principal.id))
+    if principal.is_node:
+        return node_token_pair(ctx, session.get(m.Node, principal.id))
+    raise unauthorized("Containers cannot refresh tokens")
+
+
+@router.post("/token/user/validate", summary="Validate a user token (for the algorithm store)")
+def validate_user(user: UserAuth, session: Db) -> dict:
+    db_user = session.get(m.User, user.id)
+    return {
+        "msg": "Token is valid",
+        "user_id": db_user.id,
+        "username": db_user.username,
+        "email": db_user.email,
+        "organization_id": db_user.organization_id,
+    }

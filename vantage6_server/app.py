@@ -1,0 +1,98 @@
+"""Build the ASGI application: FastAPI routes under ``/api`` plus Socket.IO."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import socketio
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from vantage6_common import __version__
+from vantage6_server.api.errors import install_error_handlers
+from vantage6_server.api.limits import BodySizeLimit
+from vantage6_server.api.routes import ALL_ROUTERS
+from vantage6_server.bootstrap import ensure_root, ensure_rules_and_roles, ensure_secret
+from vantage6_server.context import ServerContext
+from vantage6_server.db.migrate import upgrade_to_head
+from vantage6_server.db.session import Database
+from vantage6_server.events.emitter import EventEmitter
+from vantage6_server.events.socket import TasksNamespace, mark_stale_nodes_offline
+from vantage6_server.mail import Mailer
+from vantage6_server.security.tokens import TokenIssuer
+from vantage6_server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+
+def prepare_database(settings: ServerSettings) -> tuple[Database, str]:
+    """Migrate, seed rules/roles/root, and return the database and JWT secret."""
+    db = Database(settings.database_uri)
+    upgrade_to_head(db.engine)
+    with db.session() as session:
+        ensure_rules_and_roles(session)
+        ensure_root(session)
+        secret = ensure_secret(session, settings.jwt_secret)
+    return db, secret
+
+
+def _socket_server(settings: ServerSettings) -> socketio.AsyncServer:
+    manager = None
+    if settings.rabbitmq_uri:
+        manager = socketio.AsyncAioPikaManager(settings.rabbitmq_uri)
+    return socketio.AsyncServer(
+        async_mode="asgi",
+        cors_allowed_origins=settings.cors_origins or [],
+        client_manager=manager,
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+def create_app(settings: ServerSettings | None = None) -> socketio.ASGIApp:
+    """The full server as one ASGI app (REST + OpenAPI docs + Socket.IO)."""
+    settings = settings or ServerSettings()
+    db, secret = prepare_database(settings)
+    sio = _socket_server(settings)
+    ctx = ServerContext(
+        settings=settings,
+        db=db,
+        tokens=TokenIssuer(secret, settings.access_token_minutes, settings.refresh_token_minutes),
+        events=EventEmitter(sio),
+        mailer=Mailer(settings.smtp),
+    )
+    sio.register_namespace(TasksNamespace(ctx))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ctx.events.bind(asyncio.get_running_loop())
+        sweeper = asyncio.create_task(mark_stale_nodes_offline(ctx))
+        yield
+        sweeper.cancel()
+        db.engine.dispose()
+
+    api = settings.api_path
+    app = FastAPI(
+        title="vantage6-compatible server",
+        version=__version__,
+        openapi_url=f"{api}/openapi.json",
+        docs_url=f"{api}/docs",
+        redoc_url=f"{api}/redoc",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    for router in ALL_ROUTERS:
+        app.include_router(router, prefix=api)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["total-count", "Link"],
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io")

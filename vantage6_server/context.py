@@ -1,0 +1,20 @@
+"""The server's long-lived parts, created once per app and shared by all requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vantage6_server.db.session import Database
+from vantage6_server.events.emitter import EventEmitter
+from vantage6_server.mail import Mailer
+from vantage6_server.security.tokens import TokenIssuer
+from vantage6_server.settings import ServerSettings
+
+
+@dataclass
+class ServerContext:
+    settings: ServerSettings
+    db: Database
+    tokens: TokenIssuer
+    events: EventEmitter
+    mailer: Mailer

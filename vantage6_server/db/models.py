@@ -1,0 +1,264 @@
+"""SQLAlchemy 2 models of the federation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model."""
+
+
+collaboration_organization = Table(
+    "collaboration_organization",
+    Base.metadata,
+    Column(
+        "collaboration_id", ForeignKey("collaboration.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("organization_id", ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True),
+)
+study_organization = Table(
+    "study_organization",
+    Base.metadata,
+    Column("study_id", ForeignKey("study.id", ondelete="CASCADE"), primary_key=True),
+    Column("organization_id", ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True),
+)
+user_role = Table(
+    "user_role",
+    Base.metadata,
+    Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ForeignKey("role.id", ondelete="CASCADE"), primary_key=True),
+)
+user_rule = Table(
+    "user_rule",
+    Base.metadata,
+    Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    Column("rule_id", ForeignKey("rule.id", ondelete="CASCADE"), primary_key=True),
+)
+role_rule = Table(
+    "role_rule",
+    Base.metadata,
+    Column("role_id", ForeignKey("role.id", ondelete="CASCADE"), primary_key=True),
+    Column("rule_id", ForeignKey("rule.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class ServerSetting(Base):
+    """Key-value settings the server generates and keeps (e.g. the JWT secret)."""
+
+    __tablename__ = "server_setting"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Organization(Base):
+    __tablename__ = "organization"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    domain: Mapped[str | None] = mapped_column(String(256))
+    address1: Mapped[str | None] = mapped_column(String(256))
+    address2: Mapped[str | None] = mapped_column(String(256))
+    zipcode: Mapped[str | None] = mapped_column(String(64))
+    country: Mapped[str | None] = mapped_column(String(128))
+    public_key: Mapped[str | None] = mapped_column(Text)
+
+    collaborations: Mapped[list[Collaboration]] = relationship(
+        secondary=collaboration_organization, back_populates="organizations"
+    )
+    studies: Mapped[list[Study]] = relationship(
+        secondary=study_organization, back_populates="organizations"
+    )
+    users: Mapped[list[User]] = relationship(back_populates="organization", passive_deletes=True)
+    nodes: Mapped[list[Node]] = relationship(back_populates="organization", passive_deletes=True)
+
+
+class Collaboration(Base):
+    __tablename__ = "collaboration"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_restrict_to_same_image: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    organizations: Mapped[list[Organization]] = relationship(
+        secondary=collaboration_organization, back_populates="collaborations"
+    )
+    nodes: Mapped[list[Node]] = relationship(back_populates="collaboration", passive_deletes=True)
+    studies: Mapped[list[Study]] = relationship(
+        back_populates="collaboration", passive_deletes=True
+    )
+    tasks: Mapped[list[Task]] = relationship(back_populates="collaboration", passive_deletes=True)
+
+
+class Study(Base):
+    __tablename__ = "study"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    collaboration_id: Mapped[int] = mapped_column(
+        ForeignKey("collaboration.id", ondelete="CASCADE"), index=True
+    )
+    collaboration: Mapped[Collaboration] = relationship(back_populates="studies")
+    organizations: Mapped[list[Organization]] = relationship(
+        secondary=study_organization, back_populates="studies"
+    )
+
+
+class Rule(Base):
+    __tablename__ = "rule"
+    __table_args__ = (UniqueConstraint("name", "operation", "scope"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str | None] = mapped_column(String(256))
+
+
+class Role(Base):
+    __tablename__ = "role"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(String(512))
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    organization: Mapped[Organization | None] = relationship()
+    rules: Mapped[list[Rule]] = relationship(secondary=role_rule)
+    users: Mapped[list[User]] = relationship(secondary=user_role, back_populates="roles")
+
+
+class User(Base):
+    __tablename__ = "user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    email: Mapped[str] = mapped_column(String(256), unique=True)
+    firstname: Mapped[str | None] = mapped_column(String(128))
+    lastname: Mapped[str | None] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    failed_login_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_login_attempt: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    otp_secret: Mapped[str | None] = mapped_column(String(64))
+    otp_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    organization: Mapped[Organization] = relationship(back_populates="users")
+    roles: Mapped[list[Role]] = relationship(secondary=user_role, back_populates="users")
+    rules: Mapped[list[Rule]] = relationship(secondary=user_rule)
+
+
+class Node(Base):
+    __tablename__ = "node"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    api_key_digest: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    collaboration_id: Mapped[int] = mapped_column(
+        ForeignKey("collaboration.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="offline")
+    last_seen: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    config: Mapped[dict | None] = mapped_column(JSON)
+
+    organization: Mapped[Organization] = relationship(back_populates="nodes")
+    collaboration: Mapped[Collaboration] = relationship(back_populates="nodes")
+
+
+class AlgorithmStore(Base):
+    __tablename__ = "algorithm_store"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    url: Mapped[str] = mapped_column(String(512))
+    collaboration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("collaboration.id", ondelete="CASCADE"), index=True
+    )
+
+
+class Task(Base):
+    __tablename__ = "task"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    description: Mapped[str | None] = mapped_column(Text)
+    image: Mapped[str] = mapped_column(String(512))
+    collaboration_id: Mapped[int] = mapped_column(
+        ForeignKey("collaboration.id", ondelete="CASCADE"), index=True
+    )
+    study_id: Mapped[int | None] = mapped_column(
+        ForeignKey("study.id", ondelete="SET NULL"), index=True
+    )
+    job_id: Mapped[int] = mapped_column(Integer, index=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("task.id", ondelete="CASCADE"), index=True
+    )
+    init_org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organization.id", ondelete="SET NULL"), index=True
+    )
+    init_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), index=True
+    )
+    algorithm_store_id: Mapped[int | None] = mapped_column(
+        ForeignKey("algorithm_store.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    databases: Mapped[list | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(32), default="pending", index=True)
+
+    collaboration: Mapped[Collaboration] = relationship(back_populates="tasks")
+    runs: Mapped[list[Run]] = relationship(
+        back_populates="task", cascade="all, delete-orphan", passive_deletes=True
+    )
+    parent: Mapped[Task | None] = relationship(remote_side="Task.id", back_populates="children")
+    children: Mapped[list[Task]] = relationship(back_populates="parent", passive_deletes=True)
+
+
+class Run(Base):
+    __tablename__ = "run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    input: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    log: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32), default="pending", index=True)
+    assigned_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    task: Mapped[Task] = relationship(back_populates="runs")
+    organization: Mapped[Organization] = relationship()
+
+
+class RecoveryToken(Base):
+    """Single-use token e-mailed for password or 2FA recovery; only its digest is stored."""
+
+    __tablename__ = "recovery_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,0 +1,1 @@
+"""Real-time events: Socket.IO namespace ``/tasks`` and a thread-safe emitter."""

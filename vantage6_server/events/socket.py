@@ -1,0 +1,217 @@
+"""Socket.IO namespace ``/tasks``: authentication, rooms, node pings and relayed events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import socketio
+from anyio import to_thread
+from sqlalchemy import select
+
+from vantage6_server.context import ServerContext
+from vantage6_server.db import models as m
+from vantage6_server.events.emitter import (
+    ALL_NODES,
+    NAMESPACE,
+    collaboration_room,
+    organization_room,
+)
+from vantage6_server.rbac.catalog import Operation
+from vantage6_server.rbac.principal import Principal, user_rule_keys
+from vantage6_server.security.tokens import TokenError
+
+log = logging.getLogger(__name__)
+
+
+def _token_from(environ: dict, auth: Any) -> str | None:
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    if isinstance(auth, dict) and auth.get("token"):
+        return str(auth["token"]).removeprefix("Bearer ").strip()
+    return None
+
+
+class TasksNamespace(socketio.AsyncNamespace):
+    """Clients connect with a JWT; nodes and users join rooms by collaboration."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        super().__init__(NAMESPACE)
+        self.ctx = ctx
+
+    # -- connection ---------------------------------------------------------------------------
+    async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> bool:
+        token = _token_from(environ, auth)
+        if not token:
+            return False
+        try:
+            claims = self.ctx.tokens.decode(token)
+        except TokenError as exc:
+            event = "expired_token" if "expired" in str(exc) else "invalid_token"
+            await self.emit(event, {"msg": str(exc)}, to=sid)
+            return False
+        info = await to_thread.run_sync(self._identify, claims)
+        if info is None:
+            return False
+        await self.save_session(sid, info)
+        for room in info["rooms"]:
+            await self.enter_room(sid, room)
+        if info["kind"] == "node":
+            await to_thread.run_sync(self._set_node_status, info["id"], "online")
+            await self.emit(
+                "node-online",
+                _node_payload(info),
+                room=collaboration_room(info["collaboration_id"]),
+                skip_sid=sid,
+            )
+            await self.emit("sync", {}, to=sid)
+        return True
+
+    def _identify(self, claims: dict) -> dict | None:
+        with self.ctx.db.session() as session:
+            kind = claims.get("client_type")
+            if kind == "node":
+                node = session.get(m.Node, int(claims["sub"]))
+                if node is None:
+                    return None
+                return {
+                    "kind": "node",
+                    "id": node.id,
+                    "name": node.name,
+                    "organization_id": node.organization_id,
+                    "collaboration_id": node.collaboration_id,
+                    "rooms": [
+                        ALL_NODES,
+                        collaboration_room(node.collaboration_id),
+                        organization_room(node.collaboration_id, node.organization_id),
+                    ],
+                }
+            if kind == "user":
+                user = session.get(m.User, int(claims["sub"]))
+                if user is None or claims.get("ver", 0) != user.token_version:
+                    return None
+                principal = Principal(
+                    kind="user",
+                    id=user.id,
+                    organization_id=user.organization_id,
+                    session=session,
+                    rule_keys=user_rule_keys(user),
+                )
+                return {
+                    "kind": "user",
+                    "id": user.id,
+                    "organization_id": user.organization_id,
+                    "rooms": _user_rooms(principal, session),
+                }
+            if kind == "container":
+                identity = claims.get("sub") or {}
+                return {"kind": "container", "id": identity.get("task_id"), "rooms": []}
+        return None
+
+    def _set_node_status(self, node_id: int, status: str) -> None:
+        with self.ctx.db.session() as session:
+            node = session.get(m.Node, node_id)
+            if node is not None:
+                node.status = status
+                node.last_seen = m.utcnow()
+                session.commit()
+
+    async def on_disconnect(self, sid: str, *args: Any) -> None:
+        try:
+            info = await self.get_session(sid)
+        except KeyError:
+            return
+        if info.get("kind") == "node":
+            await to_thread.run_sync(self._set_node_status, info["id"], "offline")
+            await self.emit(
+                "node-offline",
+                _node_payload(info),
+                room=collaboration_room(info["collaboration_id"]),
+            )
+
+    # -- node events -----------------------------------------------------------------------------
+    async def on_ping(self, sid: str, *args: Any) -> None:
+        info = await self.get_session(sid)
+        if info.get("kind") == "node":
+            await to_thread.run_sync(self._set_node_status, info["id"], "online")
+
+    async def on_algorithm_status_change(self, sid: str, data: Any) -> None:
+        info = await self.get_session(sid)
+        if info.get("kind") != "node" or not isinstance(data, dict):
+            return
+        payload = {
+            k: data.get(k)
+            for k in ("status", "run_id", "task_id", "job_id", "parent_id", "organization_id")
+        }
+        payload.update(
+            collaboration_id=info["collaboration_id"],
+            node_id=info["id"],
+            organization_id=info["organization_id"],
+        )
+        await self.emit(
+            "algorithm_status_change", payload, room=collaboration_room(info["collaboration_id"])
+        )
+
+    async def on_algorithm_log(self, sid: str, data: Any) -> None:
+        info = await self.get_session(sid)
+        if info.get("kind") != "node" or not isinstance(data, dict):
+            return
+        payload = {
+            **{
+                k: v for k, v in data.items() if k in ("run_id", "task_id", "log", "stream", "line")
+            },
+            "node_id": info["id"],
+            "organization_id": info["organization_id"],
+        }
+        await self.emit("algorithm_log", payload, room=collaboration_room(info["collaboration_id"]))
+
+    async def on_node_info_update(self, sid: str, data: Any) -> None:
+        info = await self.get_session(sid)
+        if info.get("kind") != "node" or not isinstance(data, dict):
+            return
+        await to_thread.run_sync(self._store_node_config, info["id"], data)
+
+    def _store_node_config(self, node_id: int, data: dict) -> None:
+        with self.ctx.db.session() as session:
+            node = session.get(m.Node, node_id)
+            if node is not None:
+                node.config = {str(k): v for k, v in data.items()}
+                session.commit()
+
+
+def _node_payload(info: dict) -> dict:
+    return {"id": info["id"], "name": info.get("name"), "org_id": info["organization_id"]}
+
+
+def _user_rooms(principal: Principal, session) -> list[str]:
+    scope = principal.scope("event", Operation.RECEIVE)
+    if scope is None:
+        return []
+    if scope.value == "global":
+        ids = list(session.scalars(select(m.Collaboration.id)))
+        return [collaboration_room(i) for i in ids]
+    if scope.value == "collaboration":
+        return [collaboration_room(i) for i in principal.collaboration_ids]
+    return [organization_room(i, principal.organization_id) for i in principal.collaboration_ids]
+
+
+async def mark_stale_nodes_offline(ctx: ServerContext, interval: float = 30.0) -> None:
+    """Nodes that stopped pinging are set offline (a crash leaves no disconnect)."""
+    import datetime as dt
+
+    while True:
+        await asyncio.sleep(interval)
+        limit = m.utcnow() - dt.timedelta(seconds=ctx.settings.node_offline_seconds)
+
+        def _sweep() -> None:
+            with ctx.db.session() as session:
+                stale = session.scalars(
+                    select(m.Node).where(m.Node.status == "online", m.Node.last_seen < limit)
+                ).all()
+                for node in stale:
+                    node.status = "offline"
+                session.commit()
+
+        await to_thread.run_sync(_sweep)

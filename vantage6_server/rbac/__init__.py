@@ -1,0 +1,1 @@
+"""Role-based access control: the rule catalog, default roles and permission checks."""

@@ -1,0 +1,1 @@
+"""Authentication building blocks: passwords, JWTs, TOTP and API keys."""

@@ -1,0 +1,1 @@
+"""Business logic shared by routes and socket handlers (task status, kills)."""

@@ -1,0 +1,91 @@
+"""Task status bookkeeping and kills."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vantage6_common.status import UNFINISHED_STATUSES, RunStatus, task_status
+from vantage6_server.db import models as m
+from vantage6_server.events.emitter import (
+    ALL_NODES,
+    EventEmitter,
+    collaboration_room,
+)
+
+
+def refresh_task_status(task: m.Task) -> bool:
+    """Recompute a task's status from its runs; returns whether it changed."""
+    new = task_status(r.status for r in task.runs) if task.runs else task.status
+    changed = new != task.status
+    task.status = new
+    return changed
+
+
+def descendants(session: Session, task: m.Task) -> list[m.Task]:
+    """The task and all its subtasks, recursively."""
+    found = [task]
+    frontier = [task.id]
+    while frontier:
+        children = session.scalars(select(m.Task).where(m.Task.parent_id.in_(frontier))).all()
+        found.extend(children)
+        frontier = [c.id for c in children]
+    return found
+
+
+def kill_tasks(session: Session, events: EventEmitter, tasks: list[m.Task]) -> list[dict]:
+    """Mark unfinished runs killed and tell the nodes to stop their containers."""
+    kill_list: list[dict] = []
+    now = m.utcnow()
+    for task in tasks:
+        for run in task.runs:
+            if run.status in UNFINISHED_STATUSES:
+                run.status = RunStatus.KILLED.value
+                run.finished_at = now
+                kill_list.append(
+                    {"task_id": task.id, "run_id": run.id, "organization_id": run.organization_id}
+                )
+        refresh_task_status(task)
+    session.commit()
+    by_collab: dict[int, list[dict]] = {}
+    for task in tasks:
+        by_collab.setdefault(task.collaboration_id, [])
+    for item in kill_list:
+        task = next(t for t in tasks if t.id == item["task_id"])
+        by_collab[task.collaboration_id].append(item)
+    for collab_id, items in by_collab.items():
+        if items:
+            payload = {"kill_list": items, "collaboration_id": collab_id}
+            events.emit("kill_containers", payload, room=collaboration_room(collab_id))
+            for item in items:
+                events.emit(
+                    "status_update", {"run_id": item["run_id"]}, room=collaboration_room(collab_id)
+                )
+    return kill_list
+
+
+def announce_new_task(events: EventEmitter, task: m.Task) -> None:
+    payload = {"id": task.id, "parent_id": task.parent_id}
+    events.emit("new_task", payload, room=collaboration_room(task.collaboration_id))
+
+
+def announce_run_change(events: EventEmitter, run: m.Run, node_id: int | None) -> None:
+    task = run.task
+    events.emit("status_update", {"run_id": run.id}, room=collaboration_room(task.collaboration_id))
+    events.emit(
+        "algorithm_status_change",
+        {
+            "status": run.status,
+            "run_id": run.id,
+            "task_id": task.id,
+            "job_id": task.job_id,
+            "collaboration_id": task.collaboration_id,
+            "node_id": node_id,
+            "organization_id": run.organization_id,
+            "parent_id": task.parent_id,
+        },
+        room=collaboration_room(task.collaboration_id),
+    )
+
+
+__all__ = ["ALL_NODES", "announce_new_task", "announce_run_change", "kill_tasks"]

@@ -1,0 +1,79 @@
+"""Server settings: YAML config file, environment variables (``V6_``) and defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SmtpSettings(BaseModel):
+    """Outgoing mail for password and 2FA recovery."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    use_tls: bool = False
+    sender: str = "noreply@vantage6.local"
+
+
+class ServerSettings(BaseSettings):
+    """Everything the server needs to start. Unknown keys in a config file are errors."""
+
+    model_config = SettingsConfigDict(env_prefix="V6_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(7601, ge=1, le=65535)
+    api_path: str = "/api"
+    database_uri: str = "sqlite:///vantage6.sqlite"
+    jwt_secret: str | None = Field(
+        None, description="HS256 secret; generated and kept in the database when unset"
+    )
+    access_token_minutes: int = Field(360, ge=1)
+    refresh_token_minutes: int = Field(2880, ge=1)
+    max_failed_attempts: int = Field(5, ge=1)
+    inactivation_minutes: int = Field(15, ge=1)
+    two_factor_auth: bool = False
+    recovery_token_minutes: int = Field(60, ge=1)
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    node_offline_seconds: int = Field(180, ge=5)
+    server_name: str = "vantage6"
+    smtp: SmtpSettings | None = None
+    rabbitmq_uri: str | None = None
+    cors_origins: list[str] = ["*"]
+    log_level: str = "info"
+
+    @field_validator("api_path")
+    @classmethod
+    def _api_path_starts_with_slash(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        return value
+
+
+class ConfigError(ValueError):
+    """A config file could not be read or has wrong keys/values."""
+
+
+def load_settings(config_file: Path | None = None, **overrides) -> ServerSettings:
+    """Read settings from an optional YAML file, then the environment, then overrides."""
+    data: dict = {}
+    if config_file is not None:
+        try:
+            loaded = yaml.safe_load(Path(config_file).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{config_file}: cannot read config: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_file}: the top level must be a mapping of keys")
+        data.update(loaded)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ServerSettings(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        where = f"{config_file}: " if config_file else ""
+        raise ConfigError(f"{where}{problems}") from exc
