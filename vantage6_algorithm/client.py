@@ -1,0 +1,379 @@
+"""Client an algorithm container uses to talk to the server through its node's proxy.
+
+The container never reaches the server itself: ``HOST:PORT`` + ``API_PATH`` is the node proxy,
+which forwards each call with the container token. Inputs and results cross the proxy in
+*unencrypted* wire form, base64 of the JSON bytes; the proxy encrypts each organization's input
+for that organization (``POST /task``) and decrypts results for us (``GET /result``, ``/run``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from vantage6_algorithm.util import container_identity, info
+from vantage6_common.serialization import decode_payload, encode_payload, loads
+from vantage6_common.status import FAILED_STATUSES, UNFINISHED_STATUSES
+
+__all__ = ["AlgorithmClient", "AlgorithmClientError"]
+
+DEFAULT_TIMEOUT = 300.0
+MAX_POLL_INTERVAL = 10.0
+POLL_INTERVAL_GROWTH = 1.5
+
+
+class AlgorithmClientError(RuntimeError):
+    """A request to the node proxy failed."""
+
+    def __init__(self, message: str, status_code: int | None = None, endpoint: str = "") -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.endpoint = endpoint
+
+
+class AlgorithmClient:
+    """Talk to the vantage6 server from inside an algorithm container.
+
+    Parameters
+    ----------
+    token:
+        The container token (contents of ``TOKEN_FILE``).
+    host, port, path:
+        Where the node proxy is, e.g. ``http://proxy``, ``8080``, ``""``; ``host`` without a
+        scheme gets ``http://``.
+    timeout:
+        Seconds per HTTP request.
+    connection_attempts:
+        How often a request is tried when the proxy cannot be reached.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        host: str,
+        port: int | str | None = None,
+        path: str = "/api",
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        connection_attempts: int = 10,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._access_token = token.strip()
+        if "://" not in host:
+            host = f"http://{host}"
+        self._host = host.rstrip("/")
+        self._port = str(port) if port not in (None, "") else None
+        self._api_path = "" if not path or path == "/" else "/" + path.strip("/")
+        self.timeout = timeout
+        self.connection_attempts = max(1, int(connection_attempts))
+        self._session = session or requests.Session()
+
+        identity = container_identity(self._access_token)
+        self.identity: dict[str, Any] = identity
+        self.image: str | None = identity.get("image")
+        self.databases: list = identity.get("databases") or []
+        self.node_id: int | None = identity.get("node_id")
+        self.organization_id: int | None = identity.get("organization_id")
+        self.collaboration_id: int | None = identity.get("collaboration_id")
+        self.study_id: int | None = identity.get("study_id")
+        self.store_id: int | None = identity.get("store_id")
+        #: The task this container runs for (the parent of tasks it creates).
+        self.task_id: int | None = identity.get("task_id")
+
+        self.task = self.Task(self)
+        self.result = self.Result(self)
+        self.run = self.Run(self)
+        self.organization = self.Organization(self)
+        self.collaboration = self.Collaboration(self)
+        self.node = self.Node(self)
+        self.study = self.Study(self)
+        self.vpn = self.VPN(self)
+
+    # ------------------------------------------------------------------------------------
+    # connection
+    # ------------------------------------------------------------------------------------
+    @property
+    def token(self) -> str:
+        return self._access_token
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> str | None:
+        return self._port
+
+    @property
+    def path(self) -> str:
+        return self._api_path
+
+    @property
+    def base_path(self) -> str:
+        if self._port:
+            return f"{self._host}:{self._port}{self._api_path}"
+        return f"{self._host}{self._api_path}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._access_token}"}
+
+    def generate_path_to(self, endpoint: str) -> str:
+        return f"{self.base_path}/{endpoint.lstrip('/')}"
+
+    def _send(self, method: str, endpoint: str, **kwargs: Any) -> requests.Response:
+        url = self.generate_path_to(endpoint)
+        last_error: Exception | None = None
+        for attempt in range(self.connection_attempts):
+            try:
+                return self._session.request(
+                    method.upper(), url, headers=self.headers, timeout=self.timeout, **kwargs
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last_error = exc
+                if attempt + 1 < self.connection_attempts:
+                    time.sleep(min(2.0**attempt * 0.5, 5.0))
+        raise AlgorithmClientError(
+            f"Could not reach the node proxy at {url}: {last_error}", endpoint=endpoint
+        )
+
+    def request(
+        self,
+        endpoint: str,
+        method: str = "get",
+        params: dict | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send one request to the proxy and return the decoded JSON answer.
+
+        Raises :class:`AlgorithmClientError` on any answer with status >= 400.
+        """
+        response = self._send(method, endpoint, params=params, json=json)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                msg = body.get("msg") if isinstance(body, dict) else None
+                errors = body.get("errors") if isinstance(body, dict) else None
+            except ValueError:
+                msg, errors = response.text[:500], None
+            detail = f"{msg}" + (f" ({errors})" if errors else "")
+            raise AlgorithmClientError(
+                f"{method.upper()} /{endpoint.lstrip('/')} failed with status "
+                f"{response.status_code}: {detail}",
+                status_code=response.status_code,
+                endpoint=endpoint,
+            )
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise AlgorithmClientError(
+                f"/{endpoint.lstrip('/')} did not answer with JSON", response.status_code, endpoint
+            ) from exc
+
+    def _multi_page_request(self, endpoint: str, params: dict | None = None) -> list:
+        """All items of a paginated list endpoint."""
+        params = dict(params or {})
+        params.pop("page", None)
+        items: list = []
+        page = 1
+        while True:
+            body = self.request(endpoint, params={**params, "page": page})
+            if isinstance(body, list):  # an endpoint without pagination
+                return body
+            data = body.get("data") or []
+            items.extend(data)
+            links = body.get("links") or {}
+            if not links.get("next") or not data:
+                return items
+            page += 1
+
+    def _download_blob(self, uuid: str) -> bytes:
+        response = self._send("get", f"blobstream/{uuid}")
+        if response.status_code >= 400:
+            raise AlgorithmClientError(
+                f"Downloading result {uuid} failed with status {response.status_code}",
+                status_code=response.status_code,
+                endpoint="blobstream",
+            )
+        return response.content
+
+    def _decode_run_result(self, run: dict) -> Any:
+        raw = run.get("result")
+        if raw in (None, ""):
+            return None
+        try:
+            if run.get("blob_storage_used"):
+                return loads(self._download_blob(raw))
+            return decode_payload(raw)
+        except (ValueError, UnicodeError) as exc:
+            raise AlgorithmClientError(
+                f"The result of run {run.get('id')} could not be decoded: {exc}"
+            ) from exc
+
+    # ------------------------------------------------------------------------------------
+    # waiting
+    # ------------------------------------------------------------------------------------
+    def wait_for_task_completion(
+        self, task_id: int, interval: float = 1, timeout: float | None = None
+    ) -> str:
+        """Poll ``GET /task/<id>/status`` until the task finished; return the final status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = max(float(interval), 0.05)
+        while True:
+            status = (self.request(f"task/{task_id}/status") or {}).get("status")
+            if status is not None and status not in UNFINISHED_STATUSES:
+                if status in FAILED_STATUSES:
+                    info(f"Task {task_id} finished with status {status!r}")
+                return status
+            if deadline is not None and time.monotonic() + delay > deadline:
+                raise TimeoutError(f"Task {task_id} did not finish within {timeout} s")
+            time.sleep(delay)
+            delay = min(delay * POLL_INTERVAL_GROWTH, max(MAX_POLL_INTERVAL, interval))
+
+    def wait_for_results(
+        self, task_id: int, interval: float = 1, timeout: float | None = None
+    ) -> list:
+        """Wait for a (sub)task to finish and return its decoded results.
+
+        Like vantage6, runs without a result (e.g. failed ones) are left out, so compare the
+        length with the number of organizations if every organization must answer.
+        """
+        self.wait_for_task_completion(task_id, interval=interval, timeout=timeout)
+        return self.result.from_task(task_id)
+
+    # ------------------------------------------------------------------------------------
+    # sub-clients
+    # ------------------------------------------------------------------------------------
+    class SubClient:
+        def __init__(self, parent: AlgorithmClient) -> None:
+            self.parent = parent
+
+    class Task(SubClient):
+        def get(self, task_id: int) -> dict:
+            return self.parent.request(f"task/{task_id}")
+
+        def create(
+            self,
+            input_: dict,
+            organizations: list[int] | None = None,
+            name: str = "subtask",
+            description: str | None = None,
+            databases: list[dict] | None = None,
+        ) -> dict:
+            """Create a subtask (same image and collaboration) for ``organizations``.
+
+            ``input_`` is usually ``{"method": ..., "args": [...], "kwargs": {...}}``. It is
+            sent as base64 of its JSON; the node proxy encrypts it per organization.
+            ``databases`` defaults to the databases of this container's own task.
+            """
+            if not organizations:
+                raise ValueError("A subtask needs at least one organization")
+            payload = encode_payload(input_)
+            body: dict[str, Any] = {
+                "name": name,
+                "image": self.parent.image,
+                "collaboration_id": self.parent.collaboration_id,
+                "description": description
+                or f"subtask from container on node_id={self.parent.node_id}",
+                "organizations": [{"id": int(org), "input": payload} for org in organizations],
+                "databases": self.parent.databases if databases is None else databases,
+            }
+            if self.parent.study_id:
+                body["study_id"] = self.parent.study_id
+            if self.parent.store_id:
+                body["store_id"] = self.parent.store_id
+            return self.parent.request("task", method="post", json=body)
+
+    class Result(SubClient):
+        def get(self, id_: int) -> Any:
+            """The decoded result of one run."""
+            return self.parent._decode_run_result(self.parent.request(f"result/{id_}") or {})
+
+        def from_task(self, task_id: int) -> list:
+            """Decoded results of all runs of a task that have a result."""
+            runs = self.parent._multi_page_request("result", params={"task_id": task_id})
+            return [self.parent._decode_run_result(r) for r in runs if r.get("result")]
+
+    class Run(SubClient):
+        def get(self, id_: int) -> dict:
+            return self.parent.request(f"run/{id_}")
+
+        def from_task(self, task_id: int) -> list[dict]:
+            """Runs of a task as the proxy returns them (``input``/``result`` not decoded)."""
+            return self.parent._multi_page_request("run", params={"task_id": task_id})
+
+    class Organization(SubClient):
+        def get(self, id_: int) -> dict:
+            return self.parent.request(f"organization/{id_}")
+
+        def list(self) -> list[dict]:
+            """Organizations in this container's study, or else its collaboration."""
+            if self.parent.study_id:
+                params = {"study_id": self.parent.study_id}
+            else:
+                params = {"collaboration_id": self.parent.collaboration_id}
+            return self.parent._multi_page_request("organization", params=params)
+
+    class Collaboration(SubClient):
+        def get(self) -> dict:
+            return self.parent.request(f"collaboration/{self.parent.collaboration_id}")
+
+    class Node(SubClient):
+        def get(self, id_: int | None = None) -> dict:
+            """A node (default: the one this container runs on)."""
+            return self.parent.request(f"node/{self.parent.node_id if id_ is None else id_}")
+
+    class Study(SubClient):
+        def get(self, id_: int) -> dict:
+            return self.parent.request(f"study/{id_}")
+
+        def list(self) -> list[dict]:
+            return self.parent._multi_page_request(
+                "study", params={"collaboration_id": self.parent.collaboration_id}
+            )
+
+    class VPN(SubClient):
+        def get_addresses(
+            self,
+            only_children: bool = False,
+            only_parent: bool = False,
+            only_siblings: bool = False,
+            only_self: bool = False,
+            include_children: bool = False,
+            include_parent: bool = False,
+            label: str | None = None,
+        ) -> list[dict]:
+            flags: dict[str, Any] = {
+                "only_children": only_children,
+                "only_parent": only_parent,
+                "only_siblings": only_siblings,
+                "only_self": only_self,
+                "include_children": include_children,
+                "include_parent": include_parent,
+            }
+            params: dict[str, Any] = {k: 1 for k, v in flags.items() if v}
+            if label:
+                params["label"] = label
+            body = self.parent.request("vpn/algorithm/addresses", params=params) or {}
+            return body.get("addresses", [])
+
+        def get_parent_address(self) -> list[dict]:
+            return self.get_addresses(only_parent=True)
+
+        def get_child_addresses(self) -> list[dict]:
+            return self.get_addresses(only_children=True)
+
+        def get_sibling_addresses(self) -> list[dict]:
+            return self.get_addresses(only_siblings=True)
+
+        def get_own_address(self) -> list[dict]:
+            return self.get_addresses(only_self=True)
+
+
+#: Type of a function decorated with ``@algorithm_client`` (for annotations).
+AlgorithmFunction = Callable[..., Any]
