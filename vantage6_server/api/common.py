@@ -61,3 +61,8 @@ def parse_bool(value: str | None) -> bool | None:
     if value is None:
         return None
     return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def includes(values: list[str] | None) -> set[str]:
+    """``?include=a&include=b`` or ``?include=a,b`` as a set of names."""
+    return {part.strip() for v in values or [] for part in v.split(",") if part.strip()}

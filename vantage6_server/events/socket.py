@@ -205,7 +205,7 @@ async def mark_stale_nodes_offline(ctx: ServerContext, interval: float = 30.0) -
         await asyncio.sleep(interval)
         limit = m.utcnow() - dt.timedelta(seconds=ctx.settings.node_offline_seconds)
 
-        def _sweep() -> None:
+        def _sweep(limit=limit) -> None:
             with ctx.db.session() as session:
                 stale = session.scalars(
                     select(m.Node).where(m.Node.status == "online", m.Node.last_seen < limit)

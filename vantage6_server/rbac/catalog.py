@@ -42,7 +42,7 @@ class RuleSpec(NamedTuple):
     for_container: bool = False
 
 
-O, G, C, S = Scope.OWN, Scope.GLOBAL, Scope.COLLABORATION, Scope.ORGANIZATION
+OWN_, G, C, S = Scope.OWN, Scope.GLOBAL, Scope.COLLABORATION, Scope.ORGANIZATION
 V, E, CR, D = Operation.VIEW, Operation.EDIT, Operation.CREATE, Operation.DELETE
 SEND, RECV = Operation.SEND, Operation.RECEIVE
 
@@ -57,11 +57,11 @@ RULES: tuple[RuleSpec, ...] = (
     RuleSpec("user", G, E),
     RuleSpec("user", C, E),
     RuleSpec("user", S, E),
-    RuleSpec("user", O, E),
+    RuleSpec("user", OWN_, E),
     RuleSpec("user", G, D),
     RuleSpec("user", C, D),
     RuleSpec("user", S, D),
-    RuleSpec("user", O, D),
+    RuleSpec("user", OWN_, D),
     # organization
     RuleSpec("organization", G, V),
     RuleSpec("organization", S, V, True, True),
@@ -109,18 +109,18 @@ RULES: tuple[RuleSpec, ...] = (
     RuleSpec("task", G, V),
     RuleSpec("task", C, V, True, True),
     RuleSpec("task", S, V),
-    RuleSpec("task", O, V),
+    RuleSpec("task", OWN_, V),
     RuleSpec("task", G, CR),
     RuleSpec("task", C, CR),
     RuleSpec("task", G, D),
     RuleSpec("task", C, D),
     RuleSpec("task", S, D),
-    RuleSpec("task", O, D),
+    RuleSpec("task", OWN_, D),
     # run
     RuleSpec("run", G, V),
     RuleSpec("run", C, V, True, True),
     RuleSpec("run", S, V),
-    RuleSpec("run", O, V),
+    RuleSpec("run", OWN_, V),
     # port
     RuleSpec("port", G, V),
     RuleSpec("port", S, V, True, True),
@@ -164,8 +164,8 @@ ROOT, VIEWER, RESEARCHER = "Root", "Viewer", "Researcher"
 ORG_ADMIN, COL_ADMIN = "Organization Admin", "Collaboration Admin"
 
 _VIEWER = [
-    key("user", O, E),
-    key("user", O, D),
+    key("user", OWN_, E),
+    key("user", OWN_, D),
     key("user", S, V),
     key("organization", S, V),
     key("organization", C, V),

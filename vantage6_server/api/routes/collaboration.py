@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from sqlalchemy import select
 
@@ -12,6 +12,7 @@ from vantage6_server.api.common import (
     LenientBody,
     get_or_404,
     in_scope,
+    includes,
     parse_bool,
     require,
     restrict,
@@ -74,7 +75,7 @@ def list_collaborations(
     encrypted: bool | None = None,
     organization_id: int | None = None,
     algorithm_store_id: int | None = None,
-    include: str | None = None,
+    include: list[str] | None = Query(None),
     page: int = 1,
     per_page: int = 10,
     sort: str | None = None,
@@ -91,7 +92,7 @@ def list_collaborations(
             m.AlgorithmStore.id == algorithm_store_id
         )
         stmt = stmt.where(m.Collaboration.id.in_(stores))
-    with_orgs = include == "organizations"
+    with_orgs = "organizations" in includes(include)
     return page_response(
         request,
         session,
@@ -106,10 +107,12 @@ def list_collaborations(
 
 
 @router.get("/collaboration/{id}", summary="View a collaboration")
-def get_collaboration(id: int, principal: Auth, session: Db, include: str | None = None) -> dict:
+def get_collaboration(
+    id: int, principal: Auth, session: Db, include: list[str] | None = Query(None)
+) -> dict:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
     require(in_scope(visible_collaborations(principal), collab.id))
-    return serialize.collaboration(collab, include == "organizations")
+    return serialize.collaboration(collab, "organizations" in includes(include))
 
 
 @router.post("/collaboration", status_code=201, summary="Create a collaboration")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from sqlalchemy import or_, select
 
 from vantage6_common.status import UNFINISHED_STATUSES, RunStatus
 from vantage6_server.api import serialize
-from vantage6_server.api.common import LenientBody, get_or_404, require
+from vantage6_server.api.common import LenientBody, get_or_404, includes, require
 from vantage6_server.api.deps import Auth, Ctx, Db, NodeAuth
 from vantage6_server.api.errors import bad_request, forbidden
 from vantage6_server.api.pagination import page_response
@@ -139,7 +139,7 @@ def list_runs(
     node_id: int | None = None,
     state: str | None = None,
     status: str | None = None,
-    include: str | None = None,
+    include: list[str] | None = Query(None),
     assigned_from: dt.datetime | None = None,
     assigned_till: dt.datetime | None = None,
     started_from: dt.datetime | None = None,
@@ -166,7 +166,7 @@ def list_runs(
         finished_from=finished_from,
         finished_till=finished_till,
     )
-    with_task = include == "task"
+    with_task = "task" in includes(include)
     return page_response(
         request,
         session,
@@ -181,10 +181,12 @@ def list_runs(
 
 
 @router.get("/run/{id}", summary="View a run")
-def get_run(id: int, principal: Auth, session: Db, include: str | None = None) -> dict:
+def get_run(id: int, principal: Auth, session: Db, include: list[str] | None = Query(None)) -> dict:
     run = get_or_404(session, m.Run, id, "Run")
     require(may_view(principal, run))
-    return serialize.run(run, include_task=include == "task", node_stub=_node_stub(session, run))
+    return serialize.run(
+        run, include_task="task" in includes(include), node_stub=_node_stub(session, run)
+    )
 
 
 @router.patch("/run/{id}", summary="Report a run's progress (its node only)")

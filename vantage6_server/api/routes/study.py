@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from sqlalchemy import select
 
 from vantage6_server.api import serialize
-from vantage6_server.api.common import Body, LenientBody, get_or_404, parse_bool, require
+from vantage6_server.api.common import Body, LenientBody, get_or_404, includes, parse_bool, require
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
 from vantage6_server.api.pagination import page_response
@@ -66,7 +66,7 @@ def list_studies(
     name: str | None = None,
     organization_id: int | None = None,
     collaboration_id: int | None = None,
-    include: str | None = None,
+    include: list[str] | None = Query(None),
     page: int = 1,
     per_page: int = 10,
     sort: str | None = None,
@@ -87,7 +87,7 @@ def list_studies(
         stmt = stmt.where(m.Study.organizations.any(m.Organization.id == organization_id))
     if collaboration_id is not None:
         stmt = stmt.where(m.Study.collaboration_id == collaboration_id)
-    with_orgs = include == "organizations"
+    with_orgs = "organizations" in includes(include)
     return page_response(
         request,
         session,
@@ -102,10 +102,12 @@ def list_studies(
 
 
 @router.get("/study/{id}", summary="View a study")
-def get_study(id: int, principal: Auth, session: Db, include: str | None = None) -> dict:
+def get_study(
+    id: int, principal: Auth, session: Db, include: list[str] | None = Query(None)
+) -> dict:
     study = get_or_404(session, m.Study, id, "Study")
     require(may(principal, Operation.VIEW, study, study.collaboration_id))
-    return serialize.study(study, include == "organizations")
+    return serialize.study(study, "organizations" in includes(include))
 
 
 @router.post("/study", status_code=201, summary="Create a study")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from sqlalchemy import or_, select
 
 from vantage6_common.status import UNFINISHED_STATUSES, RunStatus
 from vantage6_server.api import serialize
-from vantage6_server.api.common import LenientBody, get_or_404, require
+from vantage6_server.api.common import LenientBody, get_or_404, includes, require
 from vantage6_server.api.deps import Auth, Ctx, Db
 from vantage6_server.api.errors import bad_request, forbidden
 from vantage6_server.api.pagination import page_response
@@ -223,7 +223,7 @@ def list_tasks(
     database: str | None = None,
     run_id: int | None = None,
     status: str | None = None,
-    include: str | None = None,
+    include: list[str] | None = Query(None),
     page: int = 1,
     per_page: int = 10,
     sort: str | None = None,
@@ -259,13 +259,13 @@ def list_tasks(
             m.Task.databases.cast(m.Text).like(f'%"label": "{database}"%')
             | m.Task.databases.cast(m.Text).like(f'%"label":"{database}"%')
         )
-    includes = set((include or "").split(","))
+    included = includes(include)
     return page_response(
         request,
         session,
         stmt,
         lambda t: serialize.task(
-            t, runs=t.runs if "runs" in includes else None, results="results" in includes
+            t, runs=t.runs if "runs" in included else None, results="results" in included
         ),
         page=page,
         per_page=per_page,
@@ -276,12 +276,14 @@ def list_tasks(
 
 
 @router.get("/task/{id}", summary="View a task")
-def get_task(id: int, principal: Auth, session: Db, include: str | None = None) -> dict:
+def get_task(
+    id: int, principal: Auth, session: Db, include: list[str] | None = Query(None)
+) -> dict:
     task = get_or_404(session, m.Task, id, "Task")
     require(may_view(principal, task))
-    includes = set((include or "").split(","))
+    included = includes(include)
     return serialize.task(
-        task, runs=task.runs if "runs" in includes else None, results="results" in includes
+        task, runs=task.runs if "runs" in included else None, results="results" in included
     )
 
 
