@@ -1,0 +1,448 @@
+"""Node configuration: a YAML file with the vantage6 node keys, validated at start.
+
+Relative paths in the file (databases, task_dir, private key) are taken relative to the
+directory of the configuration file. Every problem is reported as ``key.path: what is wrong``
+so that an operator can fix the file without reading code.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+log = logging.getLogger(__name__)
+
+DATABASE_TYPES = ("csv", "parquet", "excel", "sql", "sparql", "other")
+FILE_DATABASE_TYPES = ("csv", "parquet", "excel")
+
+#: Environment variables the node sets itself; ``algorithm_env`` may not replace them.
+RESERVED_ENV = frozenset(
+    {
+        "INPUT_FILE",
+        "OUTPUT_FILE",
+        "TOKEN_FILE",
+        "TEMPORARY_FOLDER",
+        "HOST",
+        "PORT",
+        "API_PATH",
+        "USER_REQUESTED_DATABASE_LABELS",
+        "DB_LABELS",
+        "PKG_NAME",
+    }
+)
+
+#: Keys of vantage6 node configuration files that this node accepts but does not use.
+IGNORED_VANTAGE6_KEYS = frozenset(
+    {
+        "logging",
+        "vpn_subnet",
+        "docker_registries",
+        "ssh_tunnels",
+        "whitelist",
+        "node_extra_env",
+        "node_extra_mounts",
+        "node_extra_hosts",
+        "algorithm_device_requests",
+        "dev",
+        "debug",
+        "prometheus",
+        "write_run_context_file",
+        "task_dir_extension",
+        "server_ssl_cert",
+    }
+)
+
+_LABEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+#: heuristic of vantage6: a policy entry containing one of these is a regular expression
+REGEX_MARKERS = ("*", "\\", "?", "$", "^", "[", "]", "(", ")", "{", "}", "|", "+", "\\.")
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or invalid; the message lists why."""
+
+
+def looks_like_regex(pattern: str) -> bool:
+    """Whether a policy entry is meant as a regular expression (vantage6's heuristic)."""
+    return any(marker in pattern for marker in REGEX_MARKERS)
+
+
+def parse_memory(value: int | float | str) -> int:
+    """``"512m"``, ``"2g"``, ``"1.5GiB"`` or a number of bytes -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError("must be a size such as 512m or 2g")
+    if isinstance(value, int | float):
+        return int(value)
+    match = _MEMORY_RE.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a size such as 512m, 2g or a number of bytes")
+    number, unit, _ = match.groups()
+    return int(float(number) * _MEMORY_UNITS[unit.lower()])
+
+
+def _base_dir(info: ValidationInfo) -> Path:
+    ctx = info.context or {}
+    return Path(ctx.get("base_dir", "."))
+
+
+def _resolve(path: str | Path, info: ValidationInfo) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_absolute():
+        path = _base_dir(info) / path
+    return path.resolve()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class DatabaseConfig(_Strict):
+    """One data source of this station."""
+
+    label: str
+    uri: str
+    type: Literal["csv", "parquet", "excel", "sql", "sparql", "other"] = "csv"
+    #: extra parameters, handed to the algorithm as ``{LABEL}_DB_PARAM_{KEY}``
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not _LABEL_RE.match(value):
+            raise ValueError(
+                "must start with a letter and contain only letters, digits and underscores "
+                f"(it becomes part of environment variable names), got {value!r}"
+            )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _ENV_NAME_RE.match(key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+        return {k: str(v) for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _uri(self, info: ValidationInfo) -> DatabaseConfig:
+        if self.type in FILE_DATABASE_TYPES:
+            path = _resolve(self.uri, info)
+            if (info.context or {}).get("check_files", True) and not path.is_file():
+                raise ValueError(f"uri: file {str(path)!r} does not exist (type {self.type})")
+            self.uri = str(path)
+        elif self.type == "sql":
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                url = make_url(self.uri)
+            except ArgumentError as exc:
+                raise ValueError(f"uri: {self.uri!r} is not an SQLAlchemy URL ({exc})") from exc
+            if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+                path = _resolve(url.database, info)
+                if (info.context or {}).get("check_files", True) and not path.is_file():
+                    raise ValueError(f"uri: sqlite file {str(path)!r} does not exist")
+                self.uri = url.set(database=str(path)).render_as_string(hide_password=False)
+        else:
+            # sparql/other: a local path is mounted read-only, anything else passed as is
+            candidate = Path(self.uri).expanduser()
+            if not candidate.is_absolute() and "://" not in self.uri:
+                candidate = _base_dir(info) / candidate
+            if "://" not in self.uri and candidate.exists():
+                self.uri = str(candidate.resolve())
+        return self
+
+    @property
+    def is_file(self) -> bool:
+        return self.type in FILE_DATABASE_TYPES or (
+            self.type in ("sparql", "other") and Path(self.uri).is_absolute()
+        )
+
+
+class EncryptionConfig(_Strict):
+    enabled: bool = False
+    #: PEM file of this organization's RSA private key; created when missing
+    private_key: Path | None = None
+    #: scheme for payloads whose reader's abilities are unknown: auto = answer in the
+    #: scheme we were addressed in, else the vantage6 one
+    scheme: Literal["auto", "v6-ctr", "gcm-oaep"] = "auto"
+    #: refuse unauthenticated (vantage6 format) payloads
+    require_authenticated: bool = False
+
+    @field_validator("private_key")
+    @classmethod
+    def _key(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+
+class Policies(_Strict):
+    allowed_algorithms: list[str] | None = None
+    allowed_algorithm_stores: list[str] | None = None
+    allow_either_whitelist_or_store: bool = False
+    allowed_users: list[int | str] = Field(default_factory=list)
+    allowed_organizations: list[int | str] = Field(default_factory=list)
+    require_algorithm_pull: bool = True
+    allow_basics_algorithm: bool = True
+
+    @field_validator("allowed_algorithms", "allowed_algorithm_stores", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("allowed_algorithms", "allowed_algorithm_stores")
+    @classmethod
+    def _regexes(cls, value: list[str] | None) -> list[str] | None:
+        for entry in value or []:
+            if not entry.strip():
+                raise ValueError("entries may not be empty")
+            if looks_like_regex(entry):
+                try:
+                    re.compile(entry)
+                except re.error as exc:
+                    raise ValueError(f"{entry!r} is not a valid regular expression: {exc}") from exc
+        return value
+
+    @field_validator("allowed_users", "allowed_organizations", mode="before")
+    @classmethod
+    def _list_or_none(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, int | str) else value
+
+
+class RunLimits(_Strict):
+    #: fraction of CPUs per algorithm container (0.5 = half a core)
+    cpus: float | None = Field(default=None, gt=0)
+    #: memory per algorithm container: bytes or a size such as 512m, 2g
+    memory: int | None = None
+    #: maximum number of processes in an algorithm container
+    pids: int | None = Field(default=1024, gt=0)
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        size = parse_memory(value)
+        if size < 6 * 1024 * 1024:
+            raise ValueError("must be at least 6m (container engines refuse less)")
+        return size
+
+
+class ProxyConfig(_Strict):
+    #: port on which the algorithm container reaches the node proxy (on its own loopback)
+    port: int = Field(default=8080, ge=1, le=65535)
+    #: how long the proxy keeps retrying while the server is unreachable
+    server_retry_seconds: float = Field(default=300.0, ge=0)
+    #: how long a ``GET /task/{id}/status`` of an unfinished task is held (waiting for a
+    #: status event) before it is answered
+    status_hold_seconds: float = Field(default=4.0, ge=0)
+
+
+class IsolationConfig(_Strict):
+    #: image of the forwarder container (needs python3)
+    forwarder_image: str = "localhost/v6-base"
+    #: forwarders kept started ahead of time, so that a run does not wait for one
+    pool_size: int = Field(default=2, ge=0, le=32)
+    #: directory of the unix sockets (short path; default: under /tmp)
+    socket_dir: Path | None = None
+    #: first loopback port used for relays to network databases
+    database_port_base: int = Field(default=15400, ge=1024, le=65000)
+
+    @field_validator("socket_dir")
+    @classmethod
+    def _sock(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+
+class NodeConfig(_Strict):
+    """The validated node configuration."""
+
+    api_key: str = Field(min_length=1)
+    server_url: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    api_path: str = "/api"
+    name: str | None = None
+    task_dir: Path | None = None
+    databases: list[DatabaseConfig] = Field(default_factory=list)
+    encryption: EncryptionConfig = Field(default_factory=EncryptionConfig)
+    policies: Policies = Field(default_factory=Policies)
+    algorithm_env: dict[str, str] = Field(default_factory=dict)
+    share_algorithm_logs: bool = True
+    share_config: bool = True
+    runtime: str = "podman"
+    runtime_options: dict[str, Any] = Field(default_factory=dict)
+    limits: RunLimits = Field(default_factory=RunLimits)
+    max_concurrent_runs: int = Field(default=16, ge=1)
+    proxy: ProxyConfig = Field(default_factory=ProxyConfig)
+    isolation: IsolationConfig = Field(default_factory=IsolationConfig)
+    socket_transports: list[Literal["websocket", "polling"]] = Field(
+        default_factory=lambda: ["websocket"]
+    )
+    #: seconds between full catch-ups with the server while connected (safety net)
+    resync_interval: float = Field(default=300.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("server_url")
+    @classmethod
+    def _server_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL such as http://localhost, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("api_path")
+    @classmethod
+    def _api_path(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith("/"):
+            raise ValueError(f"must start with '/' (or be empty), got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("task_dir")
+    @classmethod
+    def _task_dir(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+    @field_validator("algorithm_env", mode="before")
+    @classmethod
+    def _algo_env(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str) or not _ENV_NAME_RE.match(key):
+                    raise ValueError(f"{key!r} is not a valid environment variable name")
+                if key in RESERVED_ENV:
+                    raise ValueError(f"{key!r} is set by the node and cannot be configured")
+            return {k: "" if v is None else str(v) for k, v in value.items()}
+        return value
+
+    @field_validator("databases")
+    @classmethod
+    def _unique_labels(cls, value: list[DatabaseConfig]) -> list[DatabaseConfig]:
+        seen: set[str] = set()
+        for db in value:
+            if db.label.lower() in seen:
+                raise ValueError(f"label {db.label!r} is used more than once")
+            seen.add(db.label.lower())
+        return value
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a container runtime such as podman or docker")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _port_twice(self) -> NodeConfig:
+        if self.port is not None and urlsplit(self.server_url).port is not None:
+            raise ValueError("port: server_url already contains a port; give it only once")
+        return self
+
+    # -- derived values ------------------------------------------------------------------------
+
+    @property
+    def server_root(self) -> str:
+        """``scheme://host[:port]`` of the server (where Socket.IO lives)."""
+        if self.port is None:
+            return self.server_url
+        parts = urlsplit(self.server_url)
+        netloc = parts.hostname or ""
+        if ":" in netloc:
+            netloc = f"[{netloc}]"
+        base = f"{parts.scheme}://{netloc}:{self.port}"
+        return base + parts.path.rstrip("/")
+
+    @property
+    def api_url(self) -> str:
+        return self.server_root + self.api_path
+
+    def database(self, label: str) -> DatabaseConfig | None:
+        for db in self.databases:
+            if db.label == label:
+                return db
+        return None
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-", "literal[", "list[", "union[", "int", "str")):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = _format_location(tuple(err.get("loc", ())))
+        msg = err.get("msg", "invalid")
+        msg = msg.removeprefix("Value error, ")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown key (check the spelling)"
+        elif err.get("type") == "missing":
+            msg = "is required"
+        lines.append(f"{where}: {msg}")
+    # several union branches may report the same place; keep the first of each
+    unique: list[str] = []
+    for line in lines:
+        if line not in unique:
+            unique.append(line)
+    return "\n".join(unique)
+
+
+def parse_config(
+    data: Any, base_dir: Path | str = ".", *, check_files: bool = True, source: str = "config"
+) -> NodeConfig:
+    """Validate a configuration mapping; raise :class:`ConfigError` listing every problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must contain a mapping of keys to values")
+    data = dict(data)
+    for key in sorted(IGNORED_VANTAGE6_KEYS & set(data)):
+        log.info("configuration key %r is not used by this node; ignored", key)
+        data.pop(key)
+    try:
+        return NodeConfig.model_validate(
+            data, context={"base_dir": str(Path(base_dir)), "check_files": check_files}
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"{source} is invalid:\n{format_validation_error(exc)}") from None
+
+
+def load_config(path: str | Path, *, check_files: bool = True) -> NodeConfig:
+    """Read and validate a YAML configuration file."""
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {str(path)!r}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    config = parse_config(data, path.resolve().parent, check_files=check_files, source=str(path))
+    if config.task_dir is None:
+        config.task_dir = (path.resolve().parent / f"{path.stem}-data").resolve()
+    return config

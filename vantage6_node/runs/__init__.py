@@ -1,0 +1,1 @@
+"""Runs on this node: their folders, container environment, lifecycle and recovery."""

@@ -1,0 +1,247 @@
+"""The per-run folder on the node's disk and the run state kept in it.
+
+Layout (``<task_dir>/runs/<run id>/``)::
+
+    state.json   what the node knows about the run (survives node restarts)
+    io/          mounted into the algorithm container as /mnt/data: input, output, token
+    tmp/         mounted as /mnt/tmp
+    log.txt      the algorithm's final log
+    report.json  the outcome waiting to be delivered to the server (removed once delivered)
+
+The run folder itself is private to the node user (0700); a container only sees the ``io``
+and ``tmp`` folders of its own run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+#: lifecycle phases, in order
+PHASE_RECEIVED = "received"  # known, not started (or to be started again)
+PHASE_STARTING = "starting"  # preparing files, image, containers
+PHASE_RUNNING = "running"  # algorithm container started
+PHASE_REPORTING = "reporting"  # finished; report on disk, not yet accepted by the server
+PHASE_DONE = "done"  # the server has the outcome; only state.json remains
+
+#: where the run's files appear inside the algorithm container
+CONTAINER_DATA_DIR = "/mnt/data"
+CONTAINER_TMP_DIR = "/mnt/tmp"
+CONTAINER_DB_DIR = "/mnt/db"
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write a file so that readers (and a crash) see either the old or the new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass
+class RunState:
+    """What the node remembers about one run."""
+
+    run_id: int
+    task_id: int
+    image: str
+    job_id: int | None = None
+    parent_id: int | None = None
+    collaboration_id: int | None = None
+    init_org_id: int | None = None
+    init_user_id: int | None = None
+    store_id: int | None = None
+    databases: list[dict[str, Any]] = field(default_factory=list)
+    phase: str = PHASE_RECEIVED
+    status: str | None = None
+    container_id: str | None = None
+    forwarder_id: str | None = None
+    socket_dir: str | None = None
+    attempts: int = 0
+    kill_requested: bool = False
+    input_scheme: str | None = None
+    exit_code: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunState:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Report:
+    """The outcome of a run as it will be sent with ``PATCH /run/{id}``.
+
+    The result is kept as plaintext bytes on disk (in ``io/output``) and encrypted only at
+    delivery, when the receiver's public key is known.
+    """
+
+    status: str
+    finished_at: str
+    log: str = ""
+    has_result: bool = False
+    started_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class RunFolder:
+    """Files of one run."""
+
+    def __init__(self, root: Path, run_id: int) -> None:
+        self.run_id = run_id
+        self.path = root / f"{run_id:09d}"
+
+    # paths -------------------------------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def io_dir(self) -> Path:
+        return self.path / "io"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.path / "tmp"
+
+    @property
+    def input_file(self) -> Path:
+        return self.io_dir / "input"
+
+    @property
+    def output_file(self) -> Path:
+        return self.io_dir / "output"
+
+    @property
+    def token_file(self) -> Path:
+        return self.io_dir / "token"
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / "log.txt"
+
+    @property
+    def report_file(self) -> Path:
+        return self.path / "report.json"
+
+    def exists(self) -> bool:
+        return self.state_file.is_file()
+
+    # lifecycle -----------------------------------------------------------------------------------
+    def create(self) -> None:
+        """Make the folder tree (idempotent)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.path, 0o700)
+        for sub in (self.io_dir, self.tmp_dir):
+            sub.mkdir(exist_ok=True)
+            # the container's user may be anyone; the 0700 parent keeps other host users out
+            os.chmod(sub, 0o777)
+
+    def prepare_io(self, input_data: bytes, token: str) -> None:
+        """Write input and token and an empty output file, replacing earlier attempts."""
+        self.create()
+        write_atomic(self.input_file, input_data, 0o644)
+        write_atomic(self.token_file, token.encode("ascii"), 0o644)
+        write_atomic(self.output_file, b"", 0o666)
+        # a fresh temporary folder for every attempt
+        for child in self.tmp_dir.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    child.unlink()
+
+    def save_state(self, state: RunState) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.state_file, json.dumps(state.to_dict(), indent=1).encode())
+
+    def load_state(self) -> RunState | None:
+        try:
+            return RunState.from_dict(json.loads(self.state_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def save_report(self, report: Report, log: str) -> None:
+        write_atomic(self.log_file, log.encode("utf-8", "replace"))
+        write_atomic(self.report_file, json.dumps(report.to_dict()).encode())
+
+    def load_report(self) -> Report | None:
+        try:
+            report = Report.from_dict(json.loads(self.report_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        try:
+            report.log = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            report.log = ""
+        return report
+
+    def read_output(self) -> bytes:
+        try:
+            return self.output_file.read_bytes()
+        except OSError:
+            return b""
+
+    def clear_report(self) -> None:
+        with contextlib.suppress(OSError):
+            self.report_file.unlink()
+
+    def remove_payload(self) -> None:
+        """Delete everything but ``state.json`` (after the server has the outcome)."""
+        for child in (self.io_dir, self.tmp_dir):
+            shutil.rmtree(child, ignore_errors=True)
+        for child in (self.log_file, self.report_file):
+            with contextlib.suppress(OSError):
+                child.unlink()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class RunStore:
+    """All run folders of a node."""
+
+    def __init__(self, task_dir: Path) -> None:
+        self.root = Path(task_dir) / "runs"
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+
+    def folder(self, run_id: int) -> RunFolder:
+        return RunFolder(self.root, run_id)
+
+    def all_states(self) -> list[RunState]:
+        states = []
+        for child in sorted(self.root.iterdir()):
+            if not child.is_dir() or not child.name.isdigit():
+                continue
+            state = RunFolder(self.root, int(child.name)).load_state()
+            if state is not None:
+                states.append(state)
+        return states
