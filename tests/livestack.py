@@ -70,14 +70,25 @@ class LiveServer:
 
     def start(self, timeout: float = 60) -> LiveServer:
         env = {**os.environ, "V6_ROOT_PASSWORD": self.root_password, **self.extra_env}
-        cmd = [sys.executable, "-m", "vantage6_server", "--host", "127.0.0.1",
-               "--port", str(self.port), "--database-uri", self.database_uri,
-               "--log-level", "warning"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "vantage6_server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--database-uri",
+            self.database_uri,
+            "--log-level",
+            "warning",
+        ]
         if self.config_file:
             cmd += ["--config", str(self.config_file)]
         self._log = open(self.log_file, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log,
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

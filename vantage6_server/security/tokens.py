@@ -31,7 +31,7 @@ class TokenIssuer:
 
     def pair(self, identity: int, client_type: str, extra: dict[str, Any] | None = None) -> dict:
         """Access and refresh tokens for a user or a node."""
-        claims = {"sub": str(identity), "client_type": client_type, **(extra or {})}
+        claims = {"sub": identity, "client_type": client_type, **(extra or {})}
         return {
             "access_token": self._encode({**claims, "type": "access"}, self.access_minutes),
             "refresh_token": self._encode({**claims, "type": "refresh"}, self.refresh_minutes),
