@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything this project needs on a fresh Debian 12 machine (idempotent).
+# - system packages for containers (podman, runc, debootstrap) when running as root
+# - .venv with the project and its test tools
+# - the published vantage6 4.14 client and algorithm tools in their own venv (compat tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3.11}"
+PUBLISHED_VENV="${V6_PUBLISHED_VENV:-$HOME/.cache/vantage6-next/v6client}"
+
+if [ -x containers/setup.sh ] || [ -f containers/setup.sh ]; then
+  bash containers/setup.sh
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[test]'
+
+if [ ! -x "$PUBLISHED_VENV/bin/python" ] || ! "$PUBLISHED_VENV/bin/python" -c 'import vantage6.client, vantage6.algorithm.tools' 2>/dev/null; then
+  mkdir -p "$(dirname "$PUBLISHED_VENV")"
+  "$PYTHON" -m venv "$PUBLISHED_VENV"
+  "$PUBLISHED_VENV/bin/pip" install -q --upgrade pip
+  "$PUBLISHED_VENV/bin/pip" install -q 'vantage6-client==4.14.*' 'vantage6-algorithm-tools==4.14.*'
+fi
+echo "installed: .venv and $PUBLISHED_VENV" >&2

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install what is needed, then run lint and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export V6_PUBLISHED_VENV="${V6_PUBLISHED_VENV:-$HOME/.cache/vantage6-next/v6client}"
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/containers/containers.conf}"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
