@@ -1,0 +1,60 @@
+"""``python -m vantage6_node --config FILE``: run a node until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from vantage6_node.config import ConfigError, load_config
+from vantage6_node.connection import AuthenticationFailed
+from vantage6_node.encryption import EncryptionMismatch
+from vantage6_node.node import Node, NodeStartError
+from vantage6_node.runtime import ensure_containers_conf
+
+EXIT_CONFIG = 2
+EXIT_START = 3
+
+
+async def _serve(node: Node) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await node.run(stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vantage6_node", description=__doc__)
+    parser.add_argument("--config", required=True, type=Path, help="node configuration (YAML)")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    args = parser.parse_args(argv)
+    ensure_containers_conf()
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.check:
+        print(f"{args.config}: configuration is valid")
+        return 0
+    logging.basicConfig(
+        level=(args.log_level or config.log_level).upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    for noisy in ("socketio.client", "engineio.client", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        asyncio.run(_serve(Node(config)))
+    except (AuthenticationFailed, EncryptionMismatch, NodeStartError) as exc:
+        logging.getLogger("vantage6_node").error("cannot start: %s", exc)
+        return EXIT_START
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,337 @@
+"""The node: wires configuration, server link, proxy, forwarders and run manager together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from vantage6_node.config import NodeConfig
+from vantage6_node.connection import Authenticator, LinkState, SocketLink
+from vantage6_node.encryption import NodeEncryption
+from vantage6_node.isolation import ForwarderPool, default_socket_root
+from vantage6_node.proxy import NodeProxy, StatusBoard
+from vantage6_node.runs.environment import database_relays
+from vantage6_node.runs.folder import RunStore, write_atomic
+from vantage6_node.runs.manager import NodeIdentity, RunManager
+from vantage6_node.runs.recovery import reconcile, recover
+from vantage6_node.runtime import ContainerRuntime, ensure_containers_conf, load_runtime
+from vantage6_node.server_api import ServerAPI, ServerError, ServerUnavailable
+from vantage6_node.threads import in_thread
+
+log = logging.getLogger(__name__)
+
+
+class NodeStartError(RuntimeError):
+    """The node cannot start (runtime missing, server refuses, configuration mismatch)."""
+
+
+def instance_id(task_dir: Path) -> str:
+    """A random id for this node installation, kept in ``<task_dir>/node.json``.
+
+    Containers are labelled with it, so several nodes can share one container engine.
+    """
+    path = task_dir / "node.json"
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        return str(json.loads(path.read_text())["instance_id"])
+    value = uuid.uuid4().hex
+    write_atomic(path, json.dumps({"instance_id": value}).encode())
+    return value
+
+
+def _column_names(db: Any) -> list[str] | None:
+    try:
+        if db.type == "csv":
+            import pandas as pd
+
+            return [str(c) for c in pd.read_csv(db.uri, nrows=0).columns]
+        if db.type == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(db.uri).names)
+    except Exception:  # noqa: BLE001 - informational only
+        return None
+    return None
+
+
+class Node:
+    """One node process. ``await node.run(stop)`` runs until ``stop`` is set."""
+
+    def __init__(self, config: NodeConfig, runtime: ContainerRuntime | None = None) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.task_dir = Path(config.task_dir or Path.cwd() / "node-data")
+        self.board = StatusBoard()
+        self.ready = asyncio.Event()
+        self.identity: NodeIdentity | None = None
+        self.manager: RunManager | None = None
+        self.link: SocketLink | None = None
+        self.auth: Authenticator | None = None
+        self.api: ServerAPI | None = None
+        self.proxy: NodeProxy | None = None
+        self.forwarders: ForwarderPool | None = None
+        self.encryption: NodeEncryption | None = None
+        self.syncs = 0
+        self._sync_wanted = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._peer_schemes: dict[int, tuple[float, list[str] | None]] = {}
+
+    # -- start -----------------------------------------------------------------------------------
+    async def _open_runtime(self) -> ContainerRuntime:
+        if self.runtime is None:
+            ensure_containers_conf()
+            self.runtime = load_runtime(self.config.runtime, **self.config.runtime_options)
+        if not await in_thread(self.runtime.is_available):
+            raise NodeStartError(f"container runtime {self.config.runtime!r} is not available")
+        return self.runtime
+
+    async def _identify(self, iid: str) -> NodeIdentity:
+        assert self.api is not None and self.auth is not None
+        node_id = self.auth.node_id
+        if node_id is None:
+            raise NodeStartError("the node token does not name the node (sub claim)")
+        node = await self.api.get_node(node_id)
+        org_id = int((node.get("organization") or {}).get("id"))
+        collab_id = int((node.get("collaboration") or {}).get("id"))
+        return NodeIdentity(
+            node_id=node_id,
+            organization_id=org_id,
+            collaboration_id=collab_id,
+            instance_id=iid,
+            name=str(node.get("name") or ""),
+        )
+
+    async def _setup_encryption(self, identity: NodeIdentity) -> None:
+        assert self.api is not None and self.encryption is not None
+        collab = await self.api.get_collaboration(identity.collaboration_id)
+        encrypted = bool(collab.get("encrypted"))
+        self.encryption.setup(encrypted)
+        if not self.config.encryption.enabled:
+            return
+        mine = await asyncio.to_thread(lambda: self.encryption.public_key_b64)
+        org = await self.api.get_organization(identity.organization_id)
+        if not self.encryption.public_key_matches(org.get("public_key")):
+            log.info("uploading this organization's public key to the server")
+            await self.api.patch_organization(identity.organization_id, {"public_key": mine})
+
+    async def peer_schemes(self, org_id: int) -> list[str] | None:
+        """Encryption schemes every node of ``org_id`` in our collaboration says it reads."""
+        cached = self._peer_schemes.get(org_id)
+        if cached and time.monotonic() - cached[0] < 60:
+            return cached[1]
+        assert self.api is not None and self.identity is not None
+        schemes: list[str] | None = None
+        try:
+            nodes = await self.api.list_all(
+                "node",
+                {"organization_id": org_id, "collaboration_id": self.identity.collaboration_id},
+                retry_for=10,
+            )
+        except (ServerError, ServerUnavailable):
+            nodes = []
+        for node in nodes:
+            values = [
+                str(item.get("value"))
+                for item in node.get("config") or []
+                if isinstance(item, dict) and item.get("key") == "encryption_schemes"
+            ]
+            if not values:
+                schemes = None
+                break
+            schemes = values if schemes is None else [s for s in schemes if s in values]
+        self._peer_schemes[org_id] = (time.monotonic(), schemes)
+        return schemes
+
+    async def run(self, stop: asyncio.Event) -> None:
+        config = self.config
+        self.task_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.task_dir, 0o700)
+        iid = instance_id(self.task_dir)
+        runtime = await self._open_runtime()
+        connector = aiohttp.TCPConnector(limit=100, ttl_dns_cache=300)
+        session = aiohttp.ClientSession(connector=connector)
+        self.api = api = ServerAPI(config.api_url, session)
+        self.auth = auth = Authenticator(api, config.api_key, stop=api.stopping)
+        api.tokens = auth
+        stop_forward = asyncio.create_task(self._forward_stop(stop))
+        try:
+            await auth.login()
+            self.identity = identity = await self._identify(iid)
+            self.encryption = NodeEncryption(config.encryption, self.task_dir / "private_key.pem")
+            await self._setup_encryption(identity)
+            self.proxy = NodeProxy(
+                api, self.encryption, config.proxy, self.board, peer_schemes=self.peer_schemes
+            )
+            await self.proxy.start()
+            routes = {config.proxy.port: "proxy.sock"}
+            for relay in database_relays(config):
+                routes[relay.local_port] = relay.socket_name
+            self.forwarders = ForwarderPool(
+                runtime,
+                config.isolation.forwarder_image,
+                config.isolation.socket_dir or default_socket_root(iid),
+                iid,
+                routes,
+                size=config.isolation.pool_size,
+            )
+            self.link = SocketLink(
+                config.server_root,
+                auth,
+                handlers=self._handlers(),
+                on_connect=self._on_connect,
+                transports=list(config.socket_transports),
+            )
+            self.manager = RunManager(
+                config=config,
+                identity=identity,
+                store=RunStore(self.task_dir),
+                runtime=runtime,
+                api=api,
+                encryption=self.encryption,
+                proxy=self.proxy,
+                forwarders=self.forwarders,
+                emit=self.link.emit,
+            )
+            await recover(self.manager)
+            self.forwarders.refill()
+            self._tasks = [
+                asyncio.create_task(self.link.run(), name="socket"),
+                asyncio.create_task(auth.keep_fresh(), name="token-refresh"),
+                asyncio.create_task(self._sync_loop(), name="sync"),
+                asyncio.create_task(self._resync_timer(), name="resync"),
+            ]
+            self._sync_wanted.set()
+            self.ready.set()
+            log.info(
+                "node %s (organization %s, collaboration %s) is running",
+                identity.node_id,
+                identity.organization_id,
+                identity.collaboration_id,
+            )
+            await stop.wait()
+        finally:
+            stop_forward.cancel()
+            await self._shutdown(session)
+
+    async def _forward_stop(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        if self.api is not None:
+            self.api.stopping.set()
+
+    async def _shutdown(self, session: aiohttp.ClientSession) -> None:
+        if self.api is not None:
+            self.api.stopping.set()
+        if self.link is not None:
+            await self.link.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.manager is not None:
+            await self.manager.shutdown()
+        if self.forwarders is not None:
+            await self.forwarders.close()
+        if self.proxy is not None:
+            await self.proxy.close()
+        await session.close()
+        log.info("node stopped")
+
+    # -- socket events ---------------------------------------------------------------------------
+    def _handlers(self) -> dict[str, Any]:
+        async def on_sync(*_: Any) -> None:
+            self._sync_wanted.set()
+
+        async def on_new_task(data: Any = None, *_: Any) -> None:
+            task_id = data.get("id") if isinstance(data, dict) else None
+            if task_id is not None and self.manager is not None:
+                await self.manager.fetch_task(int(task_id))
+
+        async def on_kill(data: Any = None, *_: Any) -> None:
+            if self.manager is not None and isinstance(data, dict):
+                await self.manager.kill(data)
+
+        async def on_status(*_: Any) -> None:
+            self.board.bump()
+
+        async def on_expired(*_: Any) -> None:
+            assert self.auth is not None and self.link is not None
+            await self.auth.token_rejected(self.auth.access or "")
+            self.link.reconnect()
+
+        async def on_invalid(*_: Any) -> None:
+            assert self.auth is not None and self.link is not None
+            await self.auth.force_login()
+            self.link.reconnect()
+
+        async def on_message(data: Any = None, *_: Any) -> None:
+            log.info("message from the server: %s", data)
+
+        return {
+            "sync": on_sync,
+            "new_task": on_new_task,
+            "kill_containers": on_kill,
+            "algorithm_status_change": on_status,
+            "status_update": on_status,
+            "expired_token": on_expired,
+            "invalid_token": on_invalid,
+            "message": on_message,
+        }
+
+    async def _on_connect(self) -> None:
+        self._sync_wanted.set()
+        if self.config.share_config:
+            await self._share_config()
+
+    async def _share_config(self) -> None:
+        assert self.link is not None and self.manager is not None
+        data: dict[str, Any] = {
+            "encryption": self.config.encryption.enabled,
+            "encryption_schemes": self.encryption.supported_schemes if self.encryption else [],
+            **self.manager.policies.shared(),
+            "database_labels": [db.label for db in self.config.databases],
+            "database_types": {f"db_type_{db.label}": db.type for db in self.config.databases},
+        }
+        columns = {}
+        for db in self.config.databases:
+            names = await asyncio.to_thread(_column_names, db)
+            if names is not None:
+                columns[f"columns_{db.label}"] = names
+        if columns:
+            data["database_columns"] = columns
+        await self.link.emit("node_info_update", data)
+
+    # -- catching up -----------------------------------------------------------------------------
+    async def _sync_loop(self) -> None:
+        assert self.api is not None and self.manager is not None and self.identity is not None
+        while True:
+            await self._sync_wanted.wait()
+            self._sync_wanted.clear()
+            since = time.monotonic()
+            try:
+                runs = await self.api.open_runs(self.identity.node_id, retry_for=30)
+            except ServerUnavailable as exc:
+                log.info("sync postponed: %s", exc)
+                continue
+            except ServerError as exc:
+                log.warning("sync failed: %s", exc)
+                continue
+            self.syncs += 1
+            await reconcile(self.manager, runs, since)
+
+    async def _resync_timer(self) -> None:
+        """Catch up now and then anyway; more often while the socket is down."""
+        assert self.link is not None
+        while True:
+            connected = self.link.state == LinkState.CONNECTED
+            interval = (
+                self.config.resync_interval if connected else min(15.0, self.config.resync_interval)
+            )
+            await asyncio.sleep(interval)
+            self._sync_wanted.set()

@@ -1,0 +1,209 @@
+"""Delivering a run's progress and outcome to the server, in order, whatever the network does.
+
+Each run has one reporter. Intermediate statuses (``initializing``, ``active``) are sent when
+the server can be reached and skipped when the final outcome is already known; the final
+outcome is written to the run folder first and sent until the server has it, across node
+restarts. Only then is the run folder emptied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from vantage6_common.status import RunStatus
+from vantage6_node.runs.folder import PHASE_DONE, Report, RunFolder, RunState
+from vantage6_node.server_api import ServerAPI, ServerError, ServerUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_LOG_CHARS = 1_000_000
+LOG_NOT_SHARED = "Node does not allow sharing algorithm logs"
+
+#: builds the encrypted result for a run: (state, plaintext) -> wire string
+ResultEncoder = Callable[[RunState, bytes], Awaitable[str]]
+#: called after the server accepted a status: (state, status)
+Announce = Callable[[RunState, str], Awaitable[None]]
+
+
+def trim_log(text: str, limit: int = MAX_LOG_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return "[... log truncated by the node ...]\n" + text[-limit:]
+
+
+class Reporter:
+    """Sends one run's updates to the server."""
+
+    def __init__(
+        self,
+        api: ServerAPI,
+        state: RunState,
+        folder: RunFolder,
+        encode_result: ResultEncoder,
+        announce: Announce,
+        share_logs: bool = True,
+        on_done: Callable[[RunState], None] | None = None,
+    ) -> None:
+        self.api = api
+        self.state = state
+        self.folder = folder
+        self.encode_result = encode_result
+        self.announce = announce
+        self.share_logs = share_logs
+        self.on_done = on_done
+        self._wanted: dict[str, Any] | None = None
+        self._final = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.done = asyncio.Event()
+
+    # producer side -----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name=f"report-{self.state.run_id}")
+
+    def set_status(self, status: str, **extra: Any) -> None:
+        if self._final:
+            return
+        update = dict(self._wanted or {})
+        update.update(extra)
+        update["status"] = status
+        self._wanted = update
+        self._wake.set()
+        self.start()
+
+    def finish(self) -> None:
+        """The final report is on disk: send it (after anything in flight)."""
+        self._final = True
+        self._wanted = None
+        self._wake.set()
+        self.start()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    # consumer side -----------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        while True:
+            if self._final:
+                await self._deliver_final()
+                return
+            update, self._wanted = self._wanted, None
+            if update is not None:
+                await self._send_intermediate(update)
+                continue
+            self._wake.clear()
+            if self._wanted is None and not self._final:
+                await self._wake.wait()
+
+    async def _send_intermediate(self, update: dict[str, Any]) -> None:
+        while not self._final:
+            try:
+                await self.api.patch_run(self.state.run_id, update, retry_for=2.0)
+            except ServerUnavailable:
+                continue  # keep trying until the server is back or the run has finished
+            except ServerError as exc:
+                log.info("run %s: status %s refused: %s", self.state.run_id, update, exc)
+                return
+            await self.announce(self.state, update["status"])
+            return
+
+    async def _payload(self) -> dict[str, Any] | None:
+        report = self.folder.load_report()
+        if report is None:
+            return None
+        payload: dict[str, Any] = {
+            "status": report.status,
+            "finished_at": report.finished_at,
+            "log": trim_log(report.log) if self.share_logs else LOG_NOT_SHARED,
+        }
+        if report.started_at and report.status != RunStatus.KILLED.value:
+            # (the server accepts only status, log and finished_at for a run it killed)
+            payload["started_at"] = report.started_at
+        if report.has_result:
+            try:
+                payload["result"] = await self.encode_result(self.state, self.folder.read_output())
+            except ServerUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - report why instead of losing the run
+                log.error("run %s: cannot encrypt the result: %s", self.state.run_id, exc)
+                payload["status"] = RunStatus.FAILED.value
+                payload["log"] = f"{payload['log']}\n[node] could not encrypt the result: {exc}"
+        return payload
+
+    async def _deliver_final(self) -> None:
+        run_id = self.state.run_id
+        while True:
+            try:
+                payload = await self._payload()
+                if payload is None:
+                    log.error("run %s: final report missing on disk", run_id)
+                    break
+                await self.api.patch_run(run_id, payload, retry_for=None)
+                await self.announce(self.state, payload["status"])
+                log.info("run %s: delivered (%s)", run_id, payload["status"])
+                break
+            except ServerUnavailable:
+                if self.api.stopping.is_set():
+                    return  # the report stays on disk for the next start
+                await asyncio.sleep(1.0)
+                continue
+            except ServerError as exc:
+                if await self._settled_elsewhere(exc):
+                    break
+                if payload is not None and "result" in payload:
+                    # e.g. too large: at least settle the run, with the reason
+                    payload.pop("result")
+                    fallback = {
+                        "status": RunStatus.FAILED.value,
+                        "finished_at": payload["finished_at"],
+                        "log": f"{payload['log']}\n[node] the server refused the result: {exc.msg}",
+                    }
+                    try:
+                        await self.api.patch_run(run_id, fallback, retry_for=None)
+                        await self.announce(self.state, RunStatus.FAILED.value)
+                    except (ServerError, ServerUnavailable) as again:
+                        log.error("run %s: could not settle the run: %s", run_id, again)
+                log.error("run %s: the server refused the outcome: %s", run_id, exc)
+                break
+        self.state.phase = PHASE_DONE
+        self.folder.save_state(self.state)
+        self.folder.remove_payload()
+        self.done.set()
+        if self.on_done is not None:
+            self.on_done(self.state)
+
+    async def _settled_elsewhere(self, exc: ServerError) -> bool:
+        """After a refusal: is the run already finished (or gone) on the server?"""
+        if exc.status == 404:
+            return True
+        try:
+            run = await self.api.get_run(self.state.run_id, retry_for=30)
+        except ServerError as again:
+            return again.status == 404
+        except ServerUnavailable:
+            return False
+        status = run.get("status") if isinstance(run, dict) else None
+        if status and RunStatus(status).is_finished:
+            log.info("run %s: already finished on the server (%s)", self.state.run_id, status)
+            return True
+        return False
+
+
+def final_report(
+    status: str, finished_at: str, log_text: str, has_result: bool, started_at: str | None
+) -> Report:
+    return Report(
+        status=status,
+        finished_at=finished_at,
+        log=log_text,
+        has_result=has_result,
+        started_at=started_at,
+    )
