@@ -1,0 +1,148 @@
+"""Encryption of task inputs and decryption of results, on top of ``vantage6_common.crypto``.
+
+Whether a payload must be encrypted depends on the collaboration (``encrypted`` flag); the
+client looks that up (and caches it) instead of relying on one global cryptor. Decryption
+recognises the format from the text, so results of encrypted and unencrypted collaborations
+can be read by the same client.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vantage6_client.exceptions import EncryptionError
+from vantage6_common import crypto, serialization
+
+if TYPE_CHECKING:
+    from vantage6_client.client import Client
+
+log = logging.getLogger("vantage6_client")
+
+
+class EncryptionSupport:
+    """Holds the organization's private key (if any) and the per-collaboration choices."""
+
+    def __init__(self, client: Client, scheme: str | None = None) -> None:
+        self._client = client
+        self.scheme = scheme
+        self.cryptor: crypto.CryptorBase = crypto.DummyCryptor()
+        self.private_key_file: Path | None = None
+        self._encrypted: dict[int, bool] = {}
+
+    def reset(self) -> None:
+        self.cryptor = crypto.DummyCryptor()
+        self.private_key_file = None
+        self._encrypted.clear()
+
+    # -- set-up -----------------------------------------------------------------------------
+    def setup(self, private_key_file: str | Path | None) -> None:
+        who = self._client.require_login()
+        if private_key_file is None:
+            self.cryptor = crypto.DummyCryptor()
+            self.private_key_file = None
+            return
+        path = Path(private_key_file).expanduser()
+        if not path.is_file():
+            raise EncryptionError(f"private key file not found: {path}")
+        try:
+            cryptor = crypto.Cryptor(path)
+        except (ValueError, TypeError) as exc:
+            raise EncryptionError(f"cannot read the private key in {path}: {exc}") from exc
+        if who.organization_id is not None:
+            org = self._client.transport.request("GET", f"organization/{who.organization_id}")
+            if not cryptor.verify_public_key(org.get("public_key")):
+                if org.get("public_key"):
+                    log.warning(
+                        "the public key of organization %s on the server does not match %s; "
+                        "uploading ours (data encrypted for the old key cannot be read)",
+                        who.organization_id,
+                        path,
+                    )
+                self._client.transport.request(
+                    "PATCH",
+                    f"organization/{who.organization_id}",
+                    json={"public_key": cryptor.public_key_str},
+                )
+        self.cryptor = cryptor
+        self.private_key_file = path
+
+    # -- lookups ----------------------------------------------------------------------------
+    def collaboration_encrypted(self, collaboration_id: int) -> bool:
+        if collaboration_id not in self._encrypted:
+            collab = self._client.transport.request("GET", f"collaboration/{collaboration_id}")
+            self._encrypted[collaboration_id] = bool(collab.get("encrypted"))
+        return self._encrypted[collaboration_id]
+
+    def forget(self, collaboration_id: int) -> None:
+        self._encrypted.pop(collaboration_id, None)
+
+    # -- payloads ---------------------------------------------------------------------------
+    def encrypt_input(
+        self, value: Any, organization_ids: list[int], encrypted: bool
+    ) -> list[dict[str, Any]]:
+        """``[{"id": org, "input": text}]`` for a task, encrypted per organization if needed."""
+        data = serialization.dumps_bytes(value)
+        out: list[dict[str, Any]] = []
+        for org_id in organization_ids:
+            if not encrypted:
+                out.append({"id": org_id, "input": serialization.bytes_to_b64(data)})
+                continue
+            if not isinstance(self.cryptor, crypto.Cryptor):
+                raise EncryptionError(
+                    "this collaboration is encrypted: call setup_encryption(<private key file>) "
+                    "first (the results are encrypted for your organization's key)"
+                )
+            org = self._client.transport.request("GET", f"organization/{org_id}")
+            public_key = org.get("public_key")
+            if not public_key:
+                raise EncryptionError(
+                    f"organization {org_id} ({org.get('name')}) has no public key on the "
+                    "server, so its input cannot be encrypted; its node must start once first"
+                )
+            scheme = self.scheme or crypto.choose_scheme(org.get("encryption_schemes"))
+            try:
+                text = self.cryptor.encrypt_bytes_to_str(data, public_key, scheme=scheme)
+            except ValueError as exc:
+                raise EncryptionError(f"cannot encrypt for organization {org_id}: {exc}") from exc
+            out.append({"id": org_id, "input": text})
+        return out
+
+    def decode(self, text: Any) -> Any:
+        """Decrypt (when encrypted) and JSON-decode one input or result field.
+
+        Data that is not JSON is returned as text (or bytes when it is not UTF-8).
+        """
+        if text is None or text == "":
+            return None
+        if not isinstance(text, str):
+            return text
+        if crypto.detect_scheme(text) is not None:
+            if not isinstance(self.cryptor, crypto.Cryptor):
+                raise EncryptionError(
+                    "this data is encrypted: call setup_encryption(<private key file>) first"
+                )
+            try:
+                raw = self.cryptor.decrypt_str_to_bytes(text)
+            except crypto.DecryptionError as exc:
+                raise EncryptionError(str(exc)) from exc
+        else:
+            try:
+                raw = serialization.b64_to_bytes(text)
+            except ValueError:
+                return text  # neither encrypted nor base64: the server stored plain text
+        try:
+            return serialization.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return raw
+
+
+def generate_private_key(path: str | Path) -> crypto.Cryptor:
+    """Create an RSA key pair, store the private key (mode 0600) and return its cryptor."""
+    key = crypto.generate_private_key()
+    crypto.save_private_key(key, path)
+    return crypto.Cryptor(key)
