@@ -160,6 +160,11 @@ class MockAlgorithmClient:
         self.study_id = None
         self.store_id = None
         self.image = "mock-image"
+        self.token = "mock-token"
+        self.host = "mock://node-proxy"
+        self.port = None
+        self.path = ""
+        self.base_path = self.host
         self.databases: list[dict] = []
         self.task = self.Task(self)
         self.result = self.Result(self)
