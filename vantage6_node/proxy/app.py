@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from vantage6_common import crypto
 from vantage6_common.status import UNFINISHED_STATUSES
 from vantage6_node.backoff import Backoff
 from vantage6_node.config import ProxyConfig
@@ -147,6 +148,8 @@ class NodeProxy:
         self._by_run: dict[int, str] = {}
         self._runner: web.AppRunner | None = None
         self._keys: dict[int, tuple[float, str | None]] = {}
+        #: set once the server refused an input in the authenticated format
+        self.gcm_refused = False
 
     # lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -304,26 +307,42 @@ class NodeProxy:
         if ctx.collaboration_id is not None and collab not in (None, ctx.collaboration_id):
             return _error(403, "a subtask must stay in the collaboration of its parent task")
         body["image"] = ctx.image
-        if self.encryption.encrypted:
-            for org in organizations:
-                if not isinstance(org, dict) or "id" not in org:
-                    return _error(400, "every organization needs an id")
-                raw = org.get("input") or ""
-                try:
-                    plain = base64.b64decode(raw, validate=True) if raw else b""
-                except (binascii.Error, ValueError):
-                    return _error(400, f"input for organization {org['id']} is not base64")
-                key = await self._public_key(int(org["id"]))
-                if not key:
-                    return _error(
-                        400, f"organization {org['id']} has no public key; cannot encrypt"
-                    )
-                peers = await self.peer_schemes(int(org["id"])) if self.peer_schemes else None
-                scheme = self.encryption.peer_scheme(peers)
-                org["input"] = await asyncio.to_thread(
-                    self.encryption.encrypt_for, plain, key, scheme
-                )
+        if not self.encryption.encrypted:
+            return _reply(await self._forward(ctx, "POST", "/task", json=body))
+        plain: dict[int, bytes] = {}
+        for org in organizations:
+            if not isinstance(org, dict) or "id" not in org:
+                return _error(400, "every organization needs an id")
+            raw = org.get("input") or ""
+            try:
+                plain[int(org["id"])] = base64.b64decode(raw, validate=True) if raw else b""
+            except (binascii.Error, ValueError):
+                return _error(400, f"input for organization {org['id']} is not base64")
+        used_gcm = False
+        for org in organizations:
+            org_id = int(org["id"])
+            key = await self._public_key(org_id)
+            if not key:
+                return _error(400, f"organization {org_id} has no public key; cannot encrypt")
+            scheme = crypto.SCHEME_V6
+            if not self.gcm_refused:
+                peers = await self.peer_schemes(org_id) if self.peer_schemes else None
+                scheme = self.encryption.peer_scheme(peers) or crypto.SCHEME_V6
+            used_gcm |= scheme == crypto.SCHEME_GCM
+            org["input"] = await asyncio.to_thread(
+                self.encryption.encrypt_for, plain[org_id], key, scheme
+            )
         resp = await self._forward(ctx, "POST", "/task", json=body)
+        if resp.status == 400 and used_gcm:
+            # a server that does not know the authenticated format: fall back, remember it
+            log.warning("the server refused authenticated encryption; using the vantage6 format")
+            self.gcm_refused = True
+            for org in organizations:
+                key = await self._public_key(int(org["id"]))
+                org["input"] = await asyncio.to_thread(
+                    self.encryption.encrypt_for, plain[int(org["id"])], key, crypto.SCHEME_V6
+                )
+            resp = await self._forward(ctx, "POST", "/task", json=body)
         return _reply(resp)
 
     async def _decrypt_results(self, data: Any) -> Any:
