@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from vantage6_common import __version__
-from vantage6_server.api.errors import install_error_handlers
+from vantage6_server.api.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from vantage6_server.api.limits import BodySizeLimit
 from vantage6_server.api.routes import ALL_ROUTERS
 from vantage6_server.bootstrap import ensure_root, ensure_rules_and_roles, ensure_secret
@@ -86,7 +86,8 @@ def create_app(settings: ServerSettings | None = None) -> socketio.ASGIApp:
     app.state.ctx = ctx
     install_error_handlers(app)
     for router in ALL_ROUTERS:
-        app.include_router(router, prefix=api)
+        app.include_router(router, prefix=api, responses=ERROR_RESPONSES)
+    document_errors(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

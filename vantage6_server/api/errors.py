@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -18,6 +20,27 @@ class ApiError(Exception):
         self.status = status
         self.msg = msg
         self.errors = errors
+
+
+class ErrorBody(BaseModel):
+    """What every error answer looks like (documented in OpenAPI)."""
+
+    msg: str
+    errors: dict[str, Any] | None = None
+
+
+def _error_doc(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# Error answers any route may give; added to every router in the OpenAPI document.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error_doc("Bad request: malformed or invalid body or parameters"),
+    401: _error_doc("Missing, invalid or expired credentials"),
+    403: _error_doc("Authenticated but not allowed"),
+    404: _error_doc("Not found"),
+    413: _error_doc("Request body too large"),
+}
 
 
 def bad_request(msg: str, errors: dict | None = None) -> ApiError:
@@ -61,3 +84,21 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"msg": str(exc.detail)}, status_code=exc.status_code)
+
+
+def document_errors(app: FastAPI) -> None:
+    """Drop FastAPI's default 422 answer from the OpenAPI document: we answer 400."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict):
+                    operation.get("responses", {}).pop("422", None)
+        components = schema.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        return schema
+
+    app.openapi = openapi

@@ -9,12 +9,33 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from vantage6_server.api.errors import bad_request
 
 MAX_PER_PAGE = 1000
+
+
+class PageLinks(BaseModel):
+    first: str
+    self_: str = Field(alias="self")
+    last: str
+    previous: str | None = None
+    next: str | None = None
+
+
+class Page(BaseModel):
+    """A page of a list (documentation of what ``page_response`` answers)."""
+
+    data: list[dict[str, Any]]
+    links: PageLinks
+
+
+PAGE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"model": Page, "description": "One page of results"}
+}
 
 
 def parse_sort(sort: str | None, columns: dict[str, Any]) -> list[Any]:

@@ -19,7 +19,7 @@ from vantage6_server.api.common import (
 )
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import page_response
+from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import Operation, Scope
 from vantage6_server.rbac.principal import Principal
@@ -66,7 +66,7 @@ def _organizations(session, ids: list[int]) -> list[m.Organization]:
     return list(orgs)
 
 
-@router.get("/collaboration", summary="List collaborations")
+@router.get("/collaboration", summary="List collaborations", responses=PAGE_RESPONSE)
 def list_collaborations(
     request: Request,
     principal: Auth,

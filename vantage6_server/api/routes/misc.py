@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from vantage6_common import WIRE_VERSION
 from vantage6_server.api.deps import Auth, Ctx, Db
 from vantage6_server.api.errors import ApiError
-from vantage6_server.api.pagination import page_response
+from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 
 router = APIRouter(tags=["Server"])
@@ -60,7 +60,7 @@ def vpn_addresses(principal: Auth) -> dict:
     return {"addresses": []}
 
 
-@router.get("/port", summary="VPN ports of algorithm runs")
+@router.get("/port", summary="VPN ports of algorithm runs", responses=PAGE_RESPONSE)
 def list_ports(request: Request, principal: Auth, session: Db):
     return page_response(request, session, select(m.Run).where(m.Run.id == -1), lambda r: {})
 
@@ -75,7 +75,9 @@ def delete_ports(principal: Auth) -> dict:
     raise not_enabled("VPN")
 
 
-@router.get("/algorithmstore", summary="Algorithm stores linked to collaborations")
+@router.get(
+    "/algorithmstore", summary="Algorithm stores linked to collaborations", responses=PAGE_RESPONSE
+)
 def list_stores(request: Request, principal: Auth, session: Db):
     return page_response(
         request, session, select(m.AlgorithmStore).where(m.AlgorithmStore.id == -1), lambda s: {}

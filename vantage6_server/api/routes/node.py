@@ -12,7 +12,7 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import Body, get_or_404, require, restrict
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import page_response
+from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.principal import Principal
@@ -67,7 +67,7 @@ def visible_node_filter(principal: Principal, stmt):
     return stmt.where(m.Node.organization_id == principal.organization_id)
 
 
-@router.get("/node", summary="List nodes")
+@router.get("/node", summary="List nodes", responses=PAGE_RESPONSE)
 def list_nodes(
     request: Request,
     principal: Auth,

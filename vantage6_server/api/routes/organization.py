@@ -13,7 +13,7 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import Body, get_or_404, in_scope, parse_bool, require, restrict
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import page_response
+from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import Operation, Scope
 
@@ -47,7 +47,7 @@ class OrganizationPatch(OrganizationIn):
     name: str | None = Field(None, min_length=1, max_length=128)
 
 
-@router.get("/organization", summary="List organizations")
+@router.get("/organization", summary="List organizations", responses=PAGE_RESPONSE)
 def list_organizations(
     request: Request,
     principal: Auth,

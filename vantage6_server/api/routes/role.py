@@ -10,7 +10,7 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import Body, get_or_404, in_scope, parse_bool, require
 from vantage6_server.api.deps import Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import page_response
+from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.guard import check_can_grant, check_can_revoke
@@ -56,7 +56,7 @@ def _editable(role: m.Role) -> None:
         raise bad_request("Default roles cannot be changed or deleted")
 
 
-@router.get("/role", summary="List roles")
+@router.get("/role", summary="List roles", responses=PAGE_RESPONSE)
 def list_roles(
     request: Request,
     principal: UserAuth,

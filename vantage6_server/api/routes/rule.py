@@ -8,7 +8,7 @@ from sqlalchemy import select
 from vantage6_server.api import serialize
 from vantage6_server.api.common import get_or_404
 from vantage6_server.api.deps import Db, UserAuth
-from vantage6_server.api.pagination import page_response
+from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 
 router = APIRouter(tags=["Rule"])
@@ -34,7 +34,7 @@ def _normalize(value: str, short: dict[str, str]) -> str:
     return short.get(value, value)
 
 
-@router.get("/rule", summary="List rules")
+@router.get("/rule", summary="List rules", responses=PAGE_RESPONSE)
 def list_rules(
     request: Request,
     principal: UserAuth,

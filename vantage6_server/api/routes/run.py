@@ -13,7 +13,7 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import LenientBody, get_or_404, includes, require
 from vantage6_server.api.deps import Auth, Ctx, Db, NodeAuth
 from vantage6_server.api.errors import bad_request, forbidden
-from vantage6_server.api.pagination import page_response
+from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.principal import Principal
@@ -128,7 +128,7 @@ def _filtered(
     return stmt
 
 
-@router.get("/run", summary="List runs")
+@router.get("/run", summary="List runs", responses=PAGE_RESPONSE)
 def list_runs(
     request: Request,
     principal: Auth,
@@ -234,7 +234,7 @@ def patch_run(id: int, body: RunPatch, node: NodeAuth, ctx: Ctx, session: Db) ->
     return serialize.run(run, node_stub=_node_stub(session, run))
 
 
-@router.get("/result", summary="List results")
+@router.get("/result", summary="List results", responses=PAGE_RESPONSE)
 def list_results(
     request: Request,
     principal: Auth,

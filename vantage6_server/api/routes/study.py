@@ -10,7 +10,7 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import Body, LenientBody, get_or_404, includes, parse_bool, require
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import page_response
+from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.principal import Principal
@@ -58,7 +58,7 @@ def _orgs(session, collab: m.Collaboration, ids: list[int]) -> list[m.Organizati
     return [members[i] for i in ids]
 
 
-@router.get("/study", summary="List studies")
+@router.get("/study", summary="List studies", responses=PAGE_RESPONSE)
 def list_studies(
     request: Request,
     principal: Auth,

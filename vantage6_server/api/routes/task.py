@@ -14,7 +14,7 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import LenientBody, get_or_404, includes, require
 from vantage6_server.api.deps import Auth, Ctx, Db
 from vantage6_server.api.errors import bad_request, forbidden
-from vantage6_server.api.pagination import page_response
+from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.principal import Principal
@@ -204,7 +204,7 @@ def create_task(body: TaskIn, principal: Auth, ctx: Ctx, session: Db) -> dict:
     return serialize.task(task)
 
 
-@router.get("/task", summary="List tasks")
+@router.get("/task", summary="List tasks", responses=PAGE_RESPONSE)
 def list_tasks(
     request: Request,
     principal: Auth,

@@ -10,7 +10,7 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import Body, get_or_404, in_scope, parse_bool, require, restrict
 from vantage6_server.api.deps import Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import page_response
+from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.guard import check_can_grant, check_can_revoke
@@ -83,7 +83,7 @@ def _unique(session, column, value, user_id: int | None, label: str) -> None:
         raise bad_request(f"A user with that {label} already exists", {label: ["already taken"]})
 
 
-@router.get("/user", summary="List users")
+@router.get("/user", summary="List users", responses=PAGE_RESPONSE)
 def list_users(
     request: Request,
     principal: UserAuth,
