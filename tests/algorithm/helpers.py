@@ -1,4 +1,4 @@
-"""Shared helpers for the algorithm-tools tests."""
+"""Shared helpers for the algorithm-tools tests (puts the test algorithm packages on sys.path)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import hmac
 import json
 import sys
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_DIR = REPO / "algorithms" / "demo"
@@ -49,10 +47,3 @@ IDENTITY = {
 def vantage6_token(identity: dict | None = None) -> str:
     """A token shaped like vantage6 4.x container tokens: identity object in ``sub``."""
     return make_token({"sub": identity or IDENTITY, "iat": 1700000000, "type": "access"})
-
-
-@pytest.fixture
-def token_file(tmp_path) -> Path:
-    path = tmp_path / "token"
-    path.write_text(vantage6_token())
-    return path

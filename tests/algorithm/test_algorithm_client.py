@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
-from conftest import IDENTITY, vantage6_token
 
+from tests.algorithm.helpers import IDENTITY, vantage6_token
 from vantage6_algorithm.client import AlgorithmClient, AlgorithmClientError
 
 RESULTS = [{"count": 3, "sum": 1.5}, [1, 2, 3], "text", None, {"nested": {"ü": 0.1}}]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import IDENTITY, make_token, vantage6_token
 
+from tests.algorithm.helpers import IDENTITY, make_token, vantage6_token
 from vantage6_algorithm import data as data_module
 from vantage6_algorithm.client import AlgorithmClient
 from vantage6_algorithm.decorators import (

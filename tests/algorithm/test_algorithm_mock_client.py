@@ -9,6 +9,7 @@ import sqlite3
 import pandas as pd
 import pytest
 
+import tests.algorithm.helpers  # noqa: F401 - puts the algorithm packages on sys.path
 from vantage6_algorithm.mock_client import MockAlgorithmClient
 
 FRAMES = [

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ALGO_PKGS, DEMO_DIR, IDENTITY, REPO, vantage6_token
 
+from tests.algorithm.helpers import ALGO_PKGS, DEMO_DIR, IDENTITY, REPO, vantage6_token
 from vantage6_common.envcoding import encode_env_value
 
 WRAP_CMD = [

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import tests.algorithm.helpers  # noqa: F401 - puts the algorithm packages on sys.path
 from vantage6_algorithm.mock_client import MockAlgorithmClient
 
 TOL = {"rel_tol": 1e-9, "abs_tol": 1e-9}
