@@ -33,6 +33,8 @@ from vantage6_node.runtime.base import (
 )
 
 _EXITED_RE = re.compile(r"exited \((-?\d+)\)", re.IGNORECASE)
+# podman's Docker API answers 500 (not 409) for a container that is not running
+_NOT_RUNNING = ("not running", "can only kill running containers", "state improper")
 _CONNECTION_ERRORS = (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError)
 
 
@@ -236,7 +238,8 @@ class DockerRuntime(ContainerRuntime):
         except docker.errors.NotFound as exc:
             raise ContainerNotFound(str(exc)) from exc
         except docker.errors.APIError as exc:
-            if exc.status_code == 409 or "not running" in str(exc).lower():
+            text = str(exc).lower()
+            if exc.status_code == 409 or any(m in text for m in _NOT_RUNNING):
                 return
             raise ContainerRuntimeError(f"killing {container}: {exc}") from exc
 
