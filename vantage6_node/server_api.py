@@ -84,7 +84,7 @@ class ServerAPI:
         path: str,
         *,
         json: Any = None,
-        params: dict[str, Any] | None = None,
+        params: dict[str, Any] | list[tuple[str, Any]] | None = None,
         token: str | None = None,
         headers: dict[str, str] | None = None,
         data: bytes | None = None,
@@ -260,16 +260,19 @@ class ServerAPI:
         return await self.call("GET", f"algorithmstore/{store_id}", retry_for=60)
 
 
-def _clean_params(params: dict[str, Any] | None) -> dict[str, str] | None:
+def _clean_params(
+    params: dict[str, Any] | list[tuple[str, Any]] | None,
+) -> list[tuple[str, str]] | None:
     if not params:
         return None
-    out = {}
-    for key, value in params.items():
+    items = params.items() if isinstance(params, dict) else params
+    out = []
+    for key, value in items:
         if value is None:
             continue
         if isinstance(value, bool):
             value = "true" if value else "false"
-        out[key] = str(value)
+        out.append((key, str(value)))
     return out
 
 

@@ -230,6 +230,9 @@ class NodeProxy:
             return _error(503, f"the server is unreachable: {exc}")
         except ServerError as exc:
             return _error(exc.status, exc.msg)
+        except Exception as exc:  # noqa: BLE001 - answer the container, log for the operator
+            log.exception("run %s: proxy error on %s %s", ctx.run_id, method, path)
+            return _error(500, f"node proxy error: {exc.__class__.__name__}")
 
     async def _forward(
         self,
