@@ -35,7 +35,8 @@ def load_data(
     uri = os.fspath(database_uri)
     try:
         if kind == "csv":
-            df = pd.read_csv(uri)
+            # round_trip: parse floats exactly as written, whatever the pandas version
+            df = pd.read_csv(uri, float_precision="round_trip")
         elif kind == "parquet":
             df = pd.read_parquet(uri)
         elif kind == "excel":
