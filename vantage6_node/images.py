@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +105,24 @@ def _hash_tree(root: Path, digest: hashlib._Hash) -> None:
         digest.update(b"X" if os.access(path, os.X_OK) else b"-")
         digest.update(path.read_bytes())
         digest.update(b"\0")
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Copy a folder as hard links where possible (fast, no extra space), else as copies."""
+
+    def link_or_copy(a: str, b: str) -> None:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    shutil.copytree(
+        src,
+        dst,
+        symlinks=True,
+        copy_function=link_or_copy,
+        ignore=shutil.ignore_patterns(".complete"),
+    )
 
 
 @contextlib.contextmanager
@@ -263,28 +281,47 @@ class ImageBuilder:
 
     # -- Containerfile images ------------------------------------------------------------------
 
+    def _context_parent(self) -> Path:
+        # next to the cache so that cached folders can be hard-linked into build contexts
+        folder = self.cache / "contexts"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     def _containerfile(self, name: str) -> Path:
         path = self.containers_dir / f"Containerfile.{name}"
         if not path.is_file():
             raise ImageBuildError(f"missing {path}")
         return path
 
-    def _build_from_context(
-        self, name: str, image: str, fill: Callable[[Path], dict[str, float]], force: bool
+    def build_from_context(
+        self,
+        name: str,
+        image: str,
+        fill: Callable[[Path], dict[str, float]],
+        force: bool,
+        cached_dirs: Mapping[str, tuple[Path, str]] | None = None,
     ) -> BuildResult:
-        """Assemble a context with ``fill``, hash it, and ``podman build`` when the hash moved."""
+        """Assemble a context with ``fill``, hash it, and ``podman build`` when the hash moved.
+
+        ``cached_dirs`` maps a context sub-folder to (folder, key): large folders from the cache
+        whose key stands for their content; they are linked into the context only for a build.
+        """
         started = time.monotonic()
         containerfile = self._containerfile(name)
-        with tempfile.TemporaryDirectory(prefix=f"ctx-{name}-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"ctx-{name}-", dir=self._context_parent()) as tmp:
             context = Path(tmp)
             steps = fill(context)
             digest = hashlib.sha256()
             digest.update(containerfile.read_bytes() + b"\0")
             digest.update(self.image_id(BASE_IMAGE).encode() + b"\0")
             _hash_tree(context, digest)
+            for sub, (_, key) in sorted((cached_dirs or {}).items()):
+                digest.update(f"D\0{sub}\0{key}\0".encode())
             inputs = digest.hexdigest()[:24]
             if not force and self.image_inputs(image) == inputs:
                 return BuildResult(name, image, False, time.monotonic() - started, inputs, steps)
+            for sub, (folder, _) in (cached_dirs or {}).items():
+                _link_tree(folder, context / sub)
             self.log(f"podman build {containerfile.name} -> {image} ...")
             build_started = time.monotonic()
             self._run(
@@ -327,7 +364,7 @@ class ImageBuilder:
             )
             return {}
 
-        return self._build_from_context("demo", DEMO_IMAGE, fill, force)
+        return self.build_from_context("demo", DEMO_IMAGE, fill, force)
 
     def _python311(self) -> str:
         if sys.version_info[:2] == PUBLISHED_TOOLS_PYTHON:
@@ -374,17 +411,23 @@ class ImageBuilder:
         return target, time.monotonic() - started
 
     def build_published_tools(self, force: bool = False) -> BuildResult:
+        site, seconds = self.published_tools_site()
+
         def fill(context: Path) -> dict[str, float]:
-            site, seconds = self.published_tools_site()
-            shutil.copytree(site, context / "site", ignore=_IGNORE, symlinks=True)
-            (context / "site" / ".complete").unlink(missing_ok=True)
             self._copy_packages(
                 context / "pkgs",
                 [self.repo_root / "tests" / "algorithms" / "published_tools_algo"],
             )
             return {"pip": seconds} if seconds else {}
 
-        return self._build_from_context("published-tools", PUBLISHED_TOOLS_IMAGE, fill, force)
+        # the site folder's name carries the hash of the pip requirement it was made from
+        return self.build_from_context(
+            "published-tools",
+            PUBLISHED_TOOLS_IMAGE,
+            fill,
+            force,
+            cached_dirs={"site": (site, site.name)},
+        )
 
     # -- all -----------------------------------------------------------------------------------
 
