@@ -54,6 +54,7 @@ class LiveServer:
     root_password: str = ROOT_PASSWORD
     extra_env: dict[str, str] = field(default_factory=dict)
     config_file: Path | None = None
+    set_root_password: bool = True
     process: subprocess.Popen | None = None
 
     @property
@@ -69,7 +70,10 @@ class LiveServer:
         return self.workdir / "server.log"
 
     def start(self, timeout: float = 60) -> LiveServer:
-        env = {**os.environ, "V6_ROOT_PASSWORD": self.root_password, **self.extra_env}
+        env = {**os.environ, **self.extra_env}
+        env.pop("V6_ROOT_PASSWORD", None)
+        if self.set_root_password:
+            env["V6_ROOT_PASSWORD"] = self.root_password
         cmd = [
             sys.executable,
             "-m",
