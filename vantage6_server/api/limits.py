@@ -29,21 +29,35 @@ class BodySizeLimit:
                     return
         received = 0
         rejected = False
+        response_started = False
+        answered = False
 
         async def counting_receive() -> Message:
-            nonlocal received, rejected
+            # The app turns any exception raised here into its own 400, so answer 413
+            # ourselves and make the app see a disconnected client; its answer is dropped.
+            nonlocal received, rejected, answered
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     rejected = True
-                    raise _TooLarge
+                    if not response_started:
+                        answered = True
+                        await self._reject(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge:
-            await self._reject(send)
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if answered:
+                return
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps({"msg": f"Request body larger than {self.max_bytes} bytes"}).encode()
@@ -58,7 +72,3 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
