@@ -154,6 +154,7 @@ class ImageBuilder:
         self.mirror = mirror or os.environ.get("V6_DEBIAN_MIRROR") or DEFAULT_MIRROR
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.env = podman_environ()
+        self.replaced: list[str] = []  # ids of images replaced by a rebuild
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -188,6 +189,30 @@ class ImageBuilder:
             return None
         labels = data[0].get("Labels") or (data[0].get("Config") or {}).get("Labels") or {}
         return labels.get(INPUTS_LABEL, "")
+
+    def _note_replaced(self, image: str) -> None:
+        """Remember the id an image had before a rebuild, to delete it once it is untagged."""
+        proc = subprocess.run(
+            [self.podman, "image", "inspect", "--format", "{{.Id}}", image],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=self.env,
+            check=False,
+        )
+        if proc.returncode == 0 and proc.stdout.strip():
+            self.replaced.append(proc.stdout.decode().strip())
+
+    def prune_replaced(self) -> None:
+        """Delete images that rebuilds left untagged; ones still in use stay (no error)."""
+        for image_id in reversed(self.replaced):
+            subprocess.run(
+                [self.podman, "rmi", image_id],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                env=self.env,
+                check=False,
+            )
+        self.replaced.clear()
 
     def image_id(self, image: str) -> str:
         proc = self._run([self.podman, "image", "inspect", "--format", "{{.Id}}", image])
@@ -267,6 +292,7 @@ class ImageBuilder:
         if not force and self.image_inputs(BASE_IMAGE) == inputs:
             return BuildResult("base", BASE_IMAGE, False, time.monotonic() - started, inputs)
         tarball, rootfs_seconds = self.rootfs_tarball()
+        self._note_replaced(BASE_IMAGE)
         self.log(f"podman import {tarball.name} -> {BASE_IMAGE} ...")
         import_started = time.monotonic()
         argv = [self.podman, "import", "--quiet"]
@@ -322,6 +348,7 @@ class ImageBuilder:
                 return BuildResult(name, image, False, time.monotonic() - started, inputs, steps)
             for sub, (folder, _) in (cached_dirs or {}).items():
                 _link_tree(folder, context / sub)
+            self._note_replaced(image)
             self.log(f"podman build {containerfile.name} -> {image} ...")
             build_started = time.monotonic()
             self._run(
@@ -456,6 +483,7 @@ class ImageBuilder:
                     results.append(builders[name](force=force))
                 except ImageBuildError as exc:
                     failures.append(f"{name}: {exc}")
+            self.prune_replaced()
         if failures:
             raise ImageBuildError("; ".join(failures))
         return results
