@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -80,6 +81,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"msg": "Request body is incorrect", "errors": _field_errors(exc)}, status_code=400
         )
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(_request: Request, _exc: Exception) -> JSONResponse:
+        # SQLite cannot bind integers beyond 64 bits; PostgreSQL rejects values that do
+        # not fit a column: either way the request carried a number out of range.
+        return JSONResponse({"msg": "A value in the request is out of range"}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

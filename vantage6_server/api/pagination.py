@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from vantage6_server.api.errors import bad_request
 
 MAX_PER_PAGE = 1000
+MAX_PAGE = 2**31 - 1
 
 
 class PageLinks(BaseModel):
@@ -77,6 +78,8 @@ def page_response(
     """Run a filtered SELECT one page at a time and answer the vantage6 way."""
     if page < 1 or per_page < 1:
         raise bad_request("page and per_page must be positive integers")
+    if page > MAX_PAGE:
+        raise bad_request(f"page must be at most {MAX_PAGE}", {"page": ["out of range"]})
     no_pagination = request.query_params.get("no_pagination") in ("1", "true", "True")
     per_page = min(per_page, MAX_PER_PAGE)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
