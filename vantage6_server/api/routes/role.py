@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from sqlalchemy import or_, select
 
@@ -63,7 +63,7 @@ def list_roles(
     session: Db,
     name: str | None = None,
     description: str | None = None,
-    organization_id: list[int] | None = None,
+    organization_id: list[int] | None = Query(None),
     rule_id: int | None = None,
     user_id: int | None = None,
     include_root: str | None = None,
