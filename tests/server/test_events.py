@@ -1,0 +1,157 @@
+"""Socket.IO: authentication, rooms, sync on connect, task events and node online/offline."""
+
+from __future__ import annotations
+
+import base64
+import queue
+import time
+
+import pytest
+import socketio
+
+from tests.api import Api
+from tests.livestack import LiveServer
+
+
+class Listener:
+    """A real Socket.IO client that records every event of namespace /tasks."""
+
+    def __init__(self, server: LiveServer, token: str) -> None:
+        self.events: queue.Queue = queue.Queue()
+        self.sio = socketio.Client(reconnection=False)
+        for name in (
+            "sync",
+            "new_task",
+            "status_update",
+            "algorithm_status_change",
+            "kill_containers",
+            "node-online",
+            "node-offline",
+            "algorithm_log",
+        ):
+            self.sio.on(name, self._recorder(name), namespace="/tasks")
+        self.sio.connect(
+            server.url,
+            namespaces=["/tasks"],
+            socketio_path="/socket.io",
+            headers={"Authorization": f"Bearer {token}"},
+            wait_timeout=10,
+        )
+
+    def _recorder(self, name: str):
+        return lambda data=None: self.events.put((name, data))
+
+    def wait(self, name: str, timeout: float = 5.0, match=lambda d: True):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                event, data = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if event == name and match(data):
+                return data
+        raise AssertionError(f"no {name} event within {timeout}s")
+
+    def close(self) -> None:
+        self.sio.disconnect()
+
+
+@pytest.fixture(scope="module")
+def fed(live_server: LiveServer, root_api: Api) -> dict:
+    orgs = [root_api.ok("POST", "/organization", json={"name": f"E{i}"})["id"] for i in range(2)]
+    collab = root_api.ok(
+        "POST",
+        "/collaboration",
+        json={"name": "events", "organization_ids": orgs, "encrypted": False},
+    )["id"]
+    other = root_api.ok(
+        "POST",
+        "/collaboration",
+        json={"name": "events-other", "organization_ids": orgs, "encrypted": False},
+    )["id"]
+    keys = {
+        org: root_api.ok("POST", "/node", json={"collaboration_id": collab, "organization_id": org})
+        for org in orgs
+    }
+    return {"orgs": orgs, "collab": collab, "other": other, "nodes": keys}
+
+
+def _token(api: Api) -> str:
+    return api.token
+
+
+def test_rejects_missing_or_forged_tokens(live_server: LiveServer) -> None:
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        Listener(live_server, "not-a-jwt")
+    sio = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        sio.connect(live_server.url, namespaces=["/tasks"], wait_timeout=5)
+
+
+def test_node_gets_sync_and_goes_online_and_offline(
+    live_server: LiveServer, root_api: Api, fed: dict
+) -> None:
+    node_info = fed["nodes"][fed["orgs"][0]]
+    node = Api.as_node(live_server.api_url, node_info["api_key"])
+    watcher = Listener(live_server, root_api.token)
+    listener = Listener(live_server, node.token)
+    try:
+        listener.wait("sync")
+        watcher.wait("node-online", match=lambda d: d["id"] == node_info["id"])
+        assert root_api.ok("GET", f"/node/{node_info['id']}")["status"] == "online"
+        listener.sio.emit("ping", namespace="/tasks")
+        listener.close()
+        watcher.wait("node-offline", match=lambda d: d["id"] == node_info["id"])
+        deadline = time.monotonic() + 5
+        while root_api.ok("GET", f"/node/{node_info['id']}")["status"] != "offline":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        watcher.close()
+
+
+def test_task_events_reach_collaboration_rooms_only(
+    live_server: LiveServer, root_api: Api, fed: dict
+) -> None:
+    org_a = fed["orgs"][0]
+    node = Api.as_node(live_server.api_url, fed["nodes"][org_a]["api_key"])
+    node_listener = Listener(live_server, node.token)
+    user_listener = Listener(live_server, root_api.token)
+    try:
+        node_listener.wait("sync")
+        payload = base64.b64encode(b'{"method": "m"}').decode()
+        foreign = root_api.ok(
+            "POST",
+            "/task",
+            json={
+                "image": "i",
+                "collaboration_id": fed["other"],
+                "organizations": [{"id": org_a, "input": payload}],
+            },
+        )
+        task = root_api.ok(
+            "POST",
+            "/task",
+            json={
+                "image": "i",
+                "collaboration_id": fed["collab"],
+                "organizations": [{"id": org_a, "input": payload}],
+            },
+        )
+        got = node_listener.wait("new_task")
+        assert got == {"id": task["id"], "parent_id": None}, "foreign task must not arrive"
+        assert foreign["id"] != task["id"]
+        run = root_api.ok("GET", "/run", params={"task_id": task["id"]})["data"][0]
+        node.ok("PATCH", f"/run/{run['id']}", json={"status": "active"})
+        assert user_listener.wait("status_update", match=lambda d: d["run_id"] == run["id"])
+        change = user_listener.wait(
+            "algorithm_status_change", match=lambda d: d["run_id"] == run["id"]
+        )
+        assert change["status"] == "active" and change["task_id"] == task["id"]
+        assert change["collaboration_id"] == fed["collab"]
+        root_api.ok("POST", "/kill/task", json={"id": task["id"]})
+        kill = node_listener.wait("kill_containers")
+        assert kill["kill_list"][0]["run_id"] == run["id"]
+    finally:
+        node_listener.close()
+        user_listener.close()
