@@ -54,8 +54,9 @@ class PodmanRuntime(ContainerRuntime):
 
     Options: ``podman`` (executable, default found on PATH), ``containers_conf`` (path; default
     the caller's ``CONTAINERS_CONF`` or the project's file), ``global_args`` (extra arguments put
-    before every subcommand, e.g. ``["--root", DIR]``), ``command_timeout`` (seconds for
-    ordinary calls), ``pull_timeout``.
+    before every subcommand, e.g. ``["--root", DIR]``), ``env`` (extra environment for podman,
+    e.g. ``CONTAINERS_REGISTRIES_CONF``), ``command_timeout`` (seconds for ordinary calls),
+    ``pull_timeout``.
     """
 
     name = "podman"
@@ -65,6 +66,7 @@ class PodmanRuntime(ContainerRuntime):
         podman: str | None = None,
         containers_conf: str | None = None,
         global_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
         command_timeout: float = 120.0,
         pull_timeout: float = 900.0,
     ) -> None:
@@ -72,6 +74,7 @@ class PodmanRuntime(ContainerRuntime):
         base_env = podman_environ()
         if containers_conf:
             base_env["CONTAINERS_CONF"] = str(containers_conf)
+        base_env.update(env or {})
         self._env = base_env
         self._global_args = list(global_args)
         self._timeout = command_timeout

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from vantage6_node.runtime import podman_environ
@@ -41,6 +42,7 @@ class PodmanService:
         podman: str | None = None,
         start_timeout: float = 30.0,
         log_path: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         if socket_path is None:
@@ -51,6 +53,8 @@ class PodmanService:
         self._start_timeout = start_timeout
         self._log_path = Path(log_path) if log_path else None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._env = podman_environ()
+        self._env.update(env or {})
 
     @property
     def url(self) -> str:
@@ -70,7 +74,7 @@ class PodmanService:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                env=podman_environ(),
+                env=self._env,
                 start_new_session=True,
             )
         except FileNotFoundError as exc:

@@ -1,0 +1,87 @@
+"""Pulling by tag and by digest from a registry on 127.0.0.1, on every backend."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.runtime.conftest import PODMAN, RUNTIME_NAMES
+from tests.runtime.registry import TinyRegistry
+from vantage6_node.runtime import ContainerRuntime, ImagePullError, load_runtime
+from vantage6_node.runtime.podman_service import PodmanService
+
+pytestmark = pytest.mark.containers
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TinyRegistry, Path]]:
+    if PODMAN is None:
+        pytest.skip("podman is not installed (run containers/setup.sh)")
+    with TinyRegistry() as reg:
+        yield reg, reg.registries_conf(tmp_path_factory.mktemp("registry"))
+
+
+@pytest.fixture(scope="module", params=RUNTIME_NAMES)
+def pull_runtime(
+    request: pytest.FixtureRequest, registry: tuple[TinyRegistry, Path]
+) -> Iterator[ContainerRuntime]:
+    env = {"CONTAINERS_REGISTRIES_CONF": str(registry[1])}
+    if request.param == "docker":
+        with PodmanService(env=env) as service:
+            rt = load_runtime("docker", base_url=service.url)
+            yield rt
+            rt.close()
+    else:
+        yield load_runtime("podman", env=env)
+
+
+def _publish(reg: TinyRegistry) -> tuple[str, str, str]:
+    name = f"v6test/tiny-{uuid.uuid4().hex[:8]}"
+    marker = uuid.uuid4().hex
+    digest = reg.add_image(name, "1.0", {"hello.txt": marker.encode()}, {"v6next.marker": marker})
+    return f"{reg.host}/{name}", digest, marker
+
+
+def test_pull_by_tag_reports_digest(pull_runtime: ContainerRuntime, registry) -> None:
+    reg, _ = registry
+    repo, digest, marker = _publish(reg)
+    try:
+        assert not pull_runtime.image_exists(f"{repo}:1.0")
+        info = pull_runtime.pull(f"{repo}:1.0")
+        assert info.labels.get("v6next.marker") == marker
+        assert f"{repo}@{digest}" in info.digests
+        assert pull_runtime.image_exists(f"{repo}:1.0")
+        assert pull_runtime.image_exists(f"{repo}@{digest}")
+        assert ("GET", f"/v2/{repo.split('/', 1)[1]}/manifests/1.0") in reg.requests
+    finally:
+        pull_runtime.remove_image(f"{repo}:1.0", force=True)
+    assert not pull_runtime.image_exists(f"{repo}:1.0")
+
+
+def test_pull_by_digest(pull_runtime: ContainerRuntime, registry) -> None:
+    reg, _ = registry
+    repo, digest, marker = _publish(reg)
+    try:
+        info = pull_runtime.pull(f"{repo}@{digest}")
+        assert info.labels.get("v6next.marker") == marker
+        assert f"{repo}@{digest}" in info.digests
+        assert pull_runtime.image_info(f"{repo}@{digest}") is not None
+    finally:
+        pull_runtime.remove_image(f"{repo}@{digest}", force=True)
+
+
+def test_pull_unknown_digest_fails(pull_runtime: ContainerRuntime, registry) -> None:
+    reg, _ = registry
+    repo, _, _ = _publish(reg)
+    with pytest.raises(ImagePullError):
+        pull_runtime.pull(f"{repo}@sha256:{'0' * 64}")
+
+
+def test_pull_unknown_tag_fails(pull_runtime: ContainerRuntime, registry) -> None:
+    reg, _ = registry
+    repo, _, _ = _publish(reg)
+    with pytest.raises(ImagePullError):
+        pull_runtime.pull(f"{repo}:no-such-tag")
