@@ -161,6 +161,23 @@ def test_input_encryption_sanity_check(root_api: Api, fed: dict) -> None:
         },
     )
     assert cipher_in_plain.status_code == 400
+    from vantage6_common.crypto import SCHEME_GCM, Cryptor, generate_private_key
+
+    cryptor = Cryptor(generate_private_key(2048))
+    for scheme in ("v6-ctr", SCHEME_GCM):
+        sealed = cryptor.encrypt_bytes_to_str(b'{"method": "m"}', cryptor.public_key_str, scheme)
+        accepted = root_api.post(
+            "/task",
+            json={
+                "image": "i",
+                "collaboration_id": fed["secret"],
+                "organizations": [{"id": fed["orgs"][0], "input": sealed}],
+            },
+        )
+        assert accepted.status_code == 201, (scheme, accepted.text)
+        stored = root_api.ok("GET", "/run", params={"task_id": accepted.json()["id"]})
+        assert stored["data"][0]["input"] == sealed
+        assert cryptor.decrypt_str_to_bytes(sealed) == b'{"method": "m"}'
     outsider = root_api.ok("POST", "/organization", json={"name": "outsider"})["id"]
     not_member = root_api.post(
         "/task",

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from sqlalchemy import or_, select
 
+from vantage6_common.crypto import detect_scheme
 from vantage6_common.status import UNFINISHED_STATUSES, RunStatus
 from vantage6_server.api import serialize
 from vantage6_server.api.common import LenientBody, get_or_404, includes, require
@@ -29,7 +30,6 @@ SORTABLE = {
     "job_id": m.Task.job_id,
 }
 MAX_INPUT_CHARS = 16 * 1024 * 1024
-GCM_PREFIX = "v6gcm1$"
 
 
 class OrganizationInput(LenientBody):
@@ -97,7 +97,7 @@ def _check_input_encryption(encrypted: bool, inputs: list[OrganizationInput]) ->
     """Refuse plaintext in encrypted collaborations and ciphertext in plain ones."""
     for item in inputs:
         text = item.input
-        looks_encrypted = text.startswith(GCM_PREFIX) or text.count("$") == 2
+        looks_encrypted = detect_scheme(text) is not None
         if encrypted and not looks_encrypted:
             raise bad_request(
                 "This collaboration is encrypted but the input for organization "
