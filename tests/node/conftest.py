@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.node.harness import BASE_IMAGE, DEMO_IMAGE, image_present
+from tests.node.harness import BASE_IMAGE, DEMO_IMAGE, image_present, podman
 
 
 def _podman_ready() -> str | None:
@@ -43,3 +44,25 @@ def make_datasets(n: int, seed: int = 7) -> list[pd.DataFrame]:
             )
         )
     return out
+
+
+TEST_IMAGE = "localhost/v6-nodetest:latest"
+ALGO_DIR = Path(__file__).resolve().parent / "algo"
+
+
+@pytest.fixture(scope="session")
+def test_image(podman_images) -> str:
+    """The test algorithm image (demo image + tests/node/algo/v6nodetest), built here."""
+    proc = podman(
+        "build",
+        "--quiet",
+        "-t",
+        TEST_IMAGE,
+        "-f",
+        str(ALGO_DIR / "Containerfile"),
+        str(ALGO_DIR),
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"building {TEST_IMAGE} failed: {proc.stderr}")
+    return TEST_IMAGE

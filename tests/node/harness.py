@@ -235,9 +235,7 @@ class Federation:
             station.stop()
 
     def logs(self) -> str:
-        return "\n".join(
-            f"===== node {s.index} =====\n{s.log_tail(6000)}" for s in self.stations
-        )
+        return "\n".join(f"===== node {s.index} =====\n{s.log_tail(6000)}" for s in self.stations)
 
     # -- tasks -----------------------------------------------------------------------------------
     def encode_input(self, org_id: int, payload: dict[str, Any]) -> str:
@@ -260,9 +258,7 @@ class Federation:
             "name": name,
             "image": image,
             "collaboration_id": self.collaboration_id,
-            "organizations": [
-                {"id": o, "input": self.encode_input(o, payload)} for o in org_ids
-            ],
+            "organizations": [{"id": o, "input": self.encode_input(o, payload)} for o in org_ids],
             "databases": databases if databases is not None else [{"label": "default"}],
         }
         return self.researcher.ok("POST", "/task", json=body)
@@ -278,9 +274,9 @@ class Federation:
             time.sleep(0.1)
 
     def runs(self, task_id: int) -> list[dict[str, Any]]:
-        return self.researcher.ok(
-            "GET", "/run", params={"task_id": task_id, "per_page": 100}
-        )["data"]
+        return self.researcher.ok("GET", "/run", params={"task_id": task_id, "per_page": 100})[
+            "data"
+        ]
 
     def results(self, task_id: int) -> list[Any]:
         out = []

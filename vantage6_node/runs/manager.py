@@ -588,6 +588,13 @@ class RunManager:
         handle.folder.save_state(state)
         handle.mark("reported")
         handle.reporter.finish()
+        start = handle.timings.get("received") or handle.timings.get("resumed") or 0.0
+        log.info(
+            "run %s: %s; timings %s",
+            state.run_id,
+            status.value,
+            " ".join(f"{k}=+{v - start:.3f}" for k, v in handle.timings.items()),
+        )
         self.finished_timings.append((state.run_id, dict(handle.timings)))
         del self.finished_timings[:-1000]
         await self._release(handle)
