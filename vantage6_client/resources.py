@@ -904,8 +904,10 @@ class Run(SubClient):
         return runs
 
     @_shape_many
-    def from_task(self, task_id: int, include_task: bool = False) -> Page:
-        return self.list(task=task_id, include_task=include_task)
+    def from_task(
+        self, task_id: int, include_task: bool = False, decrypt_input: bool = True
+    ) -> Page:
+        return self.list(task=task_id, include_task=include_task, decrypt_input=decrypt_input)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,313 @@
+"""Commands shared by ``v6 server`` and ``v6 node``: start, stop, list, files, logs, remove."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import requests
+
+from vantage6_cli import configs, output, process, wizard
+from vantage6_cli.errors import STATE, CliError
+from vantage6_cli.instances import Instance, instance_options, list_instances, resolve
+
+
+def server_ready(api_url: str) -> bool:
+    try:
+        return requests.get(api_url + "/version", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def port_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def start_instance(instance: Instance, timeout: float = 60.0) -> dict[str, Any]:
+    """Validate and start a server or node; returns facts for the output."""
+    if instance.kind == "server":
+        settings = configs.validate_server(instance)
+        current = process.state(instance)
+        if not current.running and not port_free(settings.host, settings.port):
+            raise CliError(
+                f"port {settings.port} on {settings.host} is already in use",
+                STATE,
+                hint=f"choose another port in {instance.config_file}",
+            )
+        env = {}
+        if instance.root_password_file.is_file():
+            env["V6_ROOT_PASSWORD_FILE"] = str(instance.root_password_file)
+        api_url = configs.server_api_url(settings)
+        started = process.start(
+            instance,
+            process.command_for(instance, settings),
+            env=env,
+            ready=lambda: server_ready(api_url),
+            timeout=timeout,
+        )
+        return {"name": instance.name, "pid": started.pid, "api_url": api_url}
+    config = configs.validate_node(instance)
+    import os
+
+    env = {}
+    conf = Path(__file__).resolve().parents[1] / "containers" / "containers.conf"
+    if "CONTAINERS_CONF" not in os.environ and conf.is_file():
+        env["CONTAINERS_CONF"] = str(conf)
+    started = process.start(instance, process.command_for(instance), env=env, settle=2.0)
+    return {"name": instance.name, "pid": started.pid, "server": config.api_url}
+
+
+def stop_instance(instance: Instance, timeout: float) -> process.ProcessState:
+    before = process.stop(instance, timeout)
+    if instance.kind == "node":
+        remove_node_containers(instance)
+    return before
+
+
+def node_instance_id(instance: Instance) -> str | None:
+    import json
+
+    try:
+        config = configs.validate_node(instance, check_files=False)
+        task_dir = Path(config.task_dir)
+        return str(json.loads((task_dir / "node.json").read_text())["instance_id"])
+    except (CliError, OSError, ValueError, KeyError):
+        return None
+
+
+def remove_node_containers(instance: Instance) -> int:
+    """Remove containers the node left behind (labelled with its instance id)."""
+    ident = node_instance_id(instance)
+    if ident is None:
+        return 0
+    try:
+        config = configs.validate_node(instance, check_files=False)
+    except CliError:
+        return 0
+    return remove_labelled_containers(config.runtime, config.runtime_options, ident)
+
+
+def remove_labelled_containers(engine: str, options: dict[str, Any], ident: str) -> int:
+    from vantage6_node.runtime import ContainerRuntimeError, ensure_containers_conf, load_runtime
+
+    ensure_containers_conf()
+    try:
+        runtime = load_runtime(engine, **options)
+    except Exception:  # noqa: BLE001 - no runtime, nothing to clean
+        return 0
+    removed = 0
+    try:
+        if not runtime.is_available():
+            return 0
+        for container in runtime.list_containers({"v6node.instance": ident}, all=True):
+            try:
+                runtime.remove(container.id, force=True)
+                removed += 1
+            except ContainerRuntimeError:
+                pass
+    finally:
+        runtime.close()
+    return removed
+
+
+def follow(instance: Instance) -> None:
+    output.info(f"following {instance.log_file} (Ctrl-C stops following, not the {instance.kind})")
+    try:
+        process.print_log(instance.log_file, 20, True, lambda: process.state(instance).running)
+    except KeyboardInterrupt:
+        output.info(f"{instance.label} keeps running; stop it with: v6 {instance.kind} stop")
+
+
+def add_lifecycle_commands(group: click.Group, kind: str) -> None:
+    """Attach start/stop/list/files/logs/remove for ``kind`` to ``group``."""
+
+    @group.command(
+        "start", help=f"Start a {kind} in the background (its output goes to its log file)."
+    )
+    @instance_options(kind)
+    @click.option("--attach", is_flag=True, help="Follow the log after starting.")
+    @click.option(
+        "--timeout", default=60.0, show_default=True, help="Seconds to wait until it is ready."
+    )
+    @output.json_option
+    def start_cmd(
+        name: str | None,
+        config: Path | None,
+        system: bool,
+        attach: bool,
+        timeout: float,
+        as_json: bool,
+    ) -> None:
+        instance = resolve(kind, name, config, system)
+        facts = start_instance(instance, timeout)
+        facts["log"] = str(instance.log_file)
+        if as_json:
+            output.print_json(facts)
+        else:
+            output.success(f"{instance.label} started (pid {facts['pid']})")
+            for key in ("api_url", "server"):
+                if key in facts:
+                    output.info(f"  {key.replace('_', ' ')}: {facts[key]}")
+            output.info(f"  log: {instance.log_file}")
+        if attach:
+            follow(instance)
+
+    @group.command("stop", help=f"Stop a running {kind} (SIGTERM, then SIGKILL after --timeout).")
+    @instance_options(kind)
+    @click.option("--timeout", default=20.0, show_default=True, help="Seconds before it is killed.")
+    @click.option("--all", "all_", is_flag=True, help=f"Stop every running {kind}.")
+    @output.json_option
+    def stop_cmd(
+        name: str | None,
+        config: Path | None,
+        system: bool,
+        timeout: float,
+        all_: bool,
+        as_json: bool,
+    ) -> None:
+        if all_:
+            targets = [i for i in list_instances(kind, system) if process.state(i).running]
+        else:
+            targets = [resolve(kind, name, config, system)]
+        report = []
+        for instance in targets:
+            before = stop_instance(instance, timeout)
+            report.append({"name": instance.name, "was": before.label, "pid": before.pid})
+            if not as_json:
+                if before.running:
+                    output.success(f"{instance.label} stopped")
+                else:
+                    output.info(f"{instance.label} was not running")
+        if as_json:
+            output.print_json(report)
+
+    @group.command("list", help=f"List the {kind} configurations and whether they are running.")
+    @click.option(
+        "--system/--user",
+        "system",
+        default=None,
+        help="Only the system's or only the user's instances (default: both).",
+    )
+    @output.json_option
+    def list_cmd(system: bool | None, as_json: bool) -> None:
+        rows = []
+        for instance in list_instances(kind, system):
+            st = process.state(instance)
+            rows.append(
+                {
+                    "name": instance.name,
+                    "scope": instance.scope,
+                    "status": st.label,
+                    "pid": st.pid if st.running else None,
+                    "config": str(instance.config_file),
+                }
+            )
+        if as_json:
+            output.print_json(rows)
+            return
+        output.print_table(
+            ["name", "scope", "status", "pid", "config"],
+            [[r["name"], r["scope"], r["status"], r["pid"], r["config"]] for r in rows],
+            empty=f"no {kind} configurations yet (create one with: v6 {kind} new NAME)",
+        )
+
+    @group.command("files", help=f"Show where the {kind}'s configuration, data and logs are.")
+    @instance_options(kind)
+    @output.json_option
+    def files_cmd(name: str | None, config: Path | None, system: bool, as_json: bool) -> None:
+        instance = resolve(kind, name, config, system)
+        files = {k: str(v) for k, v in instance.files().items()}
+        if kind == "node":
+            try:
+                node_config = configs.validate_node(instance, check_files=False)
+                files["task dir"] = str(node_config.task_dir)
+                if node_config.encryption.private_key:
+                    files["private key"] = str(node_config.encryption.private_key)
+                for db in node_config.databases:
+                    files[f"database {db.label}"] = db.uri
+            except CliError:
+                pass
+        else:
+            try:
+                settings = configs.validate_server(instance)
+                files["database"] = settings.database_uri
+            except CliError:
+                pass
+        if as_json:
+            output.print_json(files)
+        else:
+            output.print_table(["what", "where"], list(files.items()), title=instance.label)
+
+    @group.command("logs", help=f"Print the {kind}'s log (with -f: keep following it).")
+    @instance_options(kind)
+    @click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing new lines.")
+    @click.option(
+        "-n", "--lines", type=int, default=None, help="Only the last N lines (default: all)."
+    )
+    def logs_cmd(
+        name: str | None, config: Path | None, system: bool, follow_: bool, lines: int | None
+    ) -> None:
+        instance = resolve(kind, name, config, system)
+        try:
+            process.print_log(
+                instance.log_file, lines, follow_, lambda: process.state(instance).running
+            )
+        except KeyboardInterrupt:
+            pass
+
+    @group.command("remove", help=f"Delete a {kind}'s configuration (and its data).")
+    @instance_options(kind)
+    @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+    @click.option("--keep-data", is_flag=True, help="Remove only the configuration file.")
+    @wizard.no_input_option
+    @output.json_option
+    def remove_cmd(
+        name: str | None,
+        config: Path | None,
+        system: bool,
+        yes: bool,
+        keep_data: bool,
+        no_input: bool,
+        as_json: bool,
+    ) -> None:
+        instance = resolve(kind, name, config, system)
+        st = process.state(instance)
+        if st.running:
+            raise CliError(
+                f"{instance.label} is running (pid {st.pid})",
+                STATE,
+                hint=f"stop it first: v6 {kind} stop {instance.name}",
+            )
+        what = "its configuration" if keep_data else "its configuration and all its data"
+        wizard.confirm(f"Remove {instance.label} and {what}?", yes, no_input)
+        removed = [str(instance.config_file)]
+        instance.config_file.unlink(missing_ok=True)
+        if not keep_data and instance.data_dir.exists():
+            shutil.rmtree(instance.data_dir)
+            removed.append(str(instance.data_dir))
+        if as_json:
+            output.print_json({"name": instance.name, "removed": removed})
+        else:
+            output.success(f"{instance.label} removed")
+            for path in removed:
+                output.info(f"  deleted {path}")
+
+
+def wait_until(check: Any, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return False

@@ -1,0 +1,379 @@
+"""``v6 server``: create, run and fill servers."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vantage6_cli import configs, output, process, wizard
+from vantage6_cli.connect import api_errors, login
+from vantage6_cli.errors import CONFIG, STATE, CliError
+from vantage6_cli.instances import check_name, list_instances, named, resolve, scope_options
+from vantage6_cli.lifecycle import add_lifecycle_commands
+from vantage6_cli.wizard import Question
+
+
+@click.group("server")
+def server() -> None:
+    """Create, start, stop and fill servers."""
+
+
+def _password_problem(value: str | None) -> str | None:
+    if not value:
+        return None
+    from vantage6_server.security.passwords import password_problems
+
+    problems = password_problems(value)
+    return "; ".join(problems) if problems else None
+
+
+def generate_password() -> str:
+    """A password that passes the server's rules (upper, lower, digit, symbol)."""
+    return secrets.token_urlsafe(15) + "-Aa1"
+
+
+def server_questions(data_dir: Path) -> list[Question]:
+    return [
+        Question("host", "--host", "Interface to listen on", default="127.0.0.1"),
+        Question(
+            "port",
+            "--port",
+            "Port",
+            kind="int",
+            default=7601,
+            validate=lambda v: None if 1 <= int(v) <= 65535 else "must be 1-65535",
+        ),
+        Question("api_path", "--api-path", "API path", default="/api"),
+        Question(
+            "database_uri",
+            "--database-uri",
+            "Database (SQLAlchemy URI)",
+            default=f"sqlite:///{data_dir / 'server.sqlite'}",
+        ),
+        Question(
+            "two_factor_auth",
+            "--two-factor/--no-two-factor",
+            "Require two-factor authentication for users?",
+            kind="confirm",
+            default=False,
+        ),
+        Question(
+            "root_password",
+            "--root-password",
+            "Password for the user 'root' (empty: generate one)",
+            kind="secret",
+            default=None,
+            validate=_password_problem,
+        ),
+    ]
+
+
+@server.command("new")
+@click.argument("name", required=False)
+@click.option("--host", help="Interface to listen on.  [default: 127.0.0.1]")
+@click.option("--port", type=int, help="Port to listen on.  [default: 7601]")
+@click.option("--api-path", help="Path of the REST API.  [default: /api]")
+@click.option(
+    "--database-uri",
+    help="SQLAlchemy URI of the database.  [default: SQLite file in the data folder]",
+)
+@click.option(
+    "--two-factor/--no-two-factor",
+    "two_factor_auth",
+    default=None,
+    help="Require two-factor authentication.  [default: no]",
+)
+@click.option(
+    "--root-password",
+    envvar="V6_ROOT_PASSWORD",
+    help="First password of user 'root' [env V6_ROOT_PASSWORD].  [default: generated]",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing configuration.")
+@scope_options
+@wizard.no_input_option
+@output.json_option
+def server_new(
+    name: str | None,
+    host: str | None,
+    port: int | None,
+    api_path: str | None,
+    database_uri: str | None,
+    two_factor_auth: bool | None,
+    root_password: str | None,
+    overwrite: bool,
+    system: bool,
+    no_input: bool,
+    as_json: bool,
+) -> None:
+    """Create the configuration of a new server (asks in a terminal; every question is also a
+    flag)."""
+    name_answer = wizard.answer(
+        [Question("name", "NAME", "Name of the server", required=True, validate=_name_problem)],
+        {"name": name},
+        no_input,
+    )
+    instance = named("server", name_answer["name"], system)
+    if instance.exists() and not overwrite:
+        raise CliError(
+            f"server '{instance.name}' already exists ({instance.config_file})",
+            STATE,
+            hint="pass --overwrite to replace it, or choose another name",
+        )
+    given = {
+        "host": host,
+        "port": port,
+        "api_path": api_path,
+        "database_uri": database_uri,
+        "two_factor_auth": two_factor_auth,
+        "root_password": root_password,
+    }
+    answers = wizard.answer(server_questions(instance.data_dir), given, no_input)
+    password = answers.pop("root_password") or generate_password()
+    data: dict[str, Any] = {
+        "host": answers["host"],
+        "port": answers["port"],
+        "api_path": answers["api_path"],
+        "database_uri": answers["database_uri"],
+        "two_factor_auth": bool(answers["two_factor_auth"]),
+    }
+    instance.data_dir.mkdir(parents=True, exist_ok=True)
+    configs.write_yaml(
+        instance.config_file,
+        data,
+        header=configs.HEADER.format(kind="server", name=instance.name),
+    )
+    configs.validate_server(instance)
+    configs.write_secret(instance.root_password_file, password)
+    result = {
+        "name": instance.name,
+        "config_file": str(instance.config_file),
+        "data_dir": str(instance.data_dir),
+        "api_url": f"http://{data['host']}:{data['port']}{data['api_path']}",
+        "root_password_file": str(instance.root_password_file),
+    }
+    if as_json:
+        output.print_json(result)
+        return
+    output.success(f"server '{instance.name}' created")
+    output.print_mapping(result)
+    output.info(f"start it with: v6 server start {instance.name}")
+
+
+def _name_problem(value: str | None) -> str | None:
+    try:
+        check_name(value or "")
+    except CliError as exc:
+        return exc.message
+    return None
+
+
+add_lifecycle_commands(server, "server")
+
+
+# -- import ----------------------------------------------------------------------------------
+@server.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", "-n", help="Server instance to import into (default: the only one).")
+@click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@scope_options
+@click.option("--server-url", envvar="V6_SERVER_URL", help="API URL instead of an instance.")
+@click.option("--username", default="root", show_default=True, help="Login to use.")
+@click.option(
+    "--password",
+    envvar="V6_ROOT_PASSWORD",
+    help="Password [env V6_ROOT_PASSWORD].  [default: the instance's root password file]",
+)
+@output.json_option
+def server_import(
+    file: Path,
+    name: str | None,
+    config: Path | None,
+    system: bool,
+    server_url: str | None,
+    username: str,
+    password: str | None,
+    as_json: bool,
+) -> None:
+    """Load organizations (with users), collaborations and nodes from a YAML FILE.
+
+    The file has vantage6's import layout: ``organizations`` (name, domain, address1,
+    address2, zipcode, country, public_key, users: [username, password, email, firstname,
+    lastname, roles]) and ``collaborations`` (name, encrypted, participants: [name]). Each
+    participant gets a node; the API keys of new nodes are printed (only now). Existing
+    organizations, users, collaborations and nodes (matched by name) are kept.
+    """
+    spec = configs.read_yaml(file)
+    if server_url is None:
+        if name is None and config is None:
+            running = [i for i in list_instances("server", system) if process.state(i).running]
+            if len(running) == 1:
+                name = running[0].name
+        instance = resolve("server", name, config, system)
+        settings = configs.validate_server(instance)
+        server_url = configs.server_api_url(settings)
+        if password is None and username == "root" and instance.root_password_file.is_file():
+            password = instance.root_password_file.read_text().strip()
+    client = login(server_url, username, password)
+    try:
+        with api_errors():
+            report = import_entities(client, spec, str(file))
+    finally:
+        client.close()
+    if as_json:
+        output.print_json(report)
+    else:
+        output.print_table(
+            ["kind", "name", "id", "action", "detail"],
+            [[r["kind"], r["name"], r["id"], r["action"], r.get("detail", "")] for r in report],
+            title=f"import of {file}",
+        )
+    if any(r["action"] == "failed" for r in report):
+        raise CliError("some entries could not be imported (see above)", CONFIG)
+
+
+def _check_spec(spec: dict[str, Any], source: str) -> None:
+    unknown = set(spec) - {"organizations", "collaborations"}
+    if unknown:
+        raise CliError(
+            f"{source}: unknown key(s) {', '.join(sorted(unknown))} "
+            "(expected organizations, collaborations)",
+            CONFIG,
+        )
+    for key in ("organizations", "collaborations"):
+        value = spec.get(key) or []
+        if not isinstance(value, list):
+            raise CliError(f"{source}: {key} must be a list", CONFIG)
+        for index, item in enumerate(value):
+            if not isinstance(item, dict) or not item.get("name"):
+                raise CliError(f"{source}: {key}[{index}].name is required", CONFIG)
+
+
+def import_entities(client: Any, spec: dict[str, Any], source: str) -> list[dict[str, Any]]:
+    """Create what ``spec`` describes; returns one report row per entity."""
+    from vantage6_client.exceptions import ApiError
+
+    _check_spec(spec, source)
+    report: list[dict[str, Any]] = []
+    org_ids: dict[str, int] = {}
+    existing_orgs = {o["name"]: o["id"] for o in client.organization.list().data}
+    roles = {r["name"]: r["id"] for r in client.role.list(include_root=True).data}
+
+    def note(kind: str, name: str, id_: Any, action: str, detail: str = "") -> None:
+        report.append({"kind": kind, "name": name, "id": id_, "action": action, "detail": detail})
+
+    for index, org in enumerate(spec.get("organizations") or []):
+        org_name = str(org["name"])
+        if org_name in existing_orgs:
+            org_ids[org_name] = existing_orgs[org_name]
+            note("organization", org_name, existing_orgs[org_name], "exists")
+        else:
+            fields = {
+                k: (str(org[k]) if org.get(k) is not None else "")
+                for k in ("domain", "address1", "address2", "zipcode", "country")
+            }
+            try:
+                created = client.organization.create(
+                    name=org_name, public_key=org.get("public_key") or None, **fields
+                )
+            except ApiError as exc:
+                note("organization", org_name, None, "failed", exc.msg)
+                continue
+            org_ids[org_name] = created["id"]
+            note("organization", org_name, created["id"], "created")
+        existing_users = {
+            u["username"] for u in client.user.list(organization=org_ids[org_name]).data
+        }
+        for uindex, user in enumerate(org.get("users") or []):
+            username = str(user.get("username") or "")
+            if not username:
+                note(
+                    "user",
+                    "?",
+                    None,
+                    "failed",
+                    f"organizations[{index}].users[{uindex}]: no username",
+                )
+                continue
+            if username in existing_users:
+                note("user", username, None, "exists")
+                continue
+            role_names = user.get("roles") or []
+            unknown = [r for r in role_names if r not in roles]
+            if unknown:
+                note("user", username, None, "failed", f"unknown role(s) {unknown}")
+                continue
+            email = user.get("email") or (
+                username if "@" in username else f"{username}@{org.get('domain') or 'example.org'}"
+            )
+            try:
+                created = client.user.create(
+                    username=username,
+                    firstname=user.get("firstname"),
+                    lastname=user.get("lastname"),
+                    password=str(user.get("password") or ""),
+                    email=email,
+                    organization=org_ids[org_name],
+                    roles=[roles[r] for r in role_names],
+                )
+            except ApiError as exc:
+                detail = exc.msg + (f" {exc.errors}" if exc.errors else "")
+                note("user", username, None, "failed", detail)
+                continue
+            note("user", username, created["id"], "created")
+
+    existing_collabs = {c["name"]: c for c in client.collaboration.list(scope="global").data}
+    for collab in spec.get("collaborations") or []:
+        collab_name = str(collab["name"])
+        participants = []
+        for p in collab.get("participants") or []:
+            participants.append(str(p["name"] if isinstance(p, dict) else p))
+        missing = [p for p in participants if p not in org_ids and p not in existing_orgs]
+        if missing:
+            note("collaboration", collab_name, None, "failed", f"unknown organization(s) {missing}")
+            continue
+        member_ids = [org_ids.get(p) or existing_orgs[p] for p in participants]
+        if collab_name in existing_collabs:
+            collab_id = existing_collabs[collab_name]["id"]
+            current = {o["id"] for o in client.organization.list(collaboration=collab_id).data}
+            for org_id in member_ids:
+                if org_id not in current:
+                    client.collaboration.add_organization(org_id, collab_id)
+            note("collaboration", collab_name, collab_id, "exists")
+        else:
+            try:
+                created = client.collaboration.create(
+                    collab_name, member_ids, encrypted=bool(collab.get("encrypted", False))
+                )
+            except ApiError as exc:
+                note("collaboration", collab_name, None, "failed", exc.msg)
+                continue
+            collab_id = created["id"]
+            note("collaboration", collab_name, collab_id, "created")
+        with_node = {
+            n["organization"]["id"] for n in client.node.list(collaboration=collab_id).data
+        }
+        for participant, org_id in zip(participants, member_ids, strict=True):
+            node_name = f"{participant} - {collab_name}"
+            if org_id in with_node:
+                note("node", node_name, None, "exists")
+                continue
+            node = client.node.create(collaboration=collab_id, organization=org_id)
+            note(
+                "node",
+                node.get("name") or node_name,
+                node["id"],
+                "created",
+                f"api_key: {node['api_key']}",
+            )
+            report[-1]["api_key"] = node["api_key"]
+    return report
+
+
+@server.command("version", hidden=True)
+def server_version() -> None:
+    from vantage6_common import WIRE_VERSION, __version__
+
+    click.echo(f"{__version__} (vantage6 {WIRE_VERSION} compatible)")

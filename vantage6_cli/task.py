@@ -1,0 +1,437 @@
+"""``v6 task``: create tasks, follow them and read their results."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vantage6_cli import output
+from vantage6_cli.connect import api_errors, login, login_options
+from vantage6_cli.errors import OK, TASK_FAILED, TIMEOUT, USAGE, CliError
+from vantage6_client.exceptions import WaitTimeoutError
+
+
+@click.group("task")
+def task() -> None:
+    """Create tasks, wait for them and get their results.
+
+    Log in with --server-url/--username/--password or the V6_SERVER_URL, V6_USERNAME and
+    V6_PASSWORD environment variables.
+    """
+
+
+def _json_arg(value: str | None, what: str, kind: type) -> Any:
+    if value is None:
+        return kind()
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise CliError(f"{what}: not valid JSON ({exc})", USAGE) from None
+    if not isinstance(parsed, kind):
+        raise CliError(f"{what}: must be a JSON {kind.__name__}", USAGE)
+    return parsed
+
+
+def _kwarg(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.isidentifier():
+        raise CliError(f"--kwarg {item!r}: use NAME=VALUE (VALUE as JSON, or text)", USAGE)
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw
+
+
+def _stub_id(value: Any) -> Any:
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def _task_row(t: dict[str, Any]) -> list[Any]:
+    return [
+        t.get("id"),
+        t.get("name"),
+        t.get("image"),
+        t.get("status"),
+        _stub_id(t.get("collaboration")),
+        _stub_id(t.get("init_org")),
+        (t.get("created_at") or "")[:19],
+    ]
+
+
+TASK_COLUMNS = ["id", "name", "image", "status", "collaboration", "by org", "created"]
+
+
+@task.command("create")
+@login_options
+@click.option(
+    "--collaboration",
+    "-C",
+    type=int,
+    envvar="V6_COLLABORATION",
+    help="Collaboration id [env V6_COLLABORATION].",
+)
+@click.option("--study", type=int, help="Study id (instead of a collaboration).")
+@click.option(
+    "--organization",
+    "-o",
+    "organizations",
+    type=int,
+    multiple=True,
+    help="Organization to run on (repeatable).  [default: your own]",
+)
+@click.option("--image", "-i", required=True, help="Algorithm image, e.g. localhost/v6-demo.")
+@click.option("--method", "-m", required=True, help="Function of the algorithm to run.")
+@click.option("--args", "args_json", help="Positional arguments as a JSON list.")
+@click.option("--kwargs", "kwargs_json", help="Keyword arguments as a JSON object.")
+@click.option(
+    "--kwarg",
+    "kwarg_items",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="One keyword argument (repeatable; VALUE is JSON, else text).",
+)
+@click.option(
+    "--database",
+    "-d",
+    "databases",
+    multiple=True,
+    metavar="LABEL",
+    help="Node database label (repeatable).",
+)
+@click.option("--name", default="v6 cli task", show_default=True, help="Task name.")
+@click.option("--description", default="", help="Task description.")
+@click.option("--wait", is_flag=True, help="Wait for the task and print its results.")
+@click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")
+@output.json_option
+def task_create(
+    server_url: str | None,
+    username: str | None,
+    password: str | None,
+    mfa_code: str | None,
+    private_key: Path | None,
+    collaboration: int | None,
+    study: int | None,
+    organizations: tuple[int, ...],
+    image: str,
+    method: str,
+    args_json: str | None,
+    kwargs_json: str | None,
+    kwarg_items: tuple[str, ...],
+    databases: tuple[str, ...],
+    name: str,
+    description: str,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Create a task: run METHOD of IMAGE at the given organizations."""
+    if collaboration is None and study is None:
+        raise CliError("pass --collaboration ID (or --study ID)", USAGE)
+    kwargs = _json_arg(kwargs_json, "--kwargs", dict)
+    kwargs.update(dict(_kwarg(item) for item in kwarg_items))
+    input_ = {"method": method, "args": _json_arg(args_json, "--args", list), "kwargs": kwargs}
+    client = login(server_url, username, password, mfa_code, private_key)
+    try:
+        with api_errors():
+            orgs = list(organizations) or [client.whoami.organization_id]
+            created = client.task.create(
+                organizations=orgs,
+                name=name,
+                image=image,
+                description=description,
+                input_=input_,
+                collaboration=collaboration,
+                study=study,
+                databases=[{"label": d} for d in databases],
+            )
+            if not wait:
+                if as_json:
+                    output.print_json(created)
+                else:
+                    output.success(f"task {created['id']} created")
+                    output.print_table(TASK_COLUMNS, [_task_row(created)])
+                    output.info(f"follow it with: v6 task wait {created['id']}")
+                return
+            if not as_json:
+                output.info(f"task {created['id']} created")
+            code = _wait_and_report(client, created["id"], timeout, as_json, show_results=True)
+    finally:
+        client.close()
+    raise SystemExit(code)
+
+
+@task.command("list")
+@login_options
+@click.option("--collaboration", "-C", type=int, help="Only this collaboration.")
+@click.option("--status", help="Only tasks with this status (e.g. completed, failed).")
+@click.option("--name", help="Only tasks with this name.")
+@click.option("--image", help="Only tasks with this image.")
+@click.option("--mine", is_flag=True, help="Only tasks you created.")
+@click.option("--page", type=int, help="Only this page (default: all tasks).")
+@click.option("--per-page", type=int, default=20, show_default=True, help="Page size.")
+@output.json_option
+def task_list(
+    server_url: str | None,
+    username: str | None,
+    password: str | None,
+    mfa_code: str | None,
+    private_key: Path | None,
+    collaboration: int | None,
+    status: str | None,
+    name: str | None,
+    image: str | None,
+    mine: bool,
+    page: int | None,
+    per_page: int,
+    as_json: bool,
+) -> None:
+    """List tasks."""
+    client = login(server_url, username, password, mfa_code, private_key)
+    try:
+        with api_errors():
+            tasks = client.task.list(
+                collaboration=collaboration,
+                status=status,
+                name=name,
+                image=image,
+                initiating_user=client.whoami.id if mine else None,
+                page=page,
+                per_page=per_page,
+            )
+    finally:
+        client.close()
+    if as_json:
+        output.print_json(tasks.data)
+        return
+    output.print_table(TASK_COLUMNS, [_task_row(t) for t in tasks.data], empty="no tasks")
+    if page is not None and tasks.total is not None:
+        output.info(f"page {page}: {len(tasks.data)} of {tasks.total} tasks")
+
+
+def _runs_table(runs: list[dict[str, Any]]) -> None:
+    output.print_table(
+        ["run", "organization", "status", "started", "finished"],
+        [
+            [
+                r.get("id"),
+                _stub_id(r.get("organization")),
+                r.get("status"),
+                (r.get("started_at") or "")[:19],
+                (r.get("finished_at") or "")[:19],
+            ]
+            for r in runs
+        ],
+        title="runs",
+        empty="no runs",
+    )
+
+
+@task.command("get")
+@login_options
+@click.argument("task_id", type=int)
+@output.json_option
+def task_get(
+    server_url: str | None,
+    username: str | None,
+    password: str | None,
+    mfa_code: str | None,
+    private_key: Path | None,
+    task_id: int,
+    as_json: bool,
+) -> None:
+    """Show one task and its runs."""
+    client = login(server_url, username, password, mfa_code, private_key)
+    try:
+        with api_errors():
+            found = client.task.get(task_id)
+            runs = client.run.from_task(task_id, decrypt_input=False).data
+    finally:
+        client.close()
+    if as_json:
+        output.print_json({**found, "runs": runs})
+        return
+    shown = {
+        k: found.get(k)
+        for k in ("id", "name", "description", "image", "status", "created_at", "job_id")
+    }
+    shown["collaboration"] = _stub_id(found.get("collaboration"))
+    shown["initiated by"] = _stub_id(found.get("init_user"))
+    shown["databases"] = [d.get("label") for d in found.get("databases") or []]
+    output.print_mapping(shown, title=f"task {task_id}")
+    _runs_table(runs)
+
+
+def _wait_and_report(
+    client: Any, task_id: int, timeout: float | None, as_json: bool, show_results: bool
+) -> int:
+    from rich.status import Status
+
+    started = time.monotonic()
+    console = output.err()
+    spinner: Status | None = None
+    if console.is_terminal:
+        spinner = console.status(f"task {task_id}: waiting ...")
+        spinner.start()
+
+    def update(status: str) -> None:
+        runs = client.run.from_task(task_id, decrypt_input=False).data
+        done = sum(1 for r in runs if r.get("status") not in ("pending", "initializing", "active"))
+        text = f"task {task_id}: {status}, {done}/{len(runs)} runs done, "
+        text += f"{time.monotonic() - started:.1f} s"
+        if spinner is not None:
+            spinner.update(text)
+        else:
+            output.info(text)
+
+    try:
+        status = client.wait_for_task(task_id, timeout=timeout, on_update=update)
+    except WaitTimeoutError as exc:
+        if spinner is not None:
+            spinner.stop()
+        if as_json:
+            output.print_json({"id": task_id, "status": exc.status, "timed_out": True})
+        output.error(f"task {task_id} still {exc.status} after {timeout:g} s")
+        return TIMEOUT
+    finally:
+        if spinner is not None:
+            spinner.stop()
+    elapsed = time.monotonic() - started
+    runs = client.run.from_task(task_id, decrypt_input=False).data
+    results = _results(client, task_id, runs) if show_results else None
+    if as_json:
+        data: dict[str, Any] = {"id": task_id, "status": status, "seconds": round(elapsed, 3)}
+        data["runs"] = [
+            {"id": r["id"], "organization": _stub_id(r.get("organization")), "status": r["status"]}
+            for r in runs
+        ]
+        if results is not None:
+            data["results"] = results
+        output.print_json(data)
+    else:
+        if status == "completed":
+            output.success(f"task {task_id} completed in {elapsed:.1f} s")
+        else:
+            output.error(f"task {task_id} ended with status '{status}'")
+        _runs_table(runs)
+        if results is not None:
+            _print_results(results)
+    return OK if status == "completed" else TASK_FAILED
+
+
+def _results(client: Any, task_id: int, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_run = {r["id"]: r for r in runs}
+    out = []
+    for item in client.result.from_task(task_id).data:
+        run = by_run.get(item["id"], {})
+        out.append(
+            {
+                "run": item["id"],
+                "organization": _stub_id(run.get("organization")),
+                "status": run.get("status"),
+                "result": item.get("result"),
+                "log": run.get("log") if run.get("status") != "completed" else None,
+            }
+        )
+    return out
+
+
+def _print_results(results: list[dict[str, Any]]) -> None:
+    from rich.syntax import Syntax
+
+    console = output.out()
+    for item in results:
+        console.rule(f"run {item['run']} (organization {item['organization']})")
+        if item.get("result") is None:
+            console.print("no result" + (f"; log:\n{item['log']}" if item.get("log") else ""))
+            continue
+        text = json.dumps(item["result"], indent=2, default=str)
+        console.print(Syntax(text, "json", theme="ansi_dark", background_color="default"))
+
+
+@task.command("wait")
+@login_options
+@click.argument("task_id", type=int)
+@click.option("--timeout", type=float, help="Give up after this many seconds (exit code 9).")
+@click.option(
+    "--results/--no-results", default=False, show_default=True, help="Also print the results."
+)
+@output.json_option
+def task_wait(
+    server_url: str | None,
+    username: str | None,
+    password: str | None,
+    mfa_code: str | None,
+    private_key: Path | None,
+    task_id: int,
+    timeout: float | None,
+    results: bool,
+    as_json: bool,
+) -> None:
+    """Wait until a task has finished (exit code 0 if completed, 8 if not)."""
+    client = login(server_url, username, password, mfa_code, private_key)
+    try:
+        with api_errors():
+            code = _wait_and_report(client, task_id, timeout, as_json, show_results=results)
+    finally:
+        client.close()
+    raise SystemExit(code)
+
+
+@task.command("result")
+@login_options
+@click.argument("task_id", type=int)
+@output.json_option
+def task_result(
+    server_url: str | None,
+    username: str | None,
+    password: str | None,
+    mfa_code: str | None,
+    private_key: Path | None,
+    task_id: int,
+    as_json: bool,
+) -> None:
+    """Print the (decrypted) results of a task's runs."""
+    client = login(server_url, username, password, mfa_code, private_key)
+    try:
+        with api_errors():
+            runs = client.run.from_task(task_id, decrypt_input=False).data
+            results = _results(client, task_id, runs)
+    finally:
+        client.close()
+    if as_json:
+        output.print_json(results)
+    else:
+        _print_results(results)
+    if any(r.get("status") not in ("completed",) for r in results):
+        raise SystemExit(TASK_FAILED)
+
+
+@task.command("kill")
+@login_options
+@click.argument("task_id", type=int)
+@output.json_option
+def task_kill(
+    server_url: str | None,
+    username: str | None,
+    password: str | None,
+    mfa_code: str | None,
+    private_key: Path | None,
+    task_id: int,
+    as_json: bool,
+) -> None:
+    """Stop a task's runs on the nodes (the task stays, with status 'killed by user')."""
+    client = login(server_url, username, password, mfa_code, private_key)
+    try:
+        with api_errors():
+            answer = client.task.kill(task_id)
+            status = client.task.status(task_id)
+    finally:
+        client.close()
+    if as_json:
+        output.print_json({"id": task_id, "status": status, "server": answer})
+    else:
+        output.success(f"task {task_id} killed (status: {status})")
