@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -513,3 +514,50 @@ def test_create_and_remove_network(runtime: ContainerRuntime, test_labels) -> No
         runtime.remove_network(name)
     assert not runtime.network_exists(name)
     runtime.remove_network(name)  # missing: no error
+
+
+def test_unix_socket_from_host_reachable_without_network(
+    runtime: ContainerRuntime, base_image: str, test_labels, tmp_path: Path
+) -> None:
+    """The forwarder layout: a host service on a unix socket, mounted into a no-network
+    container, is reachable there (the node proxy can be relayed this way)."""
+    folder = tmp_path / "sock"
+    folder.mkdir()
+    path = folder / "proxy.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    server.settimeout(60)
+    path.chmod(0o666)
+    received: list[bytes] = []
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with conn:
+            received.append(conn.recv(1024))
+            conn.sendall(b"pong from the host")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    code = (
+        "import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/v6/proxy.sock'); "
+        "s.sendall(b'ping'); print(s.recv(1024).decode())"
+    )
+    spec = _py(
+        base_image,
+        test_labels,
+        code,
+        mounts=[Mount(str(folder), "/run/v6")],  # read-only is enough to connect
+        user="65534:65534",
+    )
+    try:
+        exit_code, logs = _run(runtime, spec)
+    finally:
+        server.close()
+        thread.join(5)
+    assert exit_code == 0, logs
+    assert logs.strip() == "pong from the host"
+    assert received == [b"ping"]
