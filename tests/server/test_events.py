@@ -155,3 +155,51 @@ def test_task_events_reach_collaboration_rooms_only(
     finally:
         node_listener.close()
         user_listener.close()
+
+
+def test_two_instances_share_events_through_rabbitmq(tmp_path) -> None:
+    """Two servers on one PostgreSQL database, linked by RabbitMQ: events cross over."""
+    import uuid
+
+    import yaml
+
+    from tests.livestack import create_pg_database, drop_pg_database
+
+    uri, name = create_pg_database()
+    config = tmp_path / "server.yaml"
+    exchange_vhost = "amqp://guest:guest@127.0.0.1:5672//"
+    config.write_text(
+        yaml.safe_dump({"rabbitmq_uri": exchange_vhost, "jwt_secret": uuid.uuid4().hex})
+    )
+    first = LiveServer(database_uri=uri, workdir=tmp_path, config_file=config).start()
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    second = LiveServer(database_uri=uri, workdir=second_dir, config_file=config).start()
+    try:
+        root1 = Api.as_user(first.api_url, "root", first.root_password)
+        org = root1.ok("POST", "/organization", json={"name": "mq-org"})["id"]
+        collab = root1.ok(
+            "POST",
+            "/collaboration",
+            json={"name": "mq", "organization_ids": [org], "encrypted": False},
+        )["id"]
+        listener = Listener(first, root1.token)
+        try:
+            root2 = Api.as_user(second.api_url, "root", second.root_password)
+            task = root2.ok(
+                "POST",
+                "/task",
+                json={
+                    "image": "i",
+                    "collaboration_id": collab,
+                    "organizations": [{"id": org, "input": base64.b64encode(b"{}").decode()}],
+                },
+            )
+            got = listener.wait("new_task", timeout=10, match=lambda d: d["id"] == task["id"])
+            assert got["parent_id"] is None
+        finally:
+            listener.close()
+    finally:
+        first.stop()
+        second.stop()
+        drop_pg_database(name)
