@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 from vantage6_node.runtime import podman_environ
 from vantage6_node.runtime.base import (
@@ -228,20 +230,24 @@ class PodmanRuntime(ContainerRuntime):
 
     def run(self, spec: RunSpec) -> str:
         args, env = self._run_args(spec)
-        proc = self._call(args, env=env)
+        with tempfile.TemporaryDirectory(prefix="v6-podman-") as tmp:
+            # podman writes the id here as soon as the container exists, even if start fails
+            cidfile = Path(tmp) / "cid"
+            args.insert(1, f"--cidfile={cidfile}")
+            proc = self._call(args, env=env)
+            created = cidfile.read_text().strip() if cidfile.exists() else ""
         if proc.returncode != 0:
             err = self._err(proc)
-            low = _lower(err)
-            if any(marker in low for marker in _NOT_FOUND_IMAGE):
+            if created:
+                self._call(["rm", "--force", "--time=0", created])
+            if any(marker in _lower(err) for marker in _NOT_FOUND_IMAGE):
                 raise ImageNotFound(f"image {spec.image} is not present locally: {err}")
-            # podman may leave a created container behind when start fails
-            if spec.name:
-                self._call(["rm", "--force", "--time=0", spec.name])
             raise ContainerStartError(f"starting {spec.image} failed: {err}")
         lines = proc.stdout.decode().strip().splitlines()
-        if not lines:
+        container_id = created or (lines[-1].strip() if lines else "")
+        if not container_id:
             raise ContainerStartError(f"podman run printed no container id for {spec.image}")
-        return lines[-1].strip()
+        return container_id
 
     def wait(self, container: str, timeout: float | None = None) -> int:
         try:

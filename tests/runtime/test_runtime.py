@@ -15,6 +15,7 @@ from vantage6_node.images import INPUTS_LABEL
 from vantage6_node.runtime import (
     ContainerNotFound,
     ContainerRuntime,
+    ContainerStartError,
     ImageNotFound,
     ImagePullError,
     Mount,
@@ -561,3 +562,22 @@ def test_unix_socket_from_host_reachable_without_network(
     assert exit_code == 0, logs
     assert logs.strip() == "pong from the host"
     assert received == [b"ping"]
+
+
+def test_failed_start_leaves_no_container(
+    runtime: ContainerRuntime, base_image: str, test_labels
+) -> None:
+    with pytest.raises(ContainerStartError):
+        runtime.run(_spec(base_image, test_labels, "/no/such/program"))
+    assert runtime.list_containers(test_labels) == []
+
+
+def test_name_conflict_keeps_existing_container(
+    runtime: ContainerRuntime, base_image: str, test_labels
+) -> None:
+    name = f"v6t-{test_labels[LABEL_KEY]}"
+    first = runtime.run(_spec(base_image, test_labels, "sleep", "300", name=name))
+    with pytest.raises(ContainerStartError):
+        runtime.run(_spec(base_image, test_labels, "true", name=name))
+    assert runtime.inspect(name).id == first
+    assert runtime.inspect(first).state == "running"
