@@ -158,16 +158,24 @@ class ImageBuilder:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _run(self, argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess[bytes]:
-        proc = subprocess.run(
-            list(argv),
-            stdin=kwargs.pop("stdin", subprocess.DEVNULL),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=kwargs.pop("env", self.env),
-            check=False,
-            **kwargs,
-        )
+    def _run(
+        self, argv: Sequence[str], timeout: float = 1800, **kwargs
+    ) -> subprocess.CompletedProcess[bytes]:
+        try:
+            proc = subprocess.run(
+                list(argv),
+                stdin=kwargs.pop("stdin", subprocess.DEVNULL),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=kwargs.pop("env", self.env),
+                check=False,
+                timeout=timeout,
+                **kwargs,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ImageBuildError(f"{' '.join(argv[:3])} ... took over {timeout}s") from exc
+        except FileNotFoundError as exc:
+            raise ImageBuildError(f"{argv[0]} is not installed (run containers/setup.sh)") from exc
         if proc.returncode != 0:
             tail = proc.stdout.decode("utf-8", "replace")[-4000:]
             raise ImageBuildError(f"{' '.join(argv[:3])} ... failed ({proc.returncode}):\n{tail}")
@@ -241,6 +249,7 @@ class ImageBuilder:
                 raise ImageBuildError(f"{tool} is not installed (run containers/setup.sh)")
         started = time.monotonic()
         self.cache.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_work_dirs()
         with tempfile.TemporaryDirectory(prefix="rootfs-", dir=self.cache) as tmp:
             rootfs = Path(tmp) / "rootfs"
             self.log(f"debootstrap {DEBIAN_SUITE} ({DEBIAN_VARIANT}) into {rootfs} ...")
@@ -263,6 +272,13 @@ class ImageBuilder:
             if stale != target:
                 stale.unlink(missing_ok=True)
         return target, time.monotonic() - started
+
+    def _remove_stale_work_dirs(self, max_age: float = 6 * 3600) -> None:
+        """Work folders of builds that were killed (they hold a whole root file system)."""
+        now = time.time()
+        for folder in self.cache.glob("rootfs-*"):
+            if folder.is_dir() and now - folder.stat().st_mtime > max_age:
+                shutil.rmtree(folder, ignore_errors=True)
 
     @staticmethod
     def _post_process(rootfs: Path) -> None:
