@@ -20,6 +20,11 @@ import pandas as pd
 from vantage6_algorithm.util import AlgorithmError
 
 DATABASE_TYPES = ("csv", "parquet", "excel", "sql")
+# Parse CSV floats exactly as written. pandas < 3 (e.g. Debian's 1.5) may be off by one ulp
+# unless asked for "round_trip"; pandas 3 is exact by default and deprecates the option.
+_CSV_OPTIONS: dict = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+)
 _SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 
@@ -35,8 +40,7 @@ def load_data(
     uri = os.fspath(database_uri)
     try:
         if kind == "csv":
-            # round_trip: parse floats exactly as written, whatever the pandas version
-            df = pd.read_csv(uri, float_precision="round_trip")
+            df = pd.read_csv(uri, **_CSV_OPTIONS)
         elif kind == "parquet":
             df = pd.read_parquet(uri)
         elif kind == "excel":
