@@ -489,7 +489,7 @@ class ImageBuilder:
         failures: list[str] = []
         with _locked(self.cache / "build.lock"):
             # every image starts from the base; a changed base changes their inputs hash
-            base = self.build_base(force=force)
+            base = self.build_base(force=force and "base" in wanted)
             if "base" in wanted:
                 results.append(base)
             for name in wanted:
