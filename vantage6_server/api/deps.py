@@ -71,7 +71,10 @@ def principal_from_claims(claims: dict, session: Session) -> Principal:
         task = session.get(m.Task, _int(identity["task_id"]))
         if task is None or task.status not in UNFINISHED_STATUSES:
             raise unauthorized("Container token expired: its task has ended")
-        return container_principal(identity, session)
+        try:
+            return container_principal(identity, session)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise unauthorized("Invalid container token") from exc
     raise unauthorized("Unknown client type")
 
 
