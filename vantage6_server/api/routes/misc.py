@@ -94,6 +94,16 @@ def get_store(id: int, principal: Auth) -> dict:
     raise ApiError(404, f"Algorithm store id={id} not found")
 
 
+@router.patch("/algorithmstore/{id}", summary="Edit an algorithm store (not enabled)")
+def patch_store(id: int, principal: Auth) -> dict:
+    raise not_enabled("The algorithm store")
+
+
+@router.delete("/algorithmstore/{id}", summary="Unlink an algorithm store (not enabled)")
+def delete_store(id: int, principal: Auth) -> dict:
+    raise not_enabled("The algorithm store")
+
+
 @router.post("/column", summary="Column names of a node database (not enabled)")
 def columns(principal: Auth) -> dict:
     raise not_enabled("Column discovery")
