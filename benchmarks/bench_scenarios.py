@@ -1,13 +1,19 @@
 """The measurements, written against the vantage6 4.x REST API so the same code
-drives our server and the reference one."""
+drives our server and the reference one.
+
+Both servers run at the same time (each idle while the other is measured) and the
+measurements alternate between them in rounds/blocks, so that a burst of load from
+something else on the machine hits both rather than one.
+"""
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass, field
 
 from bench_http import KeepAliveClient, latency_summary, measure_throughput
-from bench_servers import ManagedServer, log
+from bench_servers import ManagedServer, cpu_busy_fraction, log, wait_for_quiet
 
 # Every collaboration used for the node stages holds this many organizations, so
 # each collaboration carries that many nodes (one per organization).
@@ -20,43 +26,45 @@ class Plan:
 
     throughput_connections: int = 64
     throughput_duration_s: int = 10
+    throughput_rounds: int = 3
     throughput_warmup_s: int = 3
+    latency_blocks: int = 5
     org_list_requests: int = 1000
     org_list_warmup: int = 50
     org_create_requests: int = 200
     org_create_warmup: int = 10
     node_counts: tuple[int, ...] = (1, 100, 1000)
-    # attempts per node count; a mapping from node count to attempts
-    node_login_attempts: dict[int, int] = field(default_factory=dict)
+    # per server: node count -> login attempts (a count missing here is skipped)
+    node_login_attempts: dict[str, dict[int, int]] = field(default_factory=dict)
     # stop a node-login stage early once it used this much time (after >= 1 attempt)
     node_login_budget_s: float = 600.0
 
 
-def plan_for(server: str, quick: bool) -> Plan:
-    if server == "ours":
-        if quick:
-            return Plan(
-                throughput_duration_s=5,
-                throughput_warmup_s=2,
-                org_list_requests=300,
-                org_create_requests=60,
-                node_login_attempts={1: 30, 100: 30, 1000: 30},
-            )
-        return Plan(node_login_attempts={1: 100, 100: 100, 1000: 100})
-    # Reference: node login scans every node with a bcrypt check (~0.3 s each on
-    # this machine), so attempts are capped; 1000 nodes also costs ~5 min just
-    # to register them (one bcrypt hash per node) and is skipped in --quick.
+def make_plan(quick: bool) -> Plan:
+    # The reference checks the api key against every registered node with bcrypt
+    # (~0.3 s each here) until one matches, so its attempts are capped; registering
+    # 1000 nodes on it also costs ~5 minutes (one bcrypt hash each), so --quick
+    # skips the 1000-node stage for the reference.
     if quick:
         return Plan(
             throughput_duration_s=5,
+            throughput_rounds=2,
             throughput_warmup_s=2,
+            latency_blocks=3,
             org_list_requests=300,
             org_create_requests=60,
-            node_counts=(1, 100),
-            node_login_attempts={1: 10, 100: 2},
+            node_login_attempts={
+                "ours": {1: 30, 100: 30, 1000: 30},
+                "reference": {1: 10, 100: 2},
+            },
             node_login_budget_s=120.0,
         )
-    return Plan(node_login_attempts={1: 20, 100: 5, 1000: 2}, node_login_budget_s=600.0)
+    return Plan(
+        node_login_attempts={
+            "ours": {1: 100, 100: 100, 1000: 100},
+            "reference": {1: 20, 100: 5, 1000: 2},
+        }
+    )
 
 
 def login_root(server: ManagedServer) -> KeepAliveClient:
@@ -71,55 +79,200 @@ def login_root(server: ManagedServer) -> KeepAliveClient:
     return client
 
 
-def bench_version_throughput(server: ManagedServer, plan: Plan) -> dict:
-    log(
-        f"{server.label}: GET /api/version throughput, {plan.throughput_connections} "
-        f"connections, {plan.throughput_duration_s}s"
-    )
-    return measure_throughput(
-        f"{server.base_url}/api/version",
-        plan.throughput_connections,
-        plan.throughput_duration_s,
-        plan.throughput_warmup_s,
-    )
+class Side:
+    """One server under test and what was measured on it."""
+
+    def __init__(self, name: str, server: ManagedServer) -> None:
+        self.name = name
+        self.server = server
+        self.client: KeepAliveClient | None = None
+        self.fleet: NodeFleet | None = None
+        self.result: dict = {}
+        self.failed = False
+
+    @property
+    def label(self) -> str:
+        return self.server.label
 
 
-def bench_org_create(client: KeepAliveClient, server: ManagedServer, plan: Plan) -> dict:
-    log(f"{server.label}: POST /api/organization x {plan.org_create_requests}")
+def _alternate(sides: list[Side], index: int) -> list[Side]:
+    live = [s for s in sides if not s.failed]
+    return live if index % 2 == 0 else live[::-1]
+
+
+def _guard(side: Side, phase: str, fn) -> None:
+    """Run ``fn`` for ``side``; on failure record the error and drop the side."""
+    try:
+        fn()
+    except Exception as exc:  # one server failing must not lose the other's figures
+        side.failed = True
+        side.result.setdefault("errors", []).append(f"{phase}: {type(exc).__name__}: {exc}")
+        log(f"{side.label}: {phase} failed: {exc}")
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def phase_throughput(sides: list[Side], plan: Plan) -> None:
+    """``GET /api/version`` req/s, alternating servers over several rounds."""
+    quiet = wait_for_quiet()
+    rounds: dict[str, list[dict]] = {s.name: [] for s in sides}
+    for r in range(plan.throughput_rounds):
+        for side in _alternate(sides, r):
+            log(
+                f"{side.label}: GET /api/version throughput round {r + 1}/"
+                f"{plan.throughput_rounds}, {plan.throughput_connections} connections, "
+                f"{plan.throughput_duration_s}s"
+            )
+
+            def run(side=side, r=r):
+                cpu0 = side.server.cpu_seconds()
+                t0 = time.monotonic()
+                busy = cpu_busy_fraction()
+                res = measure_throughput(
+                    f"{side.server.base_url}/api/version",
+                    plan.throughput_connections,
+                    plan.throughput_duration_s,
+                    plan.throughput_warmup_s if r == 0 else 0,
+                )
+                elapsed = time.monotonic() - t0
+                cpu = side.server.cpu_seconds() - cpu0
+                res["server_cpu_cores"] = round(cpu / elapsed, 2)
+                if res.get("requests") and cpu > 0:
+                    # robust to other load on the machine: work done per CPU second
+                    res["req_per_server_cpu_s"] = round(res["requests"] / cpu, 1)
+                res["machine_busy_fraction"] = busy.stop()
+                rounds[side.name].append(res)
+
+            _guard(side, "throughput", run)
+    for side in sides:
+        runs = rounds[side.name]
+        if not runs:
+            continue
+        side.result["version_throughput"] = {
+            "rps": round(statistics.median(r["rps"] for r in runs), 1),
+            "rps_rounds": [r["rps"] for r in runs],
+            "req_per_server_cpu_s": statistics.median(
+                r.get("req_per_server_cpu_s", float("nan")) for r in runs
+            ),
+            "p50_ms": statistics.median(r.get("p50_ms", float("nan")) for r in runs),
+            "p99_ms": statistics.median(r.get("p99_ms", float("nan")) for r in runs),
+            "connections": plan.throughput_connections,
+            "duration_s": plan.throughput_duration_s,
+            "tool": runs[0]["tool"],
+            "command": runs[0]["command"],
+            "machine_idle_before": quiet,
+            "rounds": runs,
+        }
+
+
+def _latency_phase(
+    sides: list[Side],
+    plan: Plan,
+    key: str,
+    total: int,
+    warmup: int,
+    make_request,
+    describe: str,
+) -> None:
+    samples: dict[str, list[float]] = {s.name: [] for s in sides}
+    reconnects: dict[str, int] = {s.name: 0 for s in sides}
+    cpu_used: dict[str, float] = {s.name: 0.0 for s in sides}
+    for side in sides:
+        if not side.failed:
+            _guard(
+                side,
+                key,
+                lambda side=side: [
+                    side.client.request(*make_request(side, -1 - i)) for i in range(warmup)
+                ],
+            )
+    per_block = max(1, total // plan.latency_blocks)
+    for b in range(plan.latency_blocks):
+        for side in _alternate(sides, b):
+            if b == 0:
+                log(f"{side.label}: {describe} x {total} in {plan.latency_blocks} blocks")
+
+            def run(side=side, b=b):
+                before = side.client.reconnects
+                cpu0 = side.server.cpu_seconds()
+                for i in range(per_block):
+                    method, path, body = make_request(side, b * per_block + i)
+                    samples[side.name].append(side.client.timed(method, path, body))
+                cpu_used[side.name] += side.server.cpu_seconds() - cpu0
+                reconnects[side.name] += side.client.reconnects - before
+
+            _guard(side, key, run)
+    for side in sides:
+        if samples[side.name]:
+            side.result[key] = {
+                **latency_summary(samples[side.name]),
+                "reconnects": reconnects[side.name],
+                # CPU time the server spent per request (clock-tick resolution, summed)
+                "server_cpu_ms_per_request": round(
+                    cpu_used[side.name] * 1000 / len(samples[side.name]), 3
+                ),
+            }
+
+
+def phase_org_create(sides: list[Side], plan: Plan) -> None:
     stamp = int(time.time())
-    for i in range(plan.org_create_warmup):
-        client.request("POST", "/organization", {"name": f"warm-{stamp}-{i}"})
-    before = client.reconnects
-    samples = [
-        client.timed(
-            "POST",
-            "/organization",
-            {"name": f"bench-{stamp}-{i}", "country": "NL", "domain": f"b{i}.example.org"},
-        )
-        for i in range(plan.org_create_requests)
-    ]
-    return {**latency_summary(samples), "reconnects": client.reconnects - before}
+
+    def request(side: Side, i: int):
+        body = {"name": f"bench-{stamp}-{i}", "country": "NL", "domain": f"b{i}.example.org"}
+        return "POST", "/organization", body
+
+    _latency_phase(
+        sides,
+        plan,
+        "org_create",
+        plan.org_create_requests,
+        plan.org_create_warmup,
+        request,
+        "POST /api/organization",
+    )
 
 
-def bench_org_list(client: KeepAliveClient, server: ManagedServer, plan: Plan) -> dict:
-    log(f"{server.label}: GET /api/organization x {plan.org_list_requests} (kept-alive)")
+def phase_org_list(sides: list[Side], plan: Plan) -> None:
     path = "/organization?page=1&per_page=10"
-    _, body = client.request("GET", path)
-    for _ in range(plan.org_list_warmup):
-        client.request("GET", path)
-    before = client.reconnects
-    samples = [client.timed("GET", path) for _ in range(plan.org_list_requests)]
-    total = None
-    if isinstance(body, dict):
-        total = (body.get("links") or {}).get("total")
-    items = len(body["data"]) if isinstance(body, dict) and "data" in body else None
-    return {
-        **latency_summary(samples),
-        "reconnects": client.reconnects - before,
-        "query": path,
-        "items_per_page": items,
-        "organizations_total": total,
-    }
+    _latency_phase(
+        sides,
+        plan,
+        "org_list",
+        plan.org_list_requests,
+        plan.org_list_warmup,
+        lambda side, i: ("GET", path, None),
+        "GET /api/organization (kept-alive)",
+    )
+    for side in sides:
+        if side.failed or "org_list" not in side.result:
+            continue
+        _, body = side.client.request("GET", path)
+        side.result["org_list"]["query"] = path
+        side.result["org_list"]["items_returned"] = len(body.get("data", []))
+
+
+def phase_node_login(sides: list[Side], plan: Plan) -> None:
+    for side in sides:
+        if not side.failed:
+            side.fleet = NodeFleet(side.client, side.label)
+            side.result["node_login"] = {}
+    for count in plan.node_counts:
+        for side in sides:
+            attempts = plan.node_login_attempts.get(side.name, {}).get(count)
+            if side.failed or attempts is None:
+                continue
+
+            def run(side=side, count=count, attempts=attempts):
+                side.fleet.grow_to(count)
+                side.result["node_login"][str(count)] = bench_node_login(
+                    side.server, side.fleet, attempts, plan.node_login_budget_s
+                )
+
+            _guard(side, f"node login ({count} nodes)", run)
+    for side in sides:
+        if side.fleet and side.fleet.create_seconds:
+            side.result["node_register"] = latency_summary(side.fleet.create_seconds)
 
 
 class NodeFleet:
@@ -185,7 +338,7 @@ class NodeFleet:
 
 
 def bench_node_login(
-    server: ManagedServer, fleet: NodeFleet, count: int, attempts: int, budget_s: float
+    server: ManagedServer, fleet: NodeFleet, attempts: int, budget_s: float
 ) -> dict:
     """Log in as nodes spread evenly over the registration order.
 
@@ -200,7 +353,8 @@ def bench_node_login(
         positions = [i % n for i in range(attempts)]
     log(f"{server.label}: POST /api/token/node with {n} nodes, up to {attempts} attempts")
     client = KeepAliveClient(server.host, server.port)
-    # one untimed login (connection set-up, caches) on a node outside the sample when possible
+    # one untimed login first (connection set-up); the first node is the cheapest
+    # one for a server that scans in registration order
     client.request("POST", "/token/node", {"api_key": fleet.api_keys[0]}, auth=False)
     samples: list[float] = []
     started = time.monotonic()

@@ -43,6 +43,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# --------------------------------------------------------------------------- machine load
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies over all CPUs from /proc/stat."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    total = sum(values[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+class cpu_busy_fraction:  # noqa: N801 - used like a function
+    """Fraction of all CPUs busy (anything on the machine) between start and ``stop()``."""
+
+    def __init__(self) -> None:
+        self._start = _cpu_times()
+
+    def stop(self) -> float:
+        busy, total = _cpu_times()
+        d_total = total - self._start[1]
+        return round((busy - self._start[0]) / d_total, 3) if d_total else 0.0
+
+
+def wait_for_quiet(threshold: float = 0.15, window_s: float = 2.0, max_wait_s: float = 90.0):
+    """Wait (bounded) until the machine is mostly idle; returns the busy fraction seen.
+
+    The benchmark shares the machine with whatever else runs there; figures taken
+    while another process burns CPU are not comparable, so the throughput phase
+    starts once the busy fraction over ``window_s`` is at most ``threshold``.
+    """
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        probe = cpu_busy_fraction()
+        time.sleep(window_s)
+        busy = probe.stop()
+        if busy <= threshold:
+            return {"busy_fraction": busy, "waited_out": False}
+        if time.monotonic() >= deadline:
+            log(f"machine still {busy:.0%} busy after {max_wait_s:.0f}s; measuring anyway")
+            return {"busy_fraction": busy, "waited_out": True}
+        log(f"machine {busy:.0%} busy; waiting for it to quieten")
+
+
 # --------------------------------------------------------------------------- reference venv
 
 
@@ -192,23 +236,45 @@ class ManagedServer:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def _group_pids(self) -> list[int]:
+        if self.proc is None:
+            return []
+        pids = []
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            try:
+                with open(stat) as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                if int(fields[2]) == self.proc.pid:  # field 5 of stat: process group
+                    pids.append(int(stat.split("/")[2]))
+            except (OSError, IndexError, ValueError):
+                continue
+        return pids
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's process group."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self._group_pids():
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                continue
+        return total / ticks
+
     def rss_mb(self) -> float | None:
         """Resident memory of the whole process group (all workers) in MiB."""
         if self.proc is None:
             return None
-        pgid = self.proc.pid
         total_kb = 0
-        for status in glob.glob("/proc/[0-9]*/stat"):
+        for pid in self._group_pids():
             try:
-                with open(status) as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-                if int(fields[2]) != pgid:  # field 5 of stat: pgrp
-                    continue
-                with open(status.replace("/stat", "/status")) as fh:
+                with open(f"/proc/{pid}/status") as fh:
                     for line in fh:
                         if line.startswith("VmRSS:"):
                             total_kb += int(line.split()[1])
-            except (OSError, IndexError, ValueError):
+            except (OSError, ValueError):
                 continue
         return round(total_kb / 1024, 1)
 
@@ -234,7 +300,7 @@ class OurServer(ManagedServer):
         super().__init__(workdir)
         self.python = python or sys.executable
         self.extra_args = list(extra_args)
-        self.root_password = "bench-" + secrets.token_hex(12)
+        self.root_password = "Bench-" + secrets.token_hex(12) + "-Pw1!"
 
     def command_and_env(self) -> tuple[list[str], dict[str, str]]:
         db = self.workdir / "ours.sqlite"
@@ -265,8 +331,9 @@ class ReferenceServer(ManagedServer):
     the server container: an HTTP router with keep-alive in front of one
     gevent worker with 1000 async cores, under a master process. Differences:
     the bind address (127.0.0.1 instead of the container's :5000), the path of
-    ``wsgi.py`` (the venv's instead of /vantage6/...), and ``--virtualenv``
-    (the image installs into the system Python; here it is a venv).
+    ``wsgi.py`` (the venv's instead of /vantage6/...), ``--virtualenv`` (the
+    image installs into the system Python; here it is a venv) and
+    ``--http-timeout`` (see below).
     """
 
     label = "vantage6 4.14"
@@ -280,6 +347,7 @@ class ReferenceServer(ManagedServer):
         # vantage6 creates root/root on its first start; used for the reference only.
         self.root_password = "root"
         self.config_path = workdir / "config.yaml"
+        self.http_timeout = 1800
 
     def write_config(self) -> None:
         config = {
@@ -346,6 +414,10 @@ class ReferenceServer(ManagedServer):
             str(self.config_path),
             "--virtualenv",
             str(self.venv),
+            # The HTTP router's default 60 s timeout would cut node logins that
+            # take longer (bcrypt scan with many nodes); raised so they can be timed.
+            "--http-timeout",
+            str(self.http_timeout),
         ]
         env = {
             "PATH": f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",

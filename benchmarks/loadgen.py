@@ -23,12 +23,15 @@ async def _worker(host: str, port: int, request: bytes, deadline: float, stats: 
             await writer.drain()
             status_line = await reader.readline()
             if not status_line:
+                # the server closed a kept-alive connection: count it and reconnect
                 stats["errors"] += 1
-                return
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+                continue
             status = int(status_line.split()[1])
-            length = 0
+            length = None
             chunked = False
-            close = False
+            close = status_line.startswith(b"HTTP/1.0")
             while True:
                 line = await reader.readline()
                 if line in (b"\r\n", b"\n", b""):
@@ -39,16 +42,18 @@ async def _worker(host: str, port: int, request: bytes, deadline: float, stats: 
                     length = int(value.strip())
                 elif name == "transfer-encoding" and "chunked" in value.lower():
                     chunked = True
-                elif name == "connection" and "close" in value.lower():
-                    close = True
+                elif name == "connection":
+                    close = "close" in value.lower()
             if chunked:
                 while True:
                     size = int((await reader.readline()).strip().split(b";")[0], 16)
                     await reader.readexactly(size + 2)
                     if size == 0:
                         break
-            elif length:
+            elif length is not None:
                 await reader.readexactly(length)
+            elif close:
+                await reader.read()
             stats["latencies"].append(time.perf_counter() - start)
             if 200 <= status < 400:
                 stats["ok"] += 1

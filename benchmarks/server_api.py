@@ -32,28 +32,26 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from bench_http import latency_summary, wrk_path  # noqa: E402
+from bench_http import wrk_path  # noqa: E402
 from bench_scenarios import (  # noqa: E402
-    NodeFleet,
     Plan,
-    bench_node_login,
-    bench_org_create,
-    bench_org_list,
-    bench_version_throughput,
+    Side,
     login_root,
-    plan_for,
+    make_plan,
+    phase_node_login,
+    phase_org_create,
+    phase_org_list,
+    phase_throughput,
 )
 from bench_servers import (  # noqa: E402
     DEFAULT_REF_VENV,
     REPO_ROOT,
-    ManagedServer,
     OurServer,
     ReferenceServer,
     ensure_reference_venv,
@@ -70,39 +68,36 @@ FLAT_FACTOR = 1.5
 # --------------------------------------------------------------------------- running
 
 
-def run_suite(server: ManagedServer, plan: Plan) -> dict:
-    """Start ``server``, run every measurement, stop it; return the figures."""
-    result: dict = {"plan": plan.__dict__ | {"node_counts": list(plan.node_counts)}}
+def run_all(sides: list[Side], plan: Plan) -> None:
+    """Start every server, run the phases (alternating servers), stop them all."""
     started = time.monotonic()
-    server.start()
-    result["command"] = " ".join(server.command)
     try:
-        result["rss_mb_idle"] = server.rss_mb()
-        client = login_root(server)
-        result["version_throughput"] = bench_version_throughput(server, plan)
-        result["org_create"] = bench_org_create(client, server, plan)
-        result["org_list"] = bench_org_list(client, server, plan)
-        client.close()
-
-        fleet = NodeFleet(login_root(server), server.label)
-        result["node_login"] = {}
-        for count in plan.node_counts:
-            fleet.grow_to(count)
-            result["node_login"][str(count)] = bench_node_login(
-                server,
-                fleet,
-                count,
-                plan.node_login_attempts.get(count, 10),
-                plan.node_login_budget_s,
-            )
-        if fleet.create_seconds:
-            result["node_register"] = latency_summary(fleet.create_seconds)
-        fleet.client.close()
-        result["rss_mb_end"] = server.rss_mb()
+        for side in sides:
+            try:
+                side.server.start()
+                side.result["command"] = " ".join(side.server.command)
+                side.result["rss_mb_idle"] = side.server.rss_mb()
+                side.client = login_root(side.server)
+            except Exception as exc:
+                side.failed = True
+                side.result["errors"] = [f"start: {type(exc).__name__}: {exc}"]
+                side.result["log_tail"] = side.server.log_tail()
+                log(f"{side.label} did not start: {exc}")
+        phase_throughput(sides, plan)
+        phase_org_create(sides, plan)
+        phase_org_list(sides, plan)
+        phase_node_login(sides, plan)
+        for side in sides:
+            if not side.failed:
+                side.result["rss_mb_end"] = side.server.rss_mb()
     finally:
-        server.stop()
-        result["wall_s"] = round(time.monotonic() - started, 1)
-    return result
+        for side in sides:
+            if side.client is not None:
+                side.client.close()
+            side.server.stop()
+    wall = round(time.monotonic() - started, 1)
+    for side in sides:
+        side.result["wall_s_all_servers"] = wall
 
 
 # --------------------------------------------------------------------------- reporting
@@ -137,8 +132,11 @@ def build_comparison(ours: dict | None, ref: dict | None) -> list[dict]:
             }
         )
 
-    conns = _get(ours, "version_throughput", "connections") or _get(
-        ref, "version_throughput", "connections"
+    conns = (
+        _get(ours, "version_throughput", "connections")
+        or _get(ref, "version_throughput", "connections")
+        or _get(ours, "plan", "throughput_connections")
+        or _get(ref, "plan", "throughput_connections")
     )
     add(
         f"GET /api/version throughput ({conns} conns)",
@@ -146,6 +144,14 @@ def build_comparison(ours: dict | None, ref: dict | None) -> list[dict]:
         _get(ours, "version_throughput", "rps"),
         _get(ref, "version_throughput", "rps"),
         True,
+    )
+    add(
+        "GET /api/version requests per server CPU-second",
+        "req/s",
+        _get(ours, "version_throughput", "req_per_server_cpu_s"),
+        _get(ref, "version_throughput", "req_per_server_cpu_s"),
+        True,
+        None,
     )
     add(
         "GET /api/version p50 under that load",
@@ -168,6 +174,14 @@ def build_comparison(ours: dict | None, ref: dict | None) -> list[dict]:
                 False,
                 TARGET_GAIN if pct == "p50" else None,
             )
+        add(
+            f"{name} server CPU per request",
+            "ms",
+            _get(ours, key, "server_cpu_ms_per_request"),
+            _get(ref, key, "server_cpu_ms_per_request"),
+            False,
+            None,
+        )
     counts = sorted({int(c) for side in (ours, ref) for c in (_get(side, "node_login") or {})})
     for count in counts:
         add(
@@ -287,6 +301,7 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "python_ours": platform.python_version(),
         "load_generator": wrk_version or "python asyncio fallback (benchmarks/loadgen.py)",
+        "loadavg_start": list(os.getloadavg()),
     }
 
 
@@ -333,39 +348,40 @@ def main(argv: list[str] | None = None) -> int:
     payload: dict = {
         "benchmark": "server_api",
         "mode": "quick" if args.quick else "full",
-        "command": "python benchmarks/server_api.py" + (" --quick" if args.quick else ""),
+        "command": " ".join(["python", "benchmarks/server_api.py", *sys.argv[1:]]),
         "meta": machine_info(),
         "servers": {},
     }
+    plan = make_plan(args.quick)
+    if args.connections:
+        plan.throughput_connections = args.connections
+    if args.duration:
+        plan.throughput_duration_s = args.duration
+    payload["plan"] = {
+        **plan.__dict__,
+        "node_counts": list(plan.node_counts),
+    }
     failed = False
-    sides: list[tuple[str, ManagedServer]] = []
+    sides: list[Side] = []
     if args.only in ("both", "ours"):
-        sides.append(("ours", OurServer(workdir / "ours", extra_args=args.ours_arg)))
+        sides.append(Side("ours", OurServer(workdir / "ours", extra_args=args.ours_arg)))
     if args.only in ("both", "reference"):
         try:
             venv = ensure_reference_venv(args.ref_venv.expanduser(), workdir)
             payload["meta"]["reference_version"] = reference_version(venv)
-            sides.append(("reference", ReferenceServer(workdir / "reference", venv)))
+            sides.append(Side("reference", ReferenceServer(workdir / "reference", venv)))
         except Exception as exc:  # keep going with our server alone
             failed = True
             log(f"reference server unavailable: {exc}")
-            payload["servers"]["reference"] = {"error": str(exc)}
+            payload["servers"]["reference"] = {"errors": [f"setup: {exc}"]}
 
-    for name, server in sides:
-        plan = plan_for(name, args.quick)
-        if args.connections:
-            plan.throughput_connections = args.connections
-        if args.duration:
-            plan.throughput_duration_s = args.duration
-        try:
-            payload["servers"][name] = run_suite(server, plan)
-        except Exception as exc:
-            failed = True
-            traceback.print_exc()
-            payload["servers"][name] = {
-                "error": f"{type(exc).__name__}: {exc}",
-                "log_tail": server.log_tail(),
-            }
+    try:
+        run_all(sides, plan)
+    finally:
+        for side in sides:
+            payload["servers"][side.name] = side.result
+            failed = failed or bool(side.result.get("errors"))
+        payload["meta"]["loadavg_end"] = list(os.getloadavg())
         write_json(args.output, payload)
 
     ours = payload["servers"].get("ours")
@@ -390,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if capped:
             print(f"node login attempts measured, {name}: " + ", ".join(capped))
-        if side.get("error"):
-            print(f"{name} FAILED: {side['error']}")
+        for err in side.get("errors", []):
+            print(f"{name} FAILED: {err}")
     print(f"results: {args.output}")
 
     if args.keep_workdir or failed:
