@@ -271,9 +271,9 @@ def node_new(
     )
     try:
         configs.validate_node(instance)
-    except CliError:
+    except CliError as exc:
         instance.config_file.unlink(missing_ok=True)
-        raise
+        raise CliError(f"not written, the answers are invalid: {exc.message}", exc.code) from None
     result = {
         "name": instance.name,
         "config_file": str(instance.config_file),
