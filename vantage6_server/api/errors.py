@@ -78,9 +78,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"msg": "Request body is incorrect", "errors": _field_errors(exc)}, status_code=400
-        )
+        in_body = any((err.get("loc") or ("body",))[0] == "body" for err in exc.errors())
+        msg = "Request body is incorrect" if in_body else "Request parameters are incorrect"
+        return JSONResponse({"msg": msg, "errors": _field_errors(exc)}, status_code=400)
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
