@@ -85,9 +85,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
     async def _out_of_range(_request: Request, _exc: Exception) -> JSONResponse:
-        # SQLite cannot bind integers beyond 64 bits; PostgreSQL rejects values that do
-        # not fit a column: either way the request carried a number out of range.
-        return JSONResponse({"msg": "A value in the request is out of range"}, status_code=400)
+        # SQLite cannot bind integers beyond 64 bits; PostgreSQL rejects numbers that do not
+        # fit a column and text with NUL characters: either way the request is at fault.
+        return JSONResponse(
+            {
+                "msg": "A value in the request is out of range or has characters (NUL) "
+                "that cannot be stored"
+            },
+            status_code=400,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
