@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from vantage6_common import WIRE_VERSION
 from vantage6_server.api.deps import Auth, Ctx, Db
-from vantage6_server.api.errors import ApiError
+from vantage6_server.api.errors import ApiError, ErrorBody
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 
@@ -28,7 +28,11 @@ async def version() -> dict:
     return {"version": WIRE_VERSION}
 
 
-@router.get("/health", summary="Health of the server and its database")
+@router.get(
+    "/health",
+    summary="Health of the server and its database",
+    responses={503: {"model": ErrorBody, "description": "The database cannot be reached"}},
+)
 def health(ctx: Ctx, session: Db) -> dict:
     try:
         session.execute(text("SELECT 1"))
