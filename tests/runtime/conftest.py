@@ -7,7 +7,9 @@ Everything uses real containers from the locally built base image.
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -20,6 +22,37 @@ ensure_containers_conf()
 PODMAN = shutil.which("podman")
 RUNTIME_NAMES = ("podman", "docker")
 LABEL = "v6next.test"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build missing or stale images once, before any test runs, when container tests are
+    selected. Done here rather than in a fixture: a cold build (debootstrap) takes minutes,
+    longer than one test's time limit, and tests in other folders skip without the images."""
+    if PODMAN is None or os.environ.get("V6_SKIP_IMAGE_BUILD"):
+        return
+    wanted = any(
+        item.get_closest_marker("containers") is not None
+        or item.nodeid.startswith(("tests/runtime/", "tests/node/"))
+        for item in session.items
+    )
+    if not wanted:
+        return
+    from vantage6_node.images import ImageBuildError, ensure_images
+
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    def log(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"[images] {line}")
+
+    started = time.monotonic()
+    try:
+        ensure_images(log=log)
+    except ImageBuildError as exc:  # the fixtures report it again, per test
+        log(f"building images failed: {exc}")
+        return
+    if time.monotonic() - started > 5:
+        log(f"images ready after {time.monotonic() - started:.0f}s")
 
 
 def _require_podman() -> None:
