@@ -302,6 +302,29 @@ def test_server_lifecycle(v6, v6env):
         table = v6("server", "list")
         assert "running" in table.stdout and "life" in table.stdout
 
+        # import through the instance: its URL and root password file are used
+        spec = v6env.root / "import.yaml"
+        spec.write_text(
+            yaml.safe_dump(
+                {
+                    "organizations": [{"name": "Imported org", "users": []}],
+                    "collaborations": [
+                        {"name": "Imported collab", "participants": [{"name": "Imported org"}]}
+                    ],
+                }
+            )
+        )
+        imported = v6("server", "import", spec, "--json")  # the only running server
+        assert imported.exit_code == 0, imported.stderr
+        kinds = {(r["kind"], r["action"]) for r in json.loads(imported.stdout)}
+        assert kinds == {
+            ("organization", "created"),
+            ("collaboration", "created"),
+            ("node", "created"),
+        }
+        again = v6("server", "import", spec, "--name", "life", "--json")
+        assert {r["action"] for r in json.loads(again.stdout)} == {"exists"}
+
         logs = v6("server", "logs", "life", "-n", "50")
         assert logs.exit_code == 0 and "Uvicorn running" in logs.stdout
 
@@ -313,7 +336,7 @@ def test_server_lifecycle(v6, v6env):
         clash = v6("server", "start", "clash")
         assert clash.exit_code == 5 and "already in use" in clash.stderr
     finally:
-        stopped = v6("server", "stop", "life", "--json")
+        stopped = v6("server", "stop", "--all", "--json")
     assert stopped.exit_code == 0
     assert json.loads(stopped.stdout) == [{"name": "life", "was": "running", "pid": facts["pid"]}]
     assert not _alive(facts["pid"])
@@ -466,3 +489,51 @@ def test_node_lifecycle(v6, v6env, live_server, tmp_path):
     while root.ok("GET", f"/node/{node['id']}")["status"] != "offline":
         assert time.monotonic() < deadline
         time.sleep(0.3)
+
+
+def test_private_key_upload_and_node_remove(v6, v6env, live_server, tmp_path):
+    from tests.api import Api
+    from vantage6_common import crypto
+
+    root = Api.as_user(live_server.api_url, live_server.root_username, live_server.root_password)
+    org = root.ok("POST", "/organization", json={"name": f"keys-{tmp_path.name}"})
+    admin_role = root.ok("GET", "/role", params={"name": "Organization Admin"})["data"][0]
+    username = f"admin-{tmp_path.name}"[:60]
+    root.ok(
+        "POST",
+        "/user",
+        json={
+            "username": username,
+            "email": f"{username}@example.org",
+            "password": "Org-Admin-Pass-1!",
+            "organization_id": org["id"],
+            "roles": [admin_role["id"]],
+        },
+    )
+    assert (
+        v6(
+            "node", "new", "keyed", "--api-key", "k", "--port", live_server.port, "--no-input"
+        ).exit_code
+        == 0
+    )
+    result = v6(
+        "node",
+        "create-private-key",
+        "keyed",
+        "--upload",
+        "--username",
+        username,
+        "--password",
+        "Org-Admin-Pass-1!",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["uploaded"] is True
+    on_server = root.ok("GET", f"/organization/{org['id']}")["public_key"]
+    assert crypto.Cryptor(facts["private_key"]).verify_public_key(on_server)
+
+    removed = v6("node", "remove", "keyed", "--yes")
+    assert removed.exit_code == 0
+    assert not (v6env.user_config / "node" / "keyed.yaml").exists()
+    assert not Path(facts["private_key"]).exists()
