@@ -307,7 +307,7 @@ class RunManager:
 
         await self._guarded(handle, steps)
 
-    async def resume(self, handle: RunHandle, cid: str) -> None:
+    def resume(self, handle: RunHandle, cid: str) -> None:
         """Follow a container started before the node restarted."""
         self.handles[handle.state.run_id] = handle
         handle.container_id = cid

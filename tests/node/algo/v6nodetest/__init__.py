@@ -84,11 +84,11 @@ def probe(targets: list[list[Any]] | None = None, paths: list[str] | None = None
 
 
 @algorithm_client
-def central_sleep(client: Any, seconds: float = 5.0) -> list:
+def central_sleep(client: Any, seconds: float = 5.0, marker: str | None = None) -> list:
     """Create a subtask that sleeps on every organization and wait for its results."""
     orgs = [o["id"] for o in client.organization.list()]
     task = client.task.create(
-        input_={"method": "sleep", "kwargs": {"seconds": seconds}},
+        input_={"method": "sleep", "kwargs": {"seconds": seconds, "marker": marker}},
         organizations=orgs,
         name="sleep subtask",
     )
