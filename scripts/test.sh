@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export V6_PUBLISHED_VENV="${V6_PUBLISHED_VENV:-$HOME/.cache/vantage6-next/v6client}"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/containers/containers.conf}"
+# Container images the node and algorithm tests run (cached; rebuilt only when inputs change).
+.venv/bin/python -m vantage6_node.images build
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
