@@ -1,0 +1,286 @@
+"""Policies, container environment, run folder, backoff and encryption glue (no containers)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import stat
+
+import pytest
+
+from vantage6_common import crypto
+from vantage6_common.envcoding import decode_env_value
+from vantage6_node.backoff import Backoff
+from vantage6_node.config import EncryptionConfig, Policies, parse_config
+from vantage6_node.encryption import EncryptionMismatch, NodeEncryption
+from vantage6_node.policies import PolicyChecker, TaskOrigin, image_without_tag, split_image
+from vantage6_node.runs.environment import build_plan, database_relays
+from vantage6_node.runs.folder import PHASE_RUNNING, Report, RunState, RunStore
+
+# -- policies ----------------------------------------------------------------------------------
+
+
+def _check(policies: dict, **origin) -> bool:
+    origin.setdefault("image", "harbor.example.org/algos/stats:1.0")
+    return PolicyChecker(Policies(**policies)).check(TaskOrigin(**origin)).allowed
+
+
+def test_split_image():
+    assert split_image("localhost:5000/a/b:1.2@sha256:ab") == (
+        "localhost:5000/a/b",
+        "1.2",
+        "sha256:ab",
+    )
+    assert split_image("localhost:5000/a/b") == ("localhost:5000/a/b", None, None)
+    assert image_without_tag("repo/x:latest") == "repo/x"
+
+
+@pytest.mark.parametrize(
+    ("allowed", "image", "ok"),
+    [
+        (["harbor.example.org/algos/stats:1.0"], "harbor.example.org/algos/stats:1.0", True),
+        (["harbor.example.org/algos/stats"], "harbor.example.org/algos/stats:2.0", True),
+        (["harbor.example.org/algos/stats:1.0"], "harbor.example.org/algos/stats:2.0", False),
+        (["harbor.example.org/algos/stat"], "harbor.example.org/algos/stats:1.0", False),
+        ([r"harbor\.example\.org/algos/.*"], "harbor.example.org/algos/x:3", True),
+        ([r"harbor\.example\.org/algos/.*"], "evil.org/harbor.example.org/algos/x", False),
+        (["^localhost/v6-.*"], "localhost/v6-demo:latest", True),
+        # a dot alone is not a regex: no accidental wildcard
+        (["localhost/v6.demo"], "localhost/v6Xdemo", False),
+    ],
+)
+def test_allowed_algorithms(allowed, image, ok):
+    assert _check({"allowed_algorithms": allowed}, image=image) is ok
+
+
+def test_no_policy_allows_everything():
+    assert _check({})
+
+
+def test_users_and_organizations():
+    policies = {"allowed_users": [5], "allowed_organizations": ["7", "Clinic"]}
+    assert _check(policies, init_user_id=5, init_org_id=1)
+    assert _check(policies, init_user_id=1, init_org_id=7)
+    assert _check(policies, init_user_id=1, init_org_id=8, init_org_name="Clinic")
+    assert not _check(policies, init_user_id=1, init_org_id=8, init_org_name="Other")
+    assert PolicyChecker(Policies(**policies)).needs_org_name
+
+
+def test_stores():
+    store = "https://store.example.org"
+    both = {"allowed_algorithms": ["a/b"], "allowed_algorithm_stores": [store]}
+    assert _check(both, image="a/b", store_url=store)
+    assert not _check(both, image="a/b", store_url="https://other")
+    assert not _check(both, image="c/d", store_url=store)
+    either = {**both, "allow_either_whitelist_or_store": True}
+    assert _check(either, image="c/d", store_url=store)
+    assert _check(either, image="a/b", store_url=None)
+    assert not _check(either, image="c/d", store_url=None)
+    assert _check({"allowed_algorithm_stores": [r"https://.*\.example\.org"]}, store_url=store)
+
+
+def test_denial_reason_names_the_policy():
+    decision = PolicyChecker(Policies(allowed_algorithms=["x"])).check(TaskOrigin(image="y"))
+    assert not decision.allowed and "allowed_algorithms" in decision.reason
+
+
+# -- environment -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def node_config(tmp_path):
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    (tmp_path / "b.parquet").write_bytes(b"PAR1")
+    (tmp_path / "c.xlsx").write_bytes(b"x")
+    (tmp_path / "d.sqlite").write_bytes(b"")
+    return parse_config(
+        {
+            "api_key": "k",
+            "server_url": "http://x",
+            "databases": [
+                {"label": "default", "uri": "a.csv", "type": "csv"},
+                {"label": "pq", "uri": "b.parquet", "type": "parquet"},
+                {"label": "xl", "uri": "c.xlsx", "type": "excel"},
+                {"label": "lite", "uri": "sqlite:///d.sqlite", "type": "sql"},
+                {
+                    "label": "pg",
+                    "uri": "postgresql://u:secret@db.internal:6543/clinic",
+                    "type": "sql",
+                    "env": {"schema": "public"},
+                },
+            ],
+            "algorithm_env": {"EXTRA": "yes"},
+        },
+        tmp_path,
+    )
+
+
+def test_environment_of_a_run(node_config, tmp_path):
+    requested = [
+        {"label": "default", "parameters": json.dumps({"preprocessing": [{"f": 1}]})},
+        {"label": "xl", "parameters": {"sheet_name": "Sheet2"}},
+        {"label": "lite", "parameters": {"query": "SELECT * FROM t"}},
+        {"label": "pg"},
+        {"label": "nope"},
+    ]
+    plan = build_plan(node_config, requested)
+    env = plan.env
+    assert env["INPUT_FILE"] == "/mnt/data/input"
+    assert env["OUTPUT_FILE"] == "/mnt/data/output"
+    assert env["TOKEN_FILE"] == "/mnt/data/token"
+    assert env["TEMPORARY_FOLDER"] == "/mnt/tmp"
+    assert (env["HOST"], env["PORT"], env["API_PATH"]) == ("http://127.0.0.1", "8080", "")
+    assert env["USER_REQUESTED_DATABASE_LABELS"] == "default,xl,lite,pg,nope"
+    assert env["DB_LABELS"] == "default,xl,lite,pg"
+    assert env["DEFAULT_DATABASE_URI"] == "/mnt/db/default.csv"
+    assert env["DEFAULT_DATABASE_TYPE"] == "csv"
+    assert json.loads(env["DEFAULT_PREPROCESSING"]) == [{"f": 1}]
+    assert env["XL_SHEET_NAME"] == "Sheet2"
+    assert env["XL_DATABASE_URI"] == "/mnt/db/xl.xlsx"
+    assert env["LITE_QUERY"] == "SELECT * FROM t"
+    assert env["LITE_DATABASE_URI"] == "sqlite:////mnt/db/lite.sqlite"
+    assert env["PG_DATABASE_URI"] == "postgresql://u:secret@127.0.0.1:15404/clinic"
+    assert env["PG_DB_PARAM_SCHEMA"] == "public"
+    assert env["EXTRA"] == "yes"
+    # only the requested databases are mounted, read-only targets under /mnt/db
+    assert {m.target for m in plan.mounts} == {
+        "/mnt/db/default.csv",
+        "/mnt/db/xl.xlsx",
+        "/mnt/db/lite.sqlite",
+    }
+    assert "PQ_DATABASE_URI" not in env
+    assert [(r.label, r.host, r.port, r.local_port) for r in plan.relays] == [
+        ("pg", "db.internal", 6543, 15404)
+    ]
+    assert any("nope" in w for w in plan.warnings)
+    # every value base32-encoded the vantage6 way
+    encoded = plan.encoded_env
+    assert encoded["HOST"] != env["HOST"]
+    assert all(decode_env_value(encoded[k]) == v for k, v in env.items())
+    assert all("=" not in v for v in encoded.values())
+
+
+def test_relays_for_all_network_databases(node_config):
+    assert [r.label for r in database_relays(node_config)] == ["pg"]
+
+
+# -- run folder --------------------------------------------------------------------------------
+
+
+def test_run_folder_lifecycle(tmp_path):
+    store = RunStore(tmp_path)
+    folder = store.folder(42)
+    state = RunState(run_id=42, task_id=7, image="img", phase=PHASE_RUNNING, attempts=1)
+    folder.create()
+    folder.save_state(state)
+    folder.prepare_io(b'{"method": "x"}', "tok")
+    assert folder.input_file.read_bytes() == b'{"method": "x"}'
+    assert folder.token_file.read_text() == "tok"
+    assert folder.output_file.read_bytes() == b""
+    assert stat.S_IMODE(os.stat(folder.path).st_mode) == 0o700
+    (folder.tmp_dir / "left-over").write_text("x")
+    folder.prepare_io(b"{}", "tok2")
+    assert list(folder.tmp_dir.iterdir()) == []  # every attempt gets an empty /mnt/tmp
+
+    folder.output_file.write_bytes(b'"result"')
+    folder.save_report(Report("completed", "2024-01-01T00:00:00+00:00", has_result=True), "log")
+    loaded = folder.load_report()
+    assert loaded.status == "completed" and loaded.log == "log" and loaded.has_result
+    assert folder.read_output() == b'"result"'
+    assert [s.run_id for s in store.all_states()] == [42]
+    assert store.all_states()[0].phase == PHASE_RUNNING
+    folder.remove_payload()
+    assert folder.exists() and not folder.io_dir.exists() and folder.load_report() is None
+
+
+def test_state_ignores_unknown_fields(tmp_path):
+    store = RunStore(tmp_path)
+    folder = store.folder(1)
+    folder.path.mkdir(parents=True)
+    folder.state_file.write_text(json.dumps({"run_id": 1, "task_id": 2, "image": "i", "new": 1}))
+    assert folder.load_state().task_id == 2
+    folder.state_file.write_text("{broken")
+    assert folder.load_state() is None
+
+
+# -- backoff -----------------------------------------------------------------------------------
+
+
+def test_backoff_grows_caps_and_jitters():
+    backoff = Backoff(base=0.5, cap=8.0, rng=random.Random(1))
+    delays = [backoff.next() for _ in range(10)]
+    ceilings = [min(8.0, 0.5 * 2**i) for i in range(10)]
+    for delay, ceiling in zip(delays, ceilings, strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+    assert max(delays) <= 8.0
+    backoff.reset()
+    assert backoff.next() <= 0.5
+    many = {round(Backoff(base=1, cap=1, rng=random.Random(i)).next(), 6) for i in range(20)}
+    assert len(many) > 10  # jitter spreads reconnecting nodes
+
+
+# -- encryption --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    root = tmp_path_factory.mktemp("keys")
+    paths = []
+    for name in ("ours", "theirs"):
+        path = root / f"{name}.pem"
+        crypto.save_private_key(crypto.generate_private_key(2048), path)
+        paths.append(path)
+    return paths
+
+
+def test_plain_collaboration(tmp_path):
+    enc = NodeEncryption(EncryptionConfig(), tmp_path / "key.pem")
+    enc.setup(False)
+    data, scheme = enc.decrypt_input(base64.b64encode(b'{"a": 1}').decode())
+    assert data == b'{"a": 1}' and scheme is None
+    assert enc.encrypt_for(b"xyz", None, None) == base64.b64encode(b"xyz").decode()
+    assert enc.public_key_b64 is None
+
+
+def test_encrypted_collaboration_needs_encryption_enabled(tmp_path):
+    enc = NodeEncryption(EncryptionConfig(enabled=False), tmp_path / "key.pem")
+    with pytest.raises(EncryptionMismatch, match="encryption.enabled"):
+        enc.setup(True)
+
+
+def test_missing_configured_key_is_an_error(tmp_path):
+    enc = NodeEncryption(EncryptionConfig(enabled=True, private_key=tmp_path / "no.pem"), tmp_path)
+    with pytest.raises(EncryptionMismatch, match="does not exist"):
+        enc.setup(True)
+
+
+def test_encrypted_round_trip_and_negotiation(keys):
+    ours, theirs = keys
+    enc = NodeEncryption(EncryptionConfig(enabled=True, private_key=ours), ours)
+    enc.setup(True)
+    peer = crypto.Cryptor(theirs)
+    for scheme in (crypto.SCHEME_V6, crypto.SCHEME_GCM):
+        payload = peer.encrypt_bytes_to_str(b"secret input", enc.public_key_b64, scheme=scheme)
+        data, seen = enc.decrypt_input(payload)
+        assert data == b"secret input" and seen == scheme
+        # the result goes back in the scheme the input came in
+        result = enc.encrypt_for(b"result", peer.public_key_str, enc.result_scheme(seen))
+        assert crypto.detect_scheme(result) == scheme
+        assert peer.decrypt_str_to_bytes(result) == b"result"
+    assert enc.peer_scheme(None) == crypto.SCHEME_V6
+    assert enc.peer_scheme(["gcm-oaep", "v6-ctr"]) == crypto.SCHEME_GCM
+    assert enc.public_key_matches(enc.public_key_b64)
+    assert not enc.public_key_matches(peer.public_key_str)
+
+
+def test_require_authenticated_refuses_vantage6_format(keys):
+    ours, theirs = keys
+    enc = NodeEncryption(
+        EncryptionConfig(enabled=True, private_key=ours, require_authenticated=True), ours
+    )
+    enc.setup(True)
+    payload = crypto.Cryptor(theirs).encrypt_bytes_to_str(b"x", enc.public_key_b64)
+    with pytest.raises(crypto.DecryptionError):
+        enc.decrypt_input(payload)
