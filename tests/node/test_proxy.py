@@ -1,0 +1,274 @@
+"""The node proxy against a fake server: tokens, allowed calls, encryption, retries, status hold."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from vantage6_common import crypto
+from vantage6_node.config import EncryptionConfig, ProxyConfig
+from vantage6_node.encryption import NodeEncryption
+from vantage6_node.proxy import NodeProxy, RunContext
+from vantage6_node.server_api import ServerAPI
+
+
+class FakeServer:
+    """Records requests; answers like the vantage6 server for the few paths used here."""
+
+    def __init__(self, org_keys: dict[int, str]) -> None:
+        self.org_keys = org_keys
+        self.requests: list[tuple[str, str, str, object]] = []
+        self.valid_tokens = {"container-token"}
+        self.task_status = "active"
+        self.results: list[dict] = []
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else None
+        token = request.headers.get("Authorization", "")[7:]
+        path = request.path.removeprefix("/api")
+        self.requests.append((request.method, path, token, body))
+        if path == "/token/container":
+            self.valid_tokens.add("renewed-token")
+            return web.json_response({"container_token": "renewed-token"})
+        if path == "/token/node":
+            return web.json_response({"access_token": "node-token"})
+        if token not in self.valid_tokens and token != "node-token":
+            return web.json_response({"msg": "token expired"}, status=401)
+        if path.startswith("/organization/"):
+            org_id = int(path.rsplit("/", 1)[1])
+            return web.json_response({"id": org_id, "public_key": self.org_keys.get(org_id)})
+        if path == "/task" and request.method == "POST":
+            return web.json_response({"id": 99}, status=201)
+        if path.endswith("/status"):
+            return web.json_response({"status": self.task_status})
+        if path == "/result":
+            return web.json_response({"data": self.results, "links": {}})
+        return web.json_response({"path": path, "query": dict(request.query)})
+
+    async def start(self, port: int = 0) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+class Tokens:
+    async def access_token(self) -> str:
+        return "node-token"
+
+    async def token_rejected(self, token: str) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    root = tmp_path_factory.mktemp("proxy-keys")
+    out = {}
+    for org in (1, 2, 3):
+        path = root / f"org{org}.pem"
+        crypto.save_private_key(crypto.generate_private_key(2048), path)
+        out[org] = path
+    return out
+
+
+async def _setup(tmp_path: Path, keys, encrypted: bool, retry: float = 5.0):
+    org_keys = {org: crypto.Cryptor(path).public_key_str for org, path in keys.items()}
+    server = FakeServer(org_keys)
+    await server.start()
+    session = aiohttp.ClientSession()
+    api = ServerAPI(f"http://127.0.0.1:{server.port}/api", session, Tokens())
+    enc = NodeEncryption(EncryptionConfig(enabled=encrypted, private_key=keys[1]), keys[1])
+    enc.setup(encrypted)
+    proxy = NodeProxy(api, enc, ProxyConfig(server_retry_seconds=retry, status_hold_seconds=3.0))
+    await proxy.start()
+    sock = tmp_path / "p.sock"
+    ctx = RunContext(run_id=5, task_id=10, image="img", collaboration_id=1, token="container-token")
+    await proxy.serve_run(ctx, sock)
+    client = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock)))
+    return server, session, proxy, client, ctx
+
+
+async def _teardown(server, session, proxy, client):
+    await client.close()
+    await proxy.close()
+    await session.close()
+    await server.stop()
+
+
+AUTH = {"Authorization": "Bearer container-token"}
+
+
+def test_tokens_and_allowed_calls(tmp_path, keys):
+    async def scenario():
+        server, session, proxy, client, ctx = await _setup(tmp_path, keys, encrypted=False)
+        try:
+            async with client.get("http://proxy/organization/2") as resp:
+                assert resp.status == 401
+            async with client.get(
+                "http://proxy/organization/2", headers={"Authorization": "Bearer forged"}
+            ) as resp:
+                assert resp.status == 401
+            async with client.get("http://proxy/organization/2", headers=AUTH) as resp:
+                assert resp.status == 200
+                assert (await resp.json())["id"] == 2
+            assert server.requests[-1][2] == "container-token"
+            for method, path in [
+                ("DELETE", "/task/1"),
+                ("POST", "/user"),
+                ("GET", "/user"),
+                ("PATCH", "/run/1"),
+                ("POST", "/token/node"),
+                ("GET", "/../token/node"),
+            ]:
+                async with client.request(method, f"http://proxy{path}", headers=AUTH) as resp:
+                    assert resp.status in (403, 404), (method, path, resp.status)
+            forwarded = {(m, p) for m, p, *_ in server.requests}
+            assert ("POST", "/user") not in forwarded and ("PATCH", "/run/1") not in forwarded
+            # the /api prefix is tolerated; query strings pass (repeated keys too)
+            async with client.get(
+                "http://proxy/api/run?task_id=3&include=task&include=x", headers=AUTH
+            ) as resp:
+                assert (await resp.json())["path"] == "/run"
+        finally:
+            await _teardown(server, session, proxy, client)
+
+    asyncio.run(scenario())
+
+
+def test_subtask_input_encrypted_per_organization(tmp_path, keys):
+    async def scenario():
+        server, session, proxy, client, ctx = await _setup(tmp_path, keys, encrypted=True)
+        try:
+            payload = {"method": "partial", "kwargs": {"x": 1}}
+            b64 = base64.b64encode(json.dumps(payload).encode()).decode()
+            body = {
+                "image": "img",
+                "collaboration_id": 1,
+                "organizations": [{"id": 2, "input": b64}, {"id": 3, "input": b64}],
+            }
+            async with client.post("http://proxy/task", json=body, headers=AUTH) as resp:
+                assert resp.status == 201
+            method, path, token, sent = server.requests[-1]
+            assert (method, path) == ("POST", "/task")
+            for org in sent["organizations"]:
+                text = org["input"]
+                assert crypto.detect_scheme(text) == crypto.SCHEME_V6
+                plain = crypto.Cryptor(keys[org["id"]]).decrypt_str_to_bytes(text)
+                assert json.loads(plain) == payload
+                with pytest.raises(crypto.DecryptionError):
+                    crypto.Cryptor(keys[1]).decrypt_str_to_bytes(text)
+            # another image or collaboration is refused before reaching the server
+            for bad in ({**body, "image": "other"}, {**body, "collaboration_id": 9}):
+                async with client.post("http://proxy/task", json=bad, headers=AUTH) as resp:
+                    assert resp.status == 403
+        finally:
+            await _teardown(server, session, proxy, client)
+
+    asyncio.run(scenario())
+
+
+def test_results_decrypted_for_the_container(tmp_path, keys):
+    async def scenario():
+        server, session, proxy, client, ctx = await _setup(tmp_path, keys, encrypted=True)
+        try:
+            ours = crypto.Cryptor(keys[1]).public_key_str
+            peer = crypto.Cryptor(keys[2])
+            server.results = [
+                {"id": 1, "result": peer.encrypt_bytes_to_str(b'{"n": 1}', ours)},
+                {
+                    "id": 2,
+                    "result": peer.encrypt_bytes_to_str(
+                        b'{"n": 2}', ours, scheme=crypto.SCHEME_GCM
+                    ),
+                },
+                {"id": 3, "result": None},
+            ]
+            async with client.get("http://proxy/result?task_id=4", headers=AUTH) as resp:
+                data = (await resp.json())["data"]
+            assert [
+                None if d["result"] is None else json.loads(base64.b64decode(d["result"]))
+                for d in data
+            ] == [{"n": 1}, {"n": 2}, None]
+        finally:
+            await _teardown(server, session, proxy, client)
+
+    asyncio.run(scenario())
+
+
+def test_expired_container_token_is_renewed(tmp_path, keys):
+    async def scenario():
+        server, session, proxy, client, ctx = await _setup(tmp_path, keys, encrypted=False)
+        try:
+            server.valid_tokens = set()  # e.g. a server that forgot its tokens
+            async with client.get("http://proxy/organization/1", headers=AUTH) as resp:
+                assert resp.status == 200
+            assert ctx.upstream_token == "renewed-token"
+            assert ("POST", "/token/container") in {(m, p) for m, p, *_ in server.requests}
+            # the container keeps using the token it has
+            async with client.get("http://proxy/organization/1", headers=AUTH) as resp:
+                assert resp.status == 200
+        finally:
+            await _teardown(server, session, proxy, client)
+
+    asyncio.run(scenario())
+
+
+def test_requests_wait_for_a_server_that_is_away(tmp_path, keys):
+    async def scenario():
+        server, session, proxy, client, ctx = await _setup(tmp_path, keys, encrypted=False)
+        port = server.port
+        try:
+            await server.stop()
+            request = asyncio.create_task(client.get("http://proxy/organization/1", headers=AUTH))
+            await asyncio.sleep(1.0)
+            assert not request.done()
+            server.runner = None
+            await server.start(port)
+            resp = await asyncio.wait_for(request, 10)
+            assert resp.status == 200
+            resp.release()
+        finally:
+            await _teardown(server, session, proxy, client)
+
+    asyncio.run(scenario())
+
+
+def test_status_of_unfinished_task_is_held_until_news(tmp_path, keys):
+    async def scenario():
+        server, session, proxy, client, ctx = await _setup(tmp_path, keys, encrypted=False)
+        try:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            request = asyncio.create_task(client.get("http://proxy/task/7/status", headers=AUTH))
+            await asyncio.sleep(0.3)
+            assert not request.done()
+            server.task_status = "completed"
+            proxy.board.bump()
+            resp = await asyncio.wait_for(request, 5)
+            assert (await resp.json())["status"] == "completed"
+            assert loop.time() - start < 1.0
+            # without news it answers after the hold time with the unfinished status
+            server.task_status = "active"
+            start = loop.time()
+            async with client.get("http://proxy/task/7/status", headers=AUTH) as resp:
+                assert (await resp.json())["status"] == "active"
+            assert 2.5 < loop.time() - start < 5
+        finally:
+            await _teardown(server, session, proxy, client)
+
+    asyncio.run(scenario())
