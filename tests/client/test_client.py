@@ -421,3 +421,104 @@ def test_two_factor_authentication():
         client.close()
     finally:
         cleanup()
+
+
+def test_published_client_scenario_with_our_client(live_server, tmp_path):
+    """The steps of the published vantage6-client scenario (tests/server/published), done with
+    this client, which pages and decodes for the caller."""
+    suffix = uuid.uuid4().hex[:6]
+    client = Client("http://127.0.0.1", live_server.port, "/api")
+    client.authenticate("root", live_server.root_password)
+    assert client.whoami.organization_name == "root"
+    assert client.util.get_server_version()["version"].startswith("4.")
+
+    orgs = [
+        client.organization.create(
+            name=f"org{i}-{suffix}",
+            address1="Street 1",
+            zipcode="1234AB",
+            country="NL",
+            domain=f"org{i}.example",
+        )
+        for i in range(3)
+    ]
+    org_ids = [o["id"] for o in orgs]
+    plain = client.collaboration.create(f"plain-{suffix}", org_ids, encrypted=False)
+    secret = client.collaboration.create(f"secret-{suffix}", org_ids[:2], encrypted=True)
+    assert plain["encrypted"] is False and secret["encrypted"] is True
+    nodes = [client.node.create(collaboration=plain["id"], organization=o) for o in org_ids]
+    assert all(n["api_key"] for n in nodes)
+    assert client.node.create(collaboration=secret["id"], organization=org_ids[0])["api_key"]
+
+    researcher = client.role.list(name="Researcher", include_root=True).data[0]
+    user = client.user.create(
+        username=f"res-{suffix}",
+        firstname="Re",
+        lastname="Searcher",
+        password=PASSWORD,
+        email=f"res-{suffix}@example.org",
+        organization=org_ids[0],
+        roles=[researcher["id"]],
+    )
+    role = client.role.create(
+        name=f"custom-{suffix}", description="custom", rules=[1, 2], organization=org_ids[0]
+    )
+
+    page1 = client.organization.list(page=1, per_page=2)
+    page2 = client.organization.list(page=2, per_page=2)
+    assert len(page1.data) == 2 and page1.links
+    assert {o["id"] for o in page1.data}.isdisjoint({o["id"] for o in page2.data})
+    assert client.organization.get(org_ids[1])["name"] == f"org1-{suffix}"
+    assert [o["id"] for o in client.organization.list(name=f"org2-{suffix}").data] == [org_ids[2]]
+    found = client.collaboration.list(scope="global", encrypted=True, name=f"secret-{suffix}")
+    assert [c["id"] for c in found.data] == [secret["id"]]
+    node_list = client.node.list(collaboration=plain["id"]).data
+    assert sorted(n["id"] for n in node_list) == sorted(n["id"] for n in nodes)
+    assert client.node.get(nodes[0]["id"])["name"] == nodes[0]["name"]
+    assert [u["id"] for u in client.user.list(username=f"res-{suffix}").data] == [user["id"]]
+    assert client.role.get(role["id"])["name"] == f"custom-{suffix}"
+    rules = client.rule.list(operation="v", scope="glo").data
+    assert rules and all(r["operation"] == "VIEW" and r["scope"] == "GLOBAL" for r in rules)
+
+    client.setup_encryption(None)
+    task = client.task.create(
+        collaboration=plain["id"],
+        organizations=org_ids,
+        name="compat",
+        image="v6-demo",
+        description="our client task",
+        input_={"method": "summary", "kwargs": {}},
+        databases=[{"label": "default"}],
+    )
+    assert task["status"] == "pending"
+    runs = client.run.from_task(task["id"]).data
+    assert sorted(r["organization"]["id"] for r in runs) == sorted(org_ids)
+    assert all(r["input"] == {"method": "summary", "kwargs": {}} for r in runs)
+    assert [t["id"] for t in client.task.list(collaboration=plain["id"], name="compat").data] == [
+        task["id"]
+    ]
+    node = FakeNode(live_server.api_url, nodes[1]["api_key"])
+    assert [r["task"]["id"] for r in node.open_runs()] == [task["id"]]
+    node.close()
+
+    key = make_key(tmp_path / "root-org.pem")
+    client.setup_encryption(key)
+    client.organization.update(org_ids[0], public_key=crypto.Cryptor(key).public_key_str)
+    enc_task = client.task.create(
+        collaboration=secret["id"],
+        organizations=[org_ids[0]],
+        name="secret-task",
+        image="v6-demo",
+        input_={"method": "summary"},
+        databases=[{"label": "default"}],
+    )
+    stored = client.request("run", params={"task_id": enc_task["id"]})["data"][0]["input"]
+    assert crypto.detect_scheme(stored) is not None and "summary" not in stored
+
+    client.task.kill(task["id"])
+    assert client.task.get(task["id"])["status"] == "killed by user"
+    client.task.delete(task["id"])
+    with pytest.raises(NotFoundError) as info:
+        client.task.get(task["id"])
+    assert "not found" in info.value.msg.lower()
+    client.close()
