@@ -76,7 +76,7 @@ def render(name: str, package: str, image: str, target: Path) -> list[Path]:
     return written
 
 
-@algorithm.command("create")
+@algorithm.command("create", short_help="Create an algorithm package from the template.")
 @click.argument("name")
 @click.option(
     "--directory",
@@ -121,7 +121,7 @@ def algorithm_create(
     output.info(f"next: cd {target} && python -m pytest && v6 algorithm build .")
 
 
-@algorithm.command("build")
+@algorithm.command("build", short_help="Build the image of an algorithm.")
 @click.argument(
     "directory", type=click.Path(file_okay=False, exists=True, path_type=Path), default="."
 )

@@ -29,7 +29,7 @@ def completion_script(shell: str, prog: str = "v6") -> str:
     return cls(cli, {}, prog, complete_var).source()
 
 
-@click.command("completion")
+@click.command("completion", short_help="Print the shell completion script (bash, zsh, fish).")
 @click.argument("shell", type=click.Choice(SHELLS), required=False)
 def completion(shell: str | None) -> None:
     """Print the completion script for SHELL (default: your login shell)."""

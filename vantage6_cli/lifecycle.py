@@ -133,7 +133,9 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
     """Attach start/stop/list/files/logs/remove for ``kind`` to ``group``."""
 
     @group.command(
-        "start", help=f"Start a {kind} in the background (its output goes to its log file)."
+        "start",
+        short_help="Start it in the background.",
+        help=f"Start a {kind} in the background (its output goes to its log file).",
     )
     @instance_options(kind)
     @click.option("--attach", is_flag=True, help="Follow the log after starting.")
@@ -163,7 +165,11 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
         if attach:
             follow(instance)
 
-    @group.command("stop", help=f"Stop a running {kind} (SIGTERM, then SIGKILL after --timeout).")
+    @group.command(
+        "stop",
+        short_help="Stop it (SIGTERM, then SIGKILL).",
+        help=f"Stop a running {kind} (SIGTERM, then SIGKILL after --timeout).",
+    )
     @instance_options(kind)
     @click.option("--timeout", default=20.0, show_default=True, help="Seconds before it is killed.")
     @click.option("--all", "all_", is_flag=True, help=f"Stop every running {kind}.")
@@ -192,7 +198,11 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
         if as_json:
             output.print_json(report)
 
-    @group.command("list", help=f"List the {kind} configurations and whether they are running.")
+    @group.command(
+        "list",
+        short_help="List the configurations and their status.",
+        help=f"List the {kind} configurations and whether they are running.",
+    )
     @click.option(
         "--system/--user",
         "system",
@@ -222,7 +232,11 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
             empty=f"no {kind} configurations yet (create one with: v6 {kind} new NAME)",
         )
 
-    @group.command("files", help=f"Show where the {kind}'s configuration, data and logs are.")
+    @group.command(
+        "files",
+        short_help="Show its configuration, data and log files.",
+        help=f"Show where the {kind}'s configuration, data and logs are.",
+    )
     @instance_options(kind)
     @output.json_option
     def files_cmd(name: str | None, config: Path | None, system: bool, as_json: bool) -> None:
@@ -249,7 +263,11 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
         else:
             output.print_table(["what", "where"], list(files.items()), title=instance.label)
 
-    @group.command("logs", help=f"Print the {kind}'s log (with -f: keep following it).")
+    @group.command(
+        "logs",
+        short_help="Print its log (-f: follow it).",
+        help=f"Print the {kind}'s log (with -f: keep following it).",
+    )
     @instance_options(kind)
     @click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing new lines.")
     @click.option(
@@ -266,7 +284,11 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
         except KeyboardInterrupt:
             pass
 
-    @group.command("remove", help=f"Delete a {kind}'s configuration (and its data).")
+    @group.command(
+        "remove",
+        short_help="Delete its configuration and data.",
+        help=f"Delete a {kind}'s configuration (and its data).",
+    )
     @instance_options(kind)
     @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
     @click.option("--keep-data", is_flag=True, help="Remove only the configuration file.")

@@ -107,7 +107,7 @@ def _ask_databases() -> list[dict[str, str]]:
         databases.extend(parse_databases((f"{label}={uri}",), (f"{label}={kind}",)))
 
 
-@node.command("new")
+@node.command("new", short_help="Create a node configuration (a wizard).")
 @click.argument("name", required=False)
 @click.option("--server-url", help="URL of the server.  [default: http://127.0.0.1]")
 @click.option("--port", type=int, help="Port of the server.  [default: 7601]")
@@ -325,7 +325,7 @@ def node_set_api_key(
         )
 
 
-@node.command("create-private-key")
+@node.command("create-private-key", short_help="Create the organization's key pair.")
 @instance_options("node")
 @click.option("--overwrite", is_flag=True, help="Replace an existing key file.")
 @click.option(

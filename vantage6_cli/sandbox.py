@@ -36,7 +36,7 @@ DEMO_COLUMNS = ["age", "bmi", "systolic_bp"]
 RESEARCHER = "researcher"
 
 
-@click.group("sandbox")
+@click.group("sandbox", short_help="A server and nodes with demo data, on this machine.")
 def sandbox() -> None:
     """A complete federation on this machine: a server and nodes with demo data."""
 
@@ -326,7 +326,7 @@ def login_lines(state: dict[str, Any], box: Sandbox) -> list[str]:
     return lines
 
 
-@sandbox.command("up")
+@sandbox.command("up", short_help="Create and start the sandbox, run a demo analysis.")
 @click.option("--name", default="sandbox", show_default=True, help="Name of the sandbox.")
 @click.option(
     "--nodes", type=click.IntRange(1, 10), default=3, show_default=True, help="Number of nodes."

@@ -71,7 +71,7 @@ def server_questions(data_dir: Path) -> list[Question]:
     ]
 
 
-@server.command("new")
+@server.command("new", short_help="Create a server configuration (a wizard).")
 @click.argument("name", required=False)
 @click.option("--host", help="Interface to listen on.  [default: 127.0.0.1]")
 @click.option("--port", type=int, help="Port to listen on.  [default: 7601]")
@@ -174,7 +174,7 @@ add_lifecycle_commands(server, "server")
 
 
 # -- import ----------------------------------------------------------------------------------
-@server.command("import")
+@server.command("import", short_help="Load organizations, users, collaborations, nodes.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", "-n", help="Server instance to import into (default: the only one).")
 @click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path), default=None)

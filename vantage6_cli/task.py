@@ -352,7 +352,7 @@ def _print_results(results: list[dict[str, Any]]) -> None:
         console.print(Syntax(text, "json", theme="ansi_dark", background_color="default"))
 
 
-@task.command("wait")
+@task.command("wait", short_help="Wait for a task to finish.")
 @login_options
 @click.argument("task_id", type=int)
 @click.option("--timeout", type=float, help="Give up after this many seconds (exit code 9).")
@@ -381,7 +381,7 @@ def task_wait(
     raise SystemExit(code)
 
 
-@task.command("result")
+@task.command("result", short_help="Print a task's (decrypted) results.")
 @login_options
 @click.argument("task_id", type=int)
 @output.json_option
@@ -410,7 +410,7 @@ def task_result(
         raise SystemExit(TASK_FAILED)
 
 
-@task.command("kill")
+@task.command("kill", short_help="Stop a task's runs.")
 @login_options
 @click.argument("task_id", type=int)
 @output.json_option
