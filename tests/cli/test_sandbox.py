@@ -70,6 +70,7 @@ def login(facts) -> dict[str, str]:
 
 
 @pytest.mark.containers
+@pytest.mark.timeout(3600)  # the first use may build the images (debootstrap)
 def test_up_runs_the_demo_analysis(box):
     _, facts = box
     demo = facts["demo"]

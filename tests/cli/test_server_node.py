@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -437,6 +438,9 @@ def _alive(pid: int) -> bool:
 @pytest.mark.containers
 def test_node_lifecycle(v6, v6env, live_server, tmp_path):
     from tests.api import Api
+
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed")
 
     root = Api.as_user(live_server.api_url, live_server.root_username, live_server.root_password)
     org = root.ok("POST", "/organization", json={"name": f"cli-node-{tmp_path.name}"})

@@ -333,7 +333,8 @@ def test_wait_timeout_and_polling_fallback(world, live_server):
 
 
 def test_wait_is_woken_by_events_not_polling(world):
-    """A 3-second wait costs a handful of status requests, not one per second or more."""
+    """With the safety-net poll set to 60 s, a task that finishes after 3 s is noticed at
+    once: the wait is woken by Socket.IO events, and it costs a handful of requests."""
     alice, plain = world["alice"], world["plain"]
     org_a = world["org_a"]["id"]
     task = alice.task.create(
@@ -347,20 +348,21 @@ def test_wait_is_woken_by_events_not_polling(world):
         return original(method, endpoint, **kw)
 
     alice.transport.request = counting
+    events_before = alice.events.sequence
     try:
         thread = run_nodes(world["nodes"], plain["id"], [org_a], lambda inp: "ok", delay=3.0)
         started = time.monotonic()
-        results = alice.wait_for_results(task["id"], timeout=30)
+        results = alice.wait_for_results(task["id"], interval=60, timeout=120)
         waited = time.monotonic() - started
         thread.join()
     finally:
         alice.transport.request = original
     assert results.data[0]["result"] == "ok"
-    assert waited >= 2.9
+    assert 2.9 <= waited < 30  # far below the 60 s poll: an event woke it
+    assert alice.events.connected and alice.events.sequence > events_before
     status_checks = [c for c in calls if c.endswith("/status")]
-    # one at the start, a few after the events of the run (active, completed)
+    # one at the start, a few after the run's events (active, completed)
     assert len(status_checks) <= 12, calls
-    assert alice.events.connected
 
 
 def test_wait_for_results_latency(world, record_property, capsys):
