@@ -78,6 +78,8 @@ class RunState:
     exit_code: int | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    #: wall-clock times (epoch seconds) of lifecycle steps, for measurements
+    timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunState:

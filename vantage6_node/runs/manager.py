@@ -581,6 +581,7 @@ class RunManager:
             await self._release(handle)
             return
         state.phase = PHASE_REPORTING
+        state.timings = dict(handle.timings)
         report = final_report(
             status.value, state.finished_at, log_text, has_result, state.started_at
         )

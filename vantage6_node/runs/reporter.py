@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -147,6 +148,7 @@ class Reporter:
                     log.error("run %s: final report missing on disk", run_id)
                     break
                 await self.api.patch_run(run_id, payload, retry_for=None)
+                self.state.timings["delivered"] = time.time()
                 await self.announce(self.state, payload["status"])
                 log.info("run %s: delivered (%s)", run_id, payload["status"])
                 break
