@@ -96,6 +96,10 @@ def api_errors() -> Iterator[None]:
         detail = f" ({exc.errors})" if exc.errors else ""
         raise CliError(f"the server refused: {exc.msg}{detail}", SERVER) from None
     except EncryptionError as exc:
-        raise CliError(str(exc), USAGE) from None
+        raise CliError(
+            str(exc),
+            USAGE,
+            hint="give your organization's key: --private-key FILE or V6_PRIVATE_KEY",
+        ) from None
     except V6ClientError as exc:
         raise CliError(str(exc), SERVER) from None

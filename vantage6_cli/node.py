@@ -261,6 +261,11 @@ def node_new(
         data["policies"]["allowed_algorithms"] = list(allowed_algorithms)
     if answers["encryption"]:
         key = (private_key or instance.data_dir / "private_key.pem").expanduser().resolve()
+        if not key.exists():
+            from vantage6_common import crypto
+
+            output.info(f"generating a 4096-bit RSA private key in {key} ...")
+            crypto.save_private_key(crypto.generate_private_key(), key)
         data["encryption"] = {"enabled": True, "private_key": str(key)}
     instance.data_dir.mkdir(parents=True, exist_ok=True)
     configs.write_yaml(

@@ -264,10 +264,13 @@ def _create_federation(
             "policies": {"require_algorithm_pull": False},
         }
         if encrypted:
-            config["encryption"] = {
-                "enabled": True,
-                "private_key": str(instance.data_dir / "private_key.pem"),
-            }
+            from vantage6_common import crypto
+
+            key_file = instance.data_dir / "private_key.pem"
+            if not key_file.exists():
+                output.info(f"  generating the private key of organization {i} ...")
+                crypto.save_private_key(crypto.generate_private_key(), key_file)
+            config["encryption"] = {"enabled": True, "private_key": str(key_file)}
         configs.write_yaml(instance.config_file, config, private=True)
         node_records.append({"name": instance.name, "id": created["id"], "organization": org_id})
     return {

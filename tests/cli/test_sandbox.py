@@ -228,3 +228,69 @@ def test_container_runtime_that_does_not_answer(tmp_path):
     result = run_v6(env, "sandbox", "up", "--runtime", "docker")
     assert result.returncode == 10
     assert "does not answer" in result.stderr
+
+
+@pytest.mark.containers
+@pytest.mark.timeout(1800)
+def test_encrypted_sandbox(tmp_path):
+    """End-to-end encryption: the nodes' keys, the researcher's key (V6_PRIVATE_KEY) and a
+    task through ``v6 task`` whose input and result the server only sees encrypted."""
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed")
+    env = Env(tmp_path / "home")
+    try:
+        up = run_v6(
+            env,
+            "sandbox",
+            "up",
+            "--name",
+            "enc",
+            "--nodes",
+            "2",
+            "--encrypted",
+            "--port",
+            free_port(),
+            "--json",
+            timeout=1500,
+        )
+        assert up.returncode == 0, up.stderr[-4000:]
+        facts = json.loads(up.stdout)
+        assert facts["encrypted"] is True and facts["demo"]["status"] == "completed"
+        assert facts["demo"]["result"]["age"]["count"] == len(pooled("age"))
+        env_login = {**login(facts), "V6_PRIVATE_KEY": facts["private_key"]}
+        ran = run_v6(
+            env,
+            "task",
+            "create",
+            "--collaboration",
+            facts["collaboration_id"],
+            "--image",
+            DEMO_IMAGE,
+            "--method",
+            "summary",
+            "--kwarg",
+            'columns=["bmi"]',
+            "--database",
+            "default",
+            "--wait",
+            "--json",
+            **env_login,
+        )
+        assert ran.returncode == 0, ran.stderr
+        report = json.loads(ran.stdout)
+        assert report["results"][0]["result"]["bmi"]["count"] == len(pooled("bmi"))
+        # what the server holds is ciphertext
+        from vantage6_client import Client
+        from vantage6_common import crypto
+
+        client = Client(facts["api_url"])
+        client.authenticate(facts["username"], facts["password"])
+        raw = client.request("result", params={"task_id": report["id"]})["data"][0]["result"]
+        client.close()
+        assert crypto.detect_scheme(raw) is not None
+        # without the key the CLI says what is missing
+        no_key = run_v6(env, "task", "result", report["id"], **login(facts))
+        assert no_key.returncode == 2 and "V6_PRIVATE_KEY" in no_key.stderr
+    finally:
+        down = run_v6(env, "sandbox", "down", "--name", "enc", "--purge")
+        assert down.returncode == 0
