@@ -151,7 +151,7 @@ def server_new(
         "name": instance.name,
         "config_file": str(instance.config_file),
         "data_dir": str(instance.data_dir),
-        "api_url": f"http://{data['host']}:{data['port']}{data['api_path']}",
+        "api_url": configs.server_api_url(configs.validate_server(instance)),
         "root_password_file": str(instance.root_password_file),
     }
     if as_json:

@@ -524,3 +524,28 @@ def test_published_client_scenario_with_our_client(live_server, tmp_path):
         client.task.get(task["id"])
     assert "not found" in info.value.msg.lower()
     client.close()
+
+
+def test_studies(world, root):
+    org_a, org_b = world["org_a"]["id"], world["org_b"]["id"]
+    plain = world["plain"]["id"]
+    study = root.study.create(unique("study"), organizations=[org_a], collaboration=plain)
+    assert root.study.get(study["id"])["name"] == study["name"]
+    assert study["id"] in {s["id"] for s in root.study.list(collaboration=plain).data}
+    assert [o["id"] for o in root.organization.list(study=study["id"]).data] == [org_a]
+    root.study.add_organization(org_b, study["id"])
+    assert {o["id"] for o in root.organization.list(study=study["id"]).data} == {org_a, org_b}
+    root.study.remove_organization(org_b, study["id"])
+    root.study.update(study["id"], name=study["name"] + "-renamed")
+    assert root.study.get(study["id"])["name"].endswith("-renamed")
+    # a task for a study: the collaboration is taken from the study
+    alice = world["alice"]
+    alice.setup_encryption(None)
+    task = alice.task.create(
+        study=study["id"], organizations=[org_a], name="study task", image="img", input_={}
+    )
+    assert task["study"]["id"] == study["id"]
+    alice.task.delete(task["id"])
+    root.study.delete(study["id"])
+    with pytest.raises(NotFoundError):
+        root.study.get(study["id"])
