@@ -25,8 +25,11 @@ class LenientBody(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
 
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (32 bits in PostgreSQL)
+
+
 def get_or_404(session: Session, model: type[T], id_: int, label: str) -> T:
-    if id_ > 2**62 or id_ < 0:
+    if id_ > MAX_ID or id_ < 0:
         raise not_found(label, id_)
     obj = session.get(model, id_)
     if obj is None:
