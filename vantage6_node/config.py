@@ -288,6 +288,9 @@ class NodeConfig(_Strict):
     share_config: bool = True
     runtime: str = "podman"
     runtime_options: dict[str, Any] = Field(default_factory=dict)
+    #: with runtime podman: drive podman through a private ``podman system service`` (its
+    #: Docker-compatible API) instead of one CLI process per call; much less CPU per run
+    podman_service: bool = True
     limits: RunLimits = Field(default_factory=RunLimits)
     max_concurrent_runs: int = Field(default=16, ge=1)
     proxy: ProxyConfig = Field(default_factory=ProxyConfig)

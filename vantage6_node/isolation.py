@@ -189,10 +189,16 @@ class ForwarderPool:
                 fwd = candidate
                 break
             await self.discard(candidate)
-        self.refill()
         if fwd is None:
             fwd = await self.start_one()
+        # no refill here: starting a spare now would compete with this run's container for
+        # the CPU; spares are started when a run gives its forwarder back (see release)
         return fwd
+
+    async def release(self, fwd: Forwarder) -> None:
+        """A run is done with its forwarder: remove it, then start a spare."""
+        await self.discard(fwd)
+        self.refill()
 
     def refill(self) -> None:
         if self._closed:

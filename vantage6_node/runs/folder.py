@@ -36,15 +36,19 @@ CONTAINER_TMP_DIR = "/mnt/tmp"
 CONTAINER_DB_DIR = "/mnt/db"
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write a file so that readers (and a crash) see either the old or the new content."""
+def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
+    """Write a file so that readers (and a crash) see either the old or the new content.
+
+    ``durable`` also flushes it to disk (survives a power cut, not only a process crash).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -169,9 +173,10 @@ class RunFolder:
     def prepare_io(self, input_data: bytes, token: str) -> None:
         """Write input and token and an empty output file, replacing earlier attempts."""
         self.create()
-        write_atomic(self.input_file, input_data, 0o644)
-        write_atomic(self.token_file, token.encode("ascii"), 0o644)
-        write_atomic(self.output_file, b"", 0o666)
+        # not flushed to disk: after a crash before the container ran, the run starts afresh
+        write_atomic(self.input_file, input_data, 0o644, durable=False)
+        write_atomic(self.token_file, token.encode("ascii"), 0o644, durable=False)
+        write_atomic(self.output_file, b"", 0o666, durable=False)
         # a fresh temporary folder for every attempt
         for child in self.tmp_dir.iterdir():
             if child.is_dir() and not child.is_symlink():
@@ -180,9 +185,11 @@ class RunFolder:
                 with contextlib.suppress(OSError):
                     child.unlink()
 
-    def save_state(self, state: RunState) -> None:
+    def save_state(self, state: RunState, durable: bool = False) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.state_file, json.dumps(state.to_dict(), indent=1).encode())
+        write_atomic(
+            self.state_file, json.dumps(state.to_dict(), indent=1).encode(), durable=durable
+        )
 
     def load_state(self) -> RunState | None:
         try:
@@ -191,6 +198,14 @@ class RunFolder:
             return None
 
     def save_report(self, report: Report, log: str) -> None:
+        """Keep the outcome until the server has it (flushed to disk, output included)."""
+        if report.has_result:
+            with contextlib.suppress(OSError):
+                fd = os.open(self.output_file, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
         write_atomic(self.log_file, log.encode("utf-8", "replace"))
         write_atomic(self.report_file, json.dumps(report.to_dict()).encode())
 

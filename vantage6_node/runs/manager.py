@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 LOG_FLUSH_SECONDS = 0.25
 IMAGE_CACHE_SECONDS = 60.0
+INITIALIZING_AFTER = 0.5
 
 
 def utcnow() -> str:
@@ -300,10 +301,15 @@ class RunManager:
                 state.phase = PHASE_STARTING
                 state.started_at = state.started_at or utcnow()
                 handle.folder.save_state(state)
-                handle.reporter.set_status(
-                    RunStatus.INITIALIZING.value, started_at=state.started_at
+                # "initializing" only for starts that take a while (e.g. an image pull);
+                # quick starts go straight to "active" (one request less per run)
+                timer = asyncio.get_running_loop().call_later(
+                    INITIALIZING_AFTER, self._initializing, handle
                 )
-                return await self._start_and_watch(handle, raw_input)
+                try:
+                    return await self._start_and_watch(handle, raw_input)
+                finally:
+                    timer.cancel()
 
         await self._guarded(handle, steps)
 
@@ -348,6 +354,13 @@ class RunManager:
         finally:
             if not self.stopping:
                 self.handles.pop(run_id, None)
+
+    @staticmethod
+    def _initializing(handle: RunHandle) -> None:
+        if handle.container_id is None and handle.state.phase in (PHASE_STARTING, PHASE_RUNNING):
+            handle.reporter.set_status(
+                RunStatus.INITIALIZING.value, started_at=handle.state.started_at
+            )
 
     def _checkpoint(self, handle: RunHandle) -> None:
         if handle.state.kill_requested:
@@ -519,22 +532,40 @@ class RunManager:
         """Follow the container's output until it exits; return its exit code."""
         streamer = asyncio.create_task(self._stream_logs(handle, cid))
         try:
-            code = await in_thread(self.runtime.wait, cid)
+            code = await self._wait_exit(cid)
         except ContainerRuntimeError as exc:
             streamer.cancel()
             raise RunFailure(RunStatus.CRASHED, f"lost the container: {exc}") from exc
         handle.mark("container_exited")
+        # the live stream may trail the exit; the complete log is one call away
+        streamer.cancel()
         try:
-            await asyncio.wait_for(asyncio.shield(streamer), timeout=2.0)
-        except (TimeoutError, Exception):  # noqa: BLE001 - fall back to the full log below
-            streamer.cancel()
-            handle.log_lines = []
-        if not handle.log_lines:
-            with contextlib.suppress(ContainerRuntimeError):
-                text = await in_thread(self.runtime.logs, cid)
-                handle.log_lines = text.splitlines()
+            text = await in_thread(self.runtime.logs, cid)
+            handle.log_lines = text.splitlines()
+        except ContainerRuntimeError as exc:
+            log.warning("run %s: could not read the final log: %s", handle.state.run_id, exc)
+        handle.mark("logs_complete")
         handle.state.exit_code = code
         return code
+
+    async def _wait_exit(self, cid: str) -> int:
+        """Exit code of the container, noticed soon after the exit.
+
+        Engines reached over an API are asked for the state: often at first (most algorithms
+        in a federated analysis finish within seconds), then less and less often. A CLI engine
+        has its own ``wait`` (one process, not one per look).
+        """
+        if self.runtime.name != "docker":
+            return await in_thread(self.runtime.wait, cid)
+        started = time.monotonic()
+        interval = 0.01
+        while True:
+            info = await in_thread(self.runtime.inspect, cid)
+            if info.state in ("exited", "dead"):
+                return info.exit_code if info.exit_code is not None else -1
+            await asyncio.sleep(interval)
+            cap = 0.05 if time.monotonic() - started < 5 else 1.0
+            interval = min(interval * 1.5, cap)
 
     async def _stream_logs(self, handle: RunHandle, cid: str) -> None:
         state = handle.state
@@ -615,7 +646,7 @@ class RunManager:
             with contextlib.suppress(Exception):
                 await in_thread(self.runtime.remove, cid, True)
         if fwd is not None:
-            await self.forwarders.discard(fwd)
+            await self.forwarders.release(fwd)
 
     # -- kills -----------------------------------------------------------------------------------
     async def kill(self, info: dict[str, Any]) -> list[int]:

@@ -176,7 +176,7 @@ class Reporter:
                 log.error("run %s: the server refused the outcome: %s", run_id, exc)
                 break
         self.state.phase = PHASE_DONE
-        self.folder.save_state(self.state)
+        self.folder.save_state(self.state, durable=True)
         self.folder.remove_payload()
         self.done.set()
         if self.on_done is not None:
