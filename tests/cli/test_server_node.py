@@ -486,9 +486,23 @@ def test_node_lifecycle(v6, v6env, live_server, tmp_path):
         files = json.loads(v6("node", "files", "station", "--json").stdout)
         assert files["database default"] == str(data)
     finally:
+        ident_file = v6env.user_data / "node" / "station" / "tasks" / "node.json"
         stopped = v6("node", "stop", "station")
     assert stopped.exit_code == 0, stopped.stderr
     assert not _alive(pid)
+    # the node's containers (e.g. its forwarder pool) are gone too
+    ident = json.loads(ident_file.read_text())["instance_id"]
+    env = {**os.environ}
+    env.setdefault(
+        "CONTAINERS_CONF", str(Path(__file__).parents[2] / "containers" / "containers.conf")
+    )
+    left = subprocess.run(
+        ["podman", "ps", "-a", "-q", "--filter", f"label=v6node.instance={ident}"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert left.stdout.strip() == ""
     deadline = time.monotonic() + 30
     while root.ok("GET", f"/node/{node['id']}")["status"] != "offline":
         assert time.monotonic() < deadline
