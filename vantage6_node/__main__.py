@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         level=(args.log_level or config.log_level).upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    for noisy in ("socketio.client", "engineio.client", "aiohttp.access"):
+    for noisy in ("socketio.client", "engineio.client", "aiohttp.access", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         asyncio.run(_serve(Node(config)))
