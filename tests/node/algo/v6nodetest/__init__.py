@@ -112,3 +112,27 @@ def forbidden_calls(client: Any) -> dict:
         except Exception as exc:  # noqa: BLE001
             out[f"{method} {path}"] = getattr(exc, "status_code", None)
     return out
+
+
+def tcp_exchange(host: str, port: int, payload_hex: str, timeout: float = 5.0) -> str:
+    """Send bytes to host:port and return the first bytes of the answer (hex)."""
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(bytes.fromhex(payload_hex))
+        return sock.recv(64).hex()
+
+
+def writable(paths: list[str]) -> dict[str, str]:
+    """Try to append to each path."""
+    out = {}
+    for path in paths:
+        try:
+            with open(path, "a") as fh:
+                fh.write("")
+            out[path] = "writable"
+        except OSError as exc:
+            out[path] = f"refused: {exc.__class__.__name__}"
+    return out
+
+
+def database_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if "DATABASE" in k or "QUERY" in k}
