@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import time
 import uuid
 from pathlib import Path
@@ -18,14 +17,14 @@ import aiohttp
 from vantage6_node.config import NodeConfig
 from vantage6_node.connection import Authenticator, LinkState, SocketLink
 from vantage6_node.encryption import NodeEncryption
+from vantage6_node.engine import PodmanServiceChild, open_runtime
 from vantage6_node.isolation import ForwarderPool, default_socket_root
 from vantage6_node.proxy import NodeProxy, StatusBoard
 from vantage6_node.runs.environment import database_relays
 from vantage6_node.runs.folder import RunStore, write_atomic
 from vantage6_node.runs.manager import NodeIdentity, RunManager
 from vantage6_node.runs.recovery import reconcile, recover
-from vantage6_node.runtime import ContainerRuntime, ensure_containers_conf, load_runtime
-from vantage6_node.runtime.podman_service import PodmanService
+from vantage6_node.runtime import ContainerRuntime, ensure_containers_conf
 from vantage6_node.server_api import ServerAPI, ServerError, ServerUnavailable
 from vantage6_node.threads import in_thread
 
@@ -64,31 +63,6 @@ def _column_names(db: Any) -> list[str] | None:
     return None
 
 
-def stop_stale_services(socket_path: Path) -> list[int]:
-    """End ``podman system service`` processes a killed node left on ``socket_path``."""
-    wanted = f"unix://{socket_path}".encode()
-    stopped = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"system" in argv and b"service" in argv and wanted in argv:
-            with contextlib.suppress(OSError):
-                os.kill(int(entry.name), signal.SIGTERM)
-                stopped.append(int(entry.name))
-    deadline = time.monotonic() + 10
-    while stopped and time.monotonic() < deadline:
-        if not any(Path(f"/proc/{pid}").exists() for pid in stopped):
-            break
-        time.sleep(0.05)
-    if stopped:
-        log.info("stopped podman services left by an earlier node process: %s", stopped)
-    return stopped
-
-
 class Node:
     """One node process. ``await node.run(stop)`` runs until ``stop`` is set."""
 
@@ -110,25 +84,15 @@ class Node:
         self._sync_wanted = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._peer_schemes: dict[int, tuple[float, list[str] | None]] = {}
-        self._service: PodmanService | None = None
+        self._service: PodmanServiceChild | None = None
 
     # -- start -----------------------------------------------------------------------------------
     async def _open_runtime(self, socket_root: Path) -> ContainerRuntime:
         if self.runtime is None:
             ensure_containers_conf()
-            if self.config.runtime == "podman" and self.config.podman_service:
-                socket_root.mkdir(parents=True, exist_ok=True)
-                os.chmod(socket_root, 0o700)
-                await in_thread(stop_stale_services, socket_root / "podman.sock")
-                self._service = PodmanService(
-                    socket_path=socket_root / "podman.sock",
-                    log_path=self.task_dir / "podman-service.log",
-                )
-                await in_thread(self._service.start)
-                options = {"base_url": self._service.url, **self.config.runtime_options}
-                self.runtime = load_runtime("docker", **options)
-            else:
-                self.runtime = load_runtime(self.config.runtime, **self.config.runtime_options)
+            self.runtime, self._service = await open_runtime(
+                self.config, socket_root, self.task_dir
+            )
         if not await in_thread(self.runtime.is_available):
             raise NodeStartError(f"container runtime {self.config.runtime!r} is not available")
         return self.runtime
@@ -285,7 +249,7 @@ class Node:
         if self._service is not None:
             with contextlib.suppress(Exception):
                 self.runtime.close()
-            await in_thread(self._service.stop)
+            await self._service.stop()
         log.info("node stopped")
 
     # -- socket events ---------------------------------------------------------------------------
