@@ -56,6 +56,7 @@ from vantage6_node.runs.reporter import Reporter, final_report
 from vantage6_node.runtime import (
     ContainerRuntime,
     ContainerRuntimeError,
+    ContainerStartError,
     ImageNotFound,
     ImagePullError,
     Mount,
@@ -71,6 +72,7 @@ MAX_ATTEMPTS = 3
 LOG_FLUSH_SECONDS = 0.25
 IMAGE_CACHE_SECONDS = 60.0
 INITIALIZING_AFTER = 0.5
+MAX_KEPT_LINES = 5000
 
 
 def utcnow() -> str:
@@ -347,6 +349,19 @@ class RunManager:
         except asyncio.CancelledError:
             # node stopping: leave containers and state for the next start
             raise
+        except ServerUnavailable as exc:
+            if handle.container_id is None and not self.stopping:
+                # the server went away before the algorithm started: try again when the
+                # next sync lists the run (it stays open on the server)
+                log.info("run %s: postponed, server unreachable (%s)", run_id, exc)
+                await self._release(handle)
+                self.reporters.pop(run_id, None)
+                await handle.reporter.stop()
+                state.phase = PHASE_RECEIVED
+                state.attempts = max(0, state.attempts - 1)
+                handle.folder.save_state(state)
+            elif not self.stopping:
+                raise
         except Exception as exc:  # noqa: BLE001
             log.exception("run %s: unexpected error", run_id)
             text = "\n".join(handle.log_lines + [f"[node] internal error: {exc!r}"]) + "\n"
@@ -490,12 +505,12 @@ class RunManager:
         self._checkpoint(handle)
         handle.mark("container_start")
         try:
-            cid = await in_thread(self.runtime.run, spec)
+            cid = await self._run_container(spec)
         except ImageNotFound:
             self._images.pop(state.image, None)
             await self._ensure_image(state.image)
             try:
-                cid = await in_thread(self.runtime.run, spec)
+                cid = await self._run_container(spec)
             except ContainerRuntimeError as exc:
                 raise RunFailure(RunStatus.START_FAILED, f"container did not start: {exc}") from exc
         except ContainerRuntimeError as exc:
@@ -509,6 +524,17 @@ class RunManager:
             with contextlib.suppress(ContainerRuntimeError):
                 await in_thread(self.runtime.kill, cid)
         return await self.watch(handle, cid)
+
+    async def _run_container(self, spec: RunSpec) -> str:
+        try:
+            return await in_thread(self.runtime.run, spec)
+        except ContainerStartError as exc:
+            text = str(exc).lower()
+            if spec.name and "name" in text and ("in use" in text or "already" in text):
+                # a container of an earlier attempt kept the name: it is ours, replace it
+                await in_thread(self.runtime.remove, spec.name, True)
+                return await in_thread(self.runtime.run, spec)
+            raise
 
     async def _open_proxy(self, handle: RunHandle, token: str, relays: list) -> None:
         state = handle.state
@@ -589,7 +615,9 @@ class RunManager:
 
         lines = handle.log_lines
         async for line in iterate_in_thread(lambda: self.runtime.stream_logs(cid, follow=True)):
-            lines.append(line)
+            lines.append(line)  # kept in case the complete log cannot be read at the end
+            if len(lines) > MAX_KEPT_LINES:
+                del lines[: len(lines) - MAX_KEPT_LINES]
             pending.append(line)
             if time.monotonic() - last >= LOG_FLUSH_SECONDS or len(pending) >= 200:
                 await flush()

@@ -109,6 +109,8 @@ class Reporter:
             try:
                 await self.api.patch_run(self.state.run_id, update, retry_for=2.0)
             except ServerUnavailable:
+                if self.api.stopping.is_set():
+                    return
                 continue  # keep trying until the server is back or the run has finished
             except ServerError as exc:
                 log.info("run %s: status %s refused: %s", self.state.run_id, update, exc)
