@@ -18,6 +18,7 @@ from vantage6_node.config import NodeConfig
 from vantage6_node.connection import Authenticator, LinkState, SocketLink
 from vantage6_node.encryption import NodeEncryption
 from vantage6_node.engine import PodmanServiceChild, open_runtime
+from vantage6_node.exitwatch import ExitWatcher
 from vantage6_node.isolation import ForwarderPool, default_socket_root
 from vantage6_node.proxy import NodeProxy, StatusBoard
 from vantage6_node.runs.environment import database_relays
@@ -85,6 +86,7 @@ class Node:
         self._tasks: list[asyncio.Task] = []
         self._peer_schemes: dict[int, tuple[float, list[str] | None]] = {}
         self._service: PodmanServiceChild | None = None
+        self.exit_watcher: ExitWatcher | None = None
 
     # -- start -----------------------------------------------------------------------------------
     async def _open_runtime(self, socket_root: Path) -> ContainerRuntime:
@@ -194,6 +196,8 @@ class Node:
                 on_connect=self._on_connect,
                 transports=list(config.socket_transports),
             )
+            if config.runtime == "podman":
+                self.exit_watcher = ExitWatcher.for_podman()
             self.manager = RunManager(
                 config=config,
                 identity=identity,
@@ -204,6 +208,7 @@ class Node:
                 proxy=self.proxy,
                 forwarders=self.forwarders,
                 emit=self.link.emit,
+                exit_watcher=self.exit_watcher,
             )
             await recover(self.manager)
             self.forwarders.refill()
@@ -245,6 +250,8 @@ class Node:
             await self.forwarders.close()
         if self.proxy is not None:
             await self.proxy.close()
+        if self.exit_watcher is not None:
+            self.exit_watcher.close()
         await session.close()
         if self._service is not None:
             with contextlib.suppress(Exception):

@@ -284,3 +284,31 @@ def test_require_authenticated_refuses_vantage6_format(keys):
     payload = crypto.Cryptor(theirs).encrypt_bytes_to_str(b"x", enc.public_key_b64)
     with pytest.raises(crypto.DecryptionError):
         enc.decrypt_input(payload)
+
+
+# -- exit watcher ------------------------------------------------------------------------------
+
+
+def test_exit_watcher(tmp_path):
+    import asyncio
+
+    from vantage6_node.exitwatch import ExitWatcher
+
+    async def scenario():
+        watcher = ExitWatcher(tmp_path)
+        watcher.start()
+        try:
+            later = watcher.exited("abc123")
+            other = watcher.exited("def456")
+            assert not later.done()
+            (tmp_path / "abc123.tmp").write_text("3")
+            (tmp_path / "abc123.tmp").rename(tmp_path / "abc123")
+            assert await asyncio.wait_for(later, 2) == 3
+            assert not other.done()
+            (tmp_path / "ghi789").write_text("0")
+            assert (await asyncio.wait_for(watcher.exited("ghi789"), 1)) == 0  # already there
+            watcher.forget("def456", other)
+        finally:
+            watcher.close()
+
+    asyncio.run(scenario())

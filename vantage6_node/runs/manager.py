@@ -26,6 +26,7 @@ from typing import Any
 from vantage6_common.status import RunStatus
 from vantage6_node.config import NodeConfig
 from vantage6_node.encryption import NodeEncryption
+from vantage6_node.exitwatch import ExitWatcher
 from vantage6_node.isolation import (
     LABEL_INSTANCE,
     LABEL_ROLE,
@@ -142,6 +143,7 @@ class RunManager:
         proxy: NodeProxy,
         forwarders: ForwarderPool,
         emit: Emit,
+        exit_watcher: ExitWatcher | None = None,
     ) -> None:
         self.config = config
         self.identity = identity
@@ -152,6 +154,7 @@ class RunManager:
         self.proxy = proxy
         self.forwarders = forwarders
         self.emit = emit
+        self.exit_watcher = exit_watcher
         self.policies = PolicyChecker(config.policies)
         self.handles: dict[int, RunHandle] = {}
         self.reporters: dict[int, Reporter] = {}
@@ -577,21 +580,39 @@ class RunManager:
     async def _wait_exit(self, cid: str) -> int:
         """Exit code of the container, noticed soon after the exit.
 
-        Engines reached over an API are asked for the state: often at first (most algorithms
-        in a federated analysis finish within seconds), then less and less often. A CLI engine
-        has its own ``wait`` (one process, not one per look).
+        With podman the exit watcher (inotify on conmon's exit files) reports at once; the
+        engine is asked as well, less and less often, in case the shortcut misses. Engines
+        reached over an API are asked often at first (most algorithms in a federated analysis
+        finish within seconds). A CLI engine has its own ``wait`` (one process, not one per
+        look).
         """
-        if self.runtime.name != "docker":
-            return await in_thread(self.runtime.wait, cid)
-        started = time.monotonic()
-        interval = 0.01
-        while True:
-            info = await in_thread(self.runtime.inspect, cid)
-            if info.state in ("exited", "dead"):
-                return info.exit_code if info.exit_code is not None else -1
-            await asyncio.sleep(interval)
-            cap = 0.05 if time.monotonic() - started < 5 else 1.0
-            interval = min(interval * 1.5, cap)
+        watched = self.exit_watcher.exited(cid) if self.exit_watcher is not None else None
+        try:
+            if self.runtime.name != "docker":
+                waiter = asyncio.ensure_future(in_thread(self.runtime.wait, cid))
+                pending = {waiter} | ({watched} if watched is not None else set())
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if waiter in done:
+                    return waiter.result()
+                code = watched.result() if watched is not None else None
+                return code if code is not None else await waiter
+            started = time.monotonic()
+            interval = 0.2 if watched is not None else 0.01
+            while True:
+                if watched is not None:
+                    await asyncio.wait({watched}, timeout=interval)
+                    if watched.done() and watched.result() is not None:
+                        return int(watched.result())
+                else:
+                    await asyncio.sleep(interval)
+                info = await in_thread(self.runtime.inspect, cid)
+                if info.state in ("exited", "dead"):
+                    return info.exit_code if info.exit_code is not None else -1
+                quick = time.monotonic() - started < 5 and watched is None
+                interval = min(interval * 1.5, 0.05 if quick else 1.0)
+        finally:
+            if watched is not None and self.exit_watcher is not None:
+                self.exit_watcher.forget(cid, watched)
 
     async def _stream_logs(self, handle: RunHandle, cid: str) -> None:
         state = handle.state
