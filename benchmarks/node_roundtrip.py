@@ -172,9 +172,22 @@ def measure(n_nodes: int, n_tasks: int, pause: float, workdir: Path) -> dict:
             "p95_ms": round(percentile(values, 0.95) * 1000, 1),
         }
 
+    phase_names: list[str] = []
+    for sample in samples:
+        for name in sample["phases"]:
+            if name not in phase_names:
+                phase_names.append(name)
+    phases = {
+        name: round(
+            statistics.median([s["phases"][name] for s in samples if name in s["phases"]]) * 1000,
+            1,
+        )
+        for name in phase_names
+    }
     return {
         "nodes": n_nodes,
         "tasks": n_tasks,
+        "phases_p50_ms": phases,
         "total": summary("total"),
         "container": summary("container"),
         "engine_run_call": summary("engine_run_call"),
@@ -206,6 +219,12 @@ def main() -> int:
             f"{r['total']['p95_ms']:>7.0f} | {r['container']['p50_ms']:>13.0f} "
             f"{r['container']['p95_ms']:>7.0f} | {r['everything_else']['p50_ms']:>8.0f} "
             f"{r['everything_else']['p95_ms']:>7.0f} | {r['engine_run_call']['p50_ms']:>14.0f}"
+        )
+    print("\nphases of the slowest run (p50, ms):")
+    for r in rows:
+        print(
+            f"  {r['nodes']:>2} nodes: "
+            + ", ".join(f"{k} {v:.0f}" for k, v in r["phases_p50_ms"].items())
         )
     out = REPO / "benchmarks" / "results" / "node_roundtrip.json"
     out.parent.mkdir(parents=True, exist_ok=True)
