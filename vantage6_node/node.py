@@ -20,6 +20,7 @@ from vantage6_node.encryption import NodeEncryption
 from vantage6_node.engine import PodmanServiceChild, open_runtime
 from vantage6_node.exitwatch import ExitWatcher
 from vantage6_node.isolation import ForwarderPool, default_socket_root
+from vantage6_node.logfiles import LogFiles
 from vantage6_node.proxy import NodeProxy, StatusBoard
 from vantage6_node.runs.environment import database_relays
 from vantage6_node.runs.folder import RunStore, write_atomic
@@ -196,8 +197,10 @@ class Node:
                 on_connect=self._on_connect,
                 transports=list(config.socket_transports),
             )
+            log_files = None
             if config.runtime == "podman":
                 self.exit_watcher = ExitWatcher.for_podman()
+                log_files = await asyncio.to_thread(LogFiles.for_podman)
             self.manager = RunManager(
                 config=config,
                 identity=identity,
@@ -209,6 +212,7 @@ class Node:
                 forwarders=self.forwarders,
                 emit=self.link.emit,
                 exit_watcher=self.exit_watcher,
+                log_files=log_files,
             )
             await recover(self.manager)
             self.forwarders.refill()

@@ -198,16 +198,29 @@ class RunFolder:
             return None
 
     def save_report(self, report: Report, log: str) -> None:
-        """Keep the outcome until the server has it (flushed to disk, output included)."""
-        if report.has_result:
+        """Keep the outcome until the server has it.
+
+        Written without waiting for the disk (the run is delivered meanwhile); call
+        :meth:`flush_report` afterwards to make it survive a power cut as well.
+        """
+        write_atomic(self.log_file, log.encode("utf-8", "replace"), durable=False)
+        write_atomic(self.report_file, json.dumps(report.to_dict()).encode(), durable=False)
+
+    def flush_report(self) -> None:
+        """Flush the outcome (report, log, output, state) to disk."""
+        for path in (self.output_file, self.log_file, self.report_file, self.state_file):
             with contextlib.suppress(OSError):
-                fd = os.open(self.output_file, os.O_RDONLY)
+                fd = os.open(path, os.O_RDONLY)
                 try:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-        write_atomic(self.log_file, log.encode("utf-8", "replace"))
-        write_atomic(self.report_file, json.dumps(report.to_dict()).encode())
+        with contextlib.suppress(OSError):
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def load_report(self) -> Report | None:
         try:

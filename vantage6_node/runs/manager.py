@@ -38,6 +38,7 @@ from vantage6_node.isolation import (
     ForwarderPool,
     start_tcp_relay,
 )
+from vantage6_node.logfiles import LogFiles
 from vantage6_node.policies import PolicyChecker, TaskOrigin
 from vantage6_node.proxy import NodeProxy, RunContext
 from vantage6_node.runs.environment import build_plan
@@ -144,6 +145,7 @@ class RunManager:
         forwarders: ForwarderPool,
         emit: Emit,
         exit_watcher: ExitWatcher | None = None,
+        log_files: LogFiles | None = None,
     ) -> None:
         self.config = config
         self.identity = identity
@@ -155,6 +157,7 @@ class RunManager:
         self.forwarders = forwarders
         self.emit = emit
         self.exit_watcher = exit_watcher
+        self.log_files = log_files
         self.policies = PolicyChecker(config.policies)
         self.handles: dict[int, RunHandle] = {}
         self.reporters: dict[int, Reporter] = {}
@@ -559,20 +562,27 @@ class RunManager:
 
     async def watch(self, handle: RunHandle, cid: str) -> int:
         """Follow the container's output until it exits; return its exit code."""
-        streamer = asyncio.create_task(self._stream_logs(handle, cid))
+        exited = asyncio.Event()
+        streamer = asyncio.create_task(self._stream_logs(handle, cid, exited))
         try:
             code = await self._wait_exit(cid)
         except ContainerRuntimeError as exc:
             streamer.cancel()
             raise RunFailure(RunStatus.CRASHED, f"lost the container: {exc}") from exc
         handle.mark("container_exited")
-        # the live stream may trail the exit; the complete log is one call away
-        streamer.cancel()
-        try:
-            text = await in_thread(self.runtime.logs, cid)
-            handle.log_lines = text.splitlines()
-        except ContainerRuntimeError as exc:
-            log.warning("run %s: could not read the final log: %s", handle.state.run_id, exc)
+        exited.set()
+        lines = None
+        if self.log_files is not None:
+            lines = await asyncio.to_thread(self.log_files.read, cid)
+        if lines is None:
+            # the live stream may trail the exit; the complete log is one call away
+            streamer.cancel()
+            try:
+                lines = (await in_thread(self.runtime.logs, cid)).splitlines()
+            except ContainerRuntimeError as exc:
+                log.warning("run %s: could not read the final log: %s", handle.state.run_id, exc)
+        if lines is not None:
+            handle.log_lines = lines
         handle.mark("logs_complete")
         handle.state.exit_code = code
         return code
@@ -614,35 +624,52 @@ class RunManager:
             if watched is not None and self.exit_watcher is not None:
                 self.exit_watcher.forget(cid, watched)
 
-    async def _stream_logs(self, handle: RunHandle, cid: str) -> None:
+    async def _stream_logs(self, handle: RunHandle, cid: str, exited: asyncio.Event) -> None:
+        """Send the algorithm's output to the collaboration as it appears (in small batches)."""
         state = handle.state
         pending: list[str] = []
-        last = time.monotonic()
+        wake = asyncio.Event()
+
+        async def sender() -> None:
+            while True:
+                await wake.wait()
+                wake.clear()
+                await asyncio.sleep(LOG_FLUSH_SECONDS)  # gather what follows closely
+                await flush()
 
         async def flush() -> None:
-            nonlocal pending, last
-            if pending and self.config.share_algorithm_logs:
+            nonlocal pending
+            batch, pending = pending, []
+            if batch and self.config.share_algorithm_logs:
                 await self.emit(
                     "algorithm_log",
                     {
                         "run_id": state.run_id,
                         "task_id": state.task_id,
                         "collaboration_id": self.identity.collaboration_id,
-                        "log": "\n".join(pending) + "\n",
+                        "log": "\n".join(batch) + "\n",
                     },
                 )
-            pending = []
-            last = time.monotonic()
 
         lines = handle.log_lines
-        async for line in iterate_in_thread(lambda: self.runtime.stream_logs(cid, follow=True)):
-            lines.append(line)  # kept in case the complete log cannot be read at the end
-            if len(lines) > MAX_KEPT_LINES:
-                del lines[: len(lines) - MAX_KEPT_LINES]
-            pending.append(line)
-            if time.monotonic() - last >= LOG_FLUSH_SECONDS or len(pending) >= 200:
-                await flush()
-        await flush()
+        if self.log_files is not None and self.log_files.path(cid).exists():
+            source = self.log_files.follow(cid, exited)
+        else:
+            source = iterate_in_thread(lambda: self.runtime.stream_logs(cid, follow=True))
+        sending = asyncio.create_task(sender())
+        try:
+            async for line in source:
+                lines.append(line)  # kept in case the complete log cannot be read at the end
+                if len(lines) > MAX_KEPT_LINES:
+                    del lines[: len(lines) - MAX_KEPT_LINES]
+                pending.append(line)
+                if len(pending) >= 200:
+                    await flush()
+                else:
+                    wake.set()
+        finally:
+            sending.cancel()
+            await flush()
 
     async def _conclude(
         self, handle: RunHandle, status: RunStatus, log_text: str, has_result: bool
@@ -661,14 +688,16 @@ class RunManager:
             await self._release(handle)
             return
         state.phase = PHASE_REPORTING
+        handle.mark("reported")
         state.timings = dict(handle.timings)
         report = final_report(
             status.value, state.finished_at, log_text, has_result, state.started_at
         )
         handle.folder.save_report(report, log_text)
         handle.folder.save_state(state)
-        handle.mark("reported")
         handle.reporter.finish()
+        # to disk for good, next to (not before) the delivery
+        self.spawn(asyncio.to_thread(handle.folder.flush_report), name="flush")
         start = handle.timings.get("received") or handle.timings.get("resumed") or 0.0
         log.info(
             "run %s: %s; timings %s",
