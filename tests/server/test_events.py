@@ -203,3 +203,34 @@ def test_two_instances_share_events_through_rabbitmq(tmp_path) -> None:
         first.stop()
         second.stop()
         drop_pg_database(name)
+
+
+def test_node_info_update_advertises_encryption_schemes(
+    live_server: LiveServer, root_api: Api, fed: dict
+) -> None:
+    org = fed["orgs"][1]
+    assert root_api.ok("GET", f"/organization/{org}")["encryption_schemes"] == []
+    node = Api.as_node(live_server.api_url, fed["nodes"][org]["api_key"])
+    listener = Listener(live_server, node.token)
+    try:
+        listener.wait("sync")
+        listener.sio.emit(
+            "node_info_update",
+            {"encryption_schemes": ["gcm-oaep", "v6-ctr"], "database_labels": ["default"]},
+            namespace="/tasks",
+        )
+        deadline = time.monotonic() + 5
+        while root_api.ok("GET", f"/organization/{org}")["encryption_schemes"] != [
+            "gcm-oaep",
+            "v6-ctr",
+        ]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        configs = root_api.ok("GET", f"/node/{fed['nodes'][org]['id']}")["config"]
+        assert {
+            "key": "encryption_schemes",
+            "value": "gcm-oaep",
+            "node_id": fed["nodes"][org]["id"],
+        } in configs
+    finally:
+        listener.close()

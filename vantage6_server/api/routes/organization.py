@@ -94,7 +94,21 @@ def get_organization(id: int, principal: Auth, session: Db) -> dict:
     org = get_or_404(session, m.Organization, id, "Organization")
     allowed = principal.organizations_in_scope(principal.scope("organization", Operation.VIEW))
     require(org.id == principal.organization_id or in_scope(allowed, org.id))
-    return serialize.organization(org)
+    return {**serialize.organization(org), "encryption_schemes": encryption_schemes(org)}
+
+
+def encryption_schemes(org: m.Organization) -> list[str]:
+    """Payload formats every node of the organization reads (from ``node_info_update``).
+
+    A node that never reported is taken to read only the vantage6 format, so senders fall
+    back to it; the list is empty when the organization has no node that reported.
+    """
+    common: set[str] | None = None
+    for node in org.nodes:
+        reported = (node.config or {}).get("encryption_schemes")
+        schemes = {str(s) for s in reported} if isinstance(reported, list) else set()
+        common = schemes if common is None else common & schemes
+    return sorted(common or set())
 
 
 @router.post("/organization", status_code=201, summary="Create an organization")
