@@ -286,8 +286,11 @@ def test_encrypted_sandbox(tmp_path):
         client = Client(facts["api_url"])
         client.authenticate(facts["username"], facts["password"])
         raw = client.request("result", params={"task_id": report["id"]})["data"][0]["result"]
+        raw_input = client.request("run", params={"task_id": report["id"]})["data"][0]["input"]
         client.close()
-        assert crypto.detect_scheme(raw) is not None
+        # the nodes advertise the authenticated format, so both directions use it
+        assert crypto.detect_scheme(raw) == crypto.SCHEME_GCM
+        assert crypto.detect_scheme(raw_input) == crypto.SCHEME_GCM
         # without the key the CLI says what is missing
         no_key = run_v6(env, "task", "result", report["id"], **login(facts))
         assert no_key.returncode == 2 and "V6_PRIVATE_KEY" in no_key.stderr
