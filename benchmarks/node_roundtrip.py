@@ -7,7 +7,8 @@ Run from the repository root with the project venv (needs podman and the images 
 
 A live server (SQLite) and N node processes run on this machine, every organization with its
 own CSV file. A researcher creates a task for all N organizations with a trivial method
-(``ping``: returns a constant) and polls until every result is there.
+(``ping``: returns a constant) and waits until every result is there (woken by the server's
+status events, then reading the task's status).
 
 Per task, the round trip is split into
 
@@ -30,8 +31,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import socketio
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -114,15 +118,29 @@ def measure(n_nodes: int, n_tasks: int, pause: float, workdir: Path) -> dict:
         assert fed.wait_task(warm["id"]) == "completed", fed.logs()
         time.sleep(pause)
 
+        # the researcher learns of status changes from the server's events (as the Python
+        # client does), and looks at the task's status when one arrives
+        news = threading.Event()
+        sio = socketio.Client(reconnection=False)
+        sio.on("algorithm_status_change", lambda *_: news.set(), namespace="/tasks")
+        sio.on("status_update", lambda *_: news.set(), namespace="/tasks")
+        sio.connect(
+            server.url,
+            headers={"Authorization": f"Bearer {root.token}"},
+            namespaces=["/tasks"],
+            transports=["websocket"],
+        )
         samples = []
         for i in range(n_tasks):
+            news.clear()
             t0 = time.time()
             task = fed.create_task({"method": "ping"}, image=TRIVIAL_IMAGE, databases=[])
             while True:
+                news.wait(0.25)
+                news.clear()
                 status = fed.researcher.ok("GET", f"/task/{task['id']}/status")["status"]
                 if status not in ("pending", "initializing", "active"):
                     break
-                time.sleep(0.005)
             t_done = time.time()
             assert status == "completed", (status, fed.logs())
             results = fed.results(task["id"])
@@ -160,6 +178,7 @@ def measure(n_nodes: int, n_tasks: int, pause: float, workdir: Path) -> dict:
                 flush=True,
             )
             time.sleep(pause)
+        sio.disconnect()
     finally:
         if fed is not None:
             fed.stop()

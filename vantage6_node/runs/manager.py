@@ -74,6 +74,9 @@ MAX_ATTEMPTS = 3
 LOG_FLUSH_SECONDS = 0.25
 IMAGE_CACHE_SECONDS = 60.0
 INITIALIZING_AFTER = 0.5
+ACTIVE_AFTER = 0.2
+FLUSH_AFTER = 1.0
+CLEANUP_WAIT = 5.0
 MAX_KEPT_LINES = 5000
 
 
@@ -383,6 +386,11 @@ class RunManager:
                 RunStatus.INITIALIZING.value, started_at=handle.state.started_at
             )
 
+    @staticmethod
+    def _active(handle: RunHandle) -> None:
+        if handle.state.phase == PHASE_RUNNING and "container_exited" not in handle.timings:
+            handle.reporter.set_status(RunStatus.ACTIVE.value, started_at=handle.state.started_at)
+
     def _checkpoint(self, handle: RunHandle) -> None:
         if handle.state.kill_requested:
             raise RunFailure(RunStatus.KILLED, "killed before the algorithm started")
@@ -525,7 +533,9 @@ class RunManager:
         handle.container_id = cid
         state.container_id = cid
         folder.save_state(state)
-        handle.reporter.set_status(RunStatus.ACTIVE.value, started_at=state.started_at)
+        # "active" once the algorithm has run for a moment: a run that finishes sooner goes
+        # straight to its final status, and its result does not queue behind this update
+        asyncio.get_running_loop().call_later(ACTIVE_AFTER, self._active, handle)
         if state.kill_requested:  # a kill that arrived while the container was starting
             with contextlib.suppress(ContainerRuntimeError):
                 await in_thread(self.runtime.kill, cid)
@@ -696,8 +706,7 @@ class RunManager:
         handle.folder.save_report(report, log_text)
         handle.folder.save_state(state)
         handle.reporter.finish()
-        # to disk for good, next to (not before) the delivery
-        self.spawn(asyncio.to_thread(handle.folder.flush_report), name="flush")
+        self.spawn(self._flush_unless_delivered(handle), name="flush")
         start = handle.timings.get("received") or handle.timings.get("resumed") or 0.0
         log.info(
             "run %s: %s; timings %s",
@@ -709,6 +718,13 @@ class RunManager:
         del self.finished_timings[:-1000]
         await self._release(handle)
 
+    async def _flush_unless_delivered(self, handle: RunHandle) -> None:
+        """Put the outcome on disk for good if the server does not take it at once."""
+        try:
+            await asyncio.wait_for(handle.reporter.done.wait(), FLUSH_AFTER)
+        except TimeoutError:
+            await asyncio.to_thread(handle.folder.flush_report)
+
     async def _release(self, handle: RunHandle) -> None:
         await self.proxy.stop_run(handle.state.run_id)
         for server in handle.relays:
@@ -717,9 +733,19 @@ class RunManager:
         cid, fwd = handle.container_id, handle.forwarder
         handle.container_id = None
         handle.forwarder = None
-        self.spawn(self._remove_containers(cid, fwd), name=f"cleanup-{handle.state.run_id}")
+        self.spawn(
+            self._remove_containers(cid, fwd, handle.reporter.done),
+            name=f"cleanup-{handle.state.run_id}",
+        )
 
-    async def _remove_containers(self, cid: str | None, fwd: Forwarder | None) -> None:
+    async def _remove_containers(
+        self, cid: str | None, fwd: Forwarder | None, delivered: asyncio.Event | None = None
+    ) -> None:
+        if delivered is not None:
+            # clean up after the delivery, not during it (it needs the machine more); the
+            # exited container also lets a restarted node collect the outcome again
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(delivered.wait(), CLEANUP_WAIT)
         if cid:
             with contextlib.suppress(Exception):
                 await in_thread(self.runtime.remove, cid, True)
