@@ -10,6 +10,7 @@ import http.client
 import json
 import math
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -208,7 +209,11 @@ def measure_throughput(url: str, connections: int, duration_s: int, warmup_s: in
     runner = run_wrk if wrk_path() else run_python_loadgen
     if warmup_s > 0:
         runner(url, connections, warmup_s)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = runner(url, connections, duration_s)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    result["loadgen_cpu_cores"] = round(used / duration_s, 2)
     result["connections"] = connections
     result["duration_s"] = duration_s
     return result
