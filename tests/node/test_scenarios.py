@@ -22,7 +22,10 @@ def fed(podman_images, test_image, live_server, root_api, tmp_path_factory):
         root_api,
         tmp_path_factory.mktemp("scenarios"),
         make_datasets(2),
-        extra_config={"algorithm_env": {"ALGO_GREETING": "hello $world"}},
+        extra_config={
+            "algorithm_env": {"ALGO_GREETING": "hello $world"},
+            "limits": {"cpus": 0.5, "memory": "256m", "pids": 200},
+        },
     )
     strict = federation.stations[1]
     strict.extra_config = {"policies": {"allowed_algorithms": ["localhost/v6-demo"]}}
@@ -191,3 +194,18 @@ def test_proxy_refuses_what_containers_may_not_do(fed, test_image):
     assert _run_of(fed, task["id"])["status"] == "completed", fed.logs()
     (result,) = fed.results(task["id"])
     assert result and all(status == 403 for status in result.values()), result
+
+
+def test_cpu_memory_and_process_limits_apply(fed, test_image):
+    station = fed.stations[0]
+    task = fed.create_task({"method": "cgroup_limits"}, [station.org_id], image=test_image)
+    assert _run_of(fed, task["id"])["status"] == "completed", fed.logs()
+    (limits,) = fed.results(task["id"])
+    memory = limits["memory_v2"] or limits["memory_v1"]
+    assert int(memory) == 256 * 1024 * 1024, limits
+    if limits["cpu_v2"]:
+        quota, period = limits["cpu_v2"].split()
+    else:
+        quota, period = limits["cpu_quota_v1"], limits["cpu_period_v1"]
+    assert int(quota) / int(period) == pytest.approx(0.5), limits
+    assert (limits["pids_v2"] or limits["pids_v1"]) == "200", limits

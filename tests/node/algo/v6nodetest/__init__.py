@@ -136,3 +136,23 @@ def writable(paths: list[str]) -> dict[str, str]:
 
 def database_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if "DATABASE" in k or "QUERY" in k}
+
+
+def cgroup_limits() -> dict[str, str | None]:
+    """Memory and CPU limits as the container's cgroup shows them (v1 or v2)."""
+    files = {
+        "memory_v2": "/sys/fs/cgroup/memory.max",
+        "cpu_v2": "/sys/fs/cgroup/cpu.max",
+        "pids_v2": "/sys/fs/cgroup/pids.max",
+        "memory_v1": "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "cpu_quota_v1": "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+        "cpu_period_v1": "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+        "pids_v1": "/sys/fs/cgroup/pids/pids.max",
+    }
+    out: dict[str, str | None] = {}
+    for name, path in files.items():
+        try:
+            out[name] = Path(path).read_text().strip()
+        except OSError:
+            out[name] = None
+    return out
