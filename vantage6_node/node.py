@@ -26,7 +26,7 @@ from vantage6_node.runs.environment import database_relays
 from vantage6_node.runs.folder import RunStore, write_atomic
 from vantage6_node.runs.manager import NodeIdentity, RunManager
 from vantage6_node.runs.recovery import reconcile, recover
-from vantage6_node.runtime import ContainerRuntime, ensure_containers_conf
+from vantage6_node.runtime import ContainerRuntime, ContainerRuntimeError, ensure_containers_conf
 from vantage6_node.server_api import ServerAPI, ServerError, ServerUnavailable
 from vantage6_node.threads import in_thread
 
@@ -100,6 +100,18 @@ class Node:
             raise NodeStartError(f"container runtime {self.config.runtime!r} is not available")
         return self.runtime
 
+    async def _check_forwarder_image(self, runtime: ContainerRuntime) -> None:
+        image = self.config.isolation.forwarder_image
+        if await in_thread(runtime.image_exists, image):
+            return
+        try:
+            await in_thread(runtime.pull, image)
+        except ContainerRuntimeError as exc:
+            raise NodeStartError(
+                f"isolation.forwarder_image {image!r} is missing and cannot be pulled ({exc}); "
+                "build it with: python -m vantage6_node.images build"
+            ) from exc
+
     async def _identify(self, iid: str) -> NodeIdentity:
         assert self.api is not None and self.auth is not None
         node_id = self.auth.node_id
@@ -171,6 +183,7 @@ class Node:
         stop_forward = asyncio.create_task(self._forward_stop(stop))
         try:
             runtime = await self._open_runtime(socket_root)
+            await self._check_forwarder_image(runtime)
             await auth.login()
             self.identity = identity = await self._identify(iid)
             self.encryption = NodeEncryption(config.encryption, self.task_dir / "private_key.pem")

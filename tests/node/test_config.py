@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -184,3 +186,24 @@ def test_unreadable_and_non_mapping_files(tmp_path):
 )
 def test_memory_sizes(text, size):
     assert parse_memory(text) == size
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vantage6_node", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def test_cli_reports_config_errors(tmp_path):
+    path = _write(tmp_path, "api_key: k\nserver_url: http://x\nport: 99999\ndatabases: 3\n")
+    proc = _cli("--config", str(path))
+    assert proc.returncode == 2
+    assert "port:" in proc.stderr and "databases:" in proc.stderr
+    good = _write(tmp_path, "api_key: k\nserver_url: http://x\n")
+    proc = _cli("--config", str(good), "--check")
+    assert proc.returncode == 0, proc.stderr
+    assert "valid" in proc.stdout

@@ -158,3 +158,23 @@ def test_socket_reconnects_and_catches_up(node_key):
             assert link.state == LinkState.CLOSED
 
     asyncio.run(scenario())
+
+
+def test_node_refuses_to_start_with_a_wrong_api_key(podman_images, node_key, tmp_path):
+    import subprocess
+    import sys
+
+    server = node_key[0]
+    config = tmp_path / "node.yaml"
+    config.write_text(
+        f"api_key: not-the-key\nserver_url: http://127.0.0.1\nport: {server.port}\n"
+        f"task_dir: {tmp_path / 'tasks'}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "vantage6_node", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 3
+    assert "API key" in proc.stderr

@@ -168,6 +168,7 @@ class RunManager:
         self._images: dict[str, float] = {}
         self._org_keys: dict[int, tuple[float, str | None]] = {}
         self._background: set[asyncio.Task] = set()
+        self._offering: set[int] = set()
         self.stopping = False
         #: (run id, timings) of finished runs, for benchmarks and tests
         self.finished_timings: list[tuple[int, dict[str, float]]] = []
@@ -249,6 +250,15 @@ class RunManager:
         run_id = _id(run)
         if run_id is None or run_id in self.handles or run_id in self.reporters:
             return
+        if run_id in self._offering:
+            return  # the same run offered twice at once (sync and new_task)
+        self._offering.add(run_id)
+        try:
+            await self._take(run_id, run)
+        finally:
+            self._offering.discard(run_id)
+
+    async def _take(self, run_id: int, run: dict[str, Any]) -> None:
         folder = self.store.folder(run_id)
         state = folder.load_state()
         if state is not None:
@@ -439,6 +449,14 @@ class RunManager:
             ) from exc
         self._images[image] = time.monotonic()
 
+    async def _forwarder(self) -> Forwarder:
+        try:
+            return await self.forwarders.acquire()
+        except (ContainerRuntimeError, RuntimeError) as exc:
+            raise RunFailure(
+                RunStatus.START_FAILED, f"the network forwarder did not start: {exc}"
+            ) from exc
+
     async def _decrypt_input(self, state: RunState, raw_input: Any) -> bytes:
         if raw_input is None:
             try:
@@ -466,7 +484,7 @@ class RunManager:
         folder = handle.folder
         # independent preparations, at the same time
         image_task = asyncio.create_task(self._ensure_image(state.image))
-        fwd_task = asyncio.create_task(self.forwarders.acquire())
+        fwd_task = asyncio.create_task(self._forwarder())
         try:
             data, token = await asyncio.gather(
                 self._decrypt_input(state, raw_input), self._container_token(state)
