@@ -11,10 +11,11 @@ import socketio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from vantage6_common import __version__
+from vantage6_common import WIRE_VERSION, __version__
 from vantage6_server.api.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from vantage6_server.api.limits import BodySizeLimit
 from vantage6_server.api.routes import ALL_ROUTERS
+from vantage6_server.api.static import StaticAnswers
 from vantage6_server.bootstrap import ensure_root, ensure_rules_and_roles, ensure_secret
 from vantage6_server.context import ServerContext
 from vantage6_server.db.migrate import upgrade_to_head
@@ -52,7 +53,7 @@ def _socket_server(settings: ServerSettings) -> socketio.AsyncServer:
     )
 
 
-def create_app(settings: ServerSettings | None = None) -> socketio.ASGIApp:
+def create_app(settings: ServerSettings | None = None) -> StaticAnswers:
     """The full server as one ASGI app (REST + OpenAPI docs + Socket.IO)."""
     settings = settings or ServerSettings()
     db, secret = prepare_database(settings)
@@ -96,4 +97,9 @@ def create_app(settings: ServerSettings | None = None) -> socketio.ASGIApp:
         expose_headers=["total-count", "Link"],
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    return socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io")
+    full = socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io")
+    static = {
+        f"{api}/version": {"version": WIRE_VERSION},
+        f"{api}/blobstream/status": {"blob_store_enabled": False},
+    }
+    return StaticAnswers(full, static, any_origin="*" in settings.cors_origins)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from vantage6_common.status import UNFINISHED_STATUSES
 from vantage6_server.api.errors import ApiError, forbidden, unauthorized
@@ -21,11 +21,13 @@ from vantage6_server.rbac.principal import (
 from vantage6_server.security.tokens import TokenError
 
 
-def get_ctx(request: Request) -> ServerContext:
+# The trivial dependencies are ``async def`` so that FastAPI does not send each of them
+# through its thread pool; only the endpoint and the principal lookup (database work) go there.
+async def get_ctx(request: Request) -> ServerContext:
     return request.app.state.ctx
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     session = request.app.state.ctx.db.sessionmaker()
     try:
         yield session
@@ -45,11 +47,18 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+# Roles, their rules and extra rules in two more queries, not one per role.
+_USER_RULES = (
+    selectinload(m.User.roles).selectinload(m.Role.rules),
+    selectinload(m.User.rules),
+)
+
+
 def principal_from_claims(claims: dict, session: Session) -> Principal:
     """Turn verified access-token claims into a principal, checking it still exists."""
     kind = claims.get("client_type")
     if kind == "user":
-        user = session.get(m.User, _int(claims["sub"]))
+        user = session.get(m.User, _int(claims["sub"]), options=_USER_RULES)
         if user is None or claims.get("ver", 0) != user.token_version:
             raise unauthorized("Token no longer valid")
         return Principal(
@@ -97,13 +106,13 @@ def get_principal(request: Request, ctx: Ctx, session: Db) -> Principal:
 Auth = Annotated[Principal, Depends(get_principal)]
 
 
-def require_user(principal: Auth) -> Principal:
+async def require_user(principal: Auth) -> Principal:
     if not principal.is_user:
         raise forbidden("Only users can do this")
     return principal
 
 
-def require_node(principal: Auth) -> Principal:
+async def require_node(principal: Auth) -> Principal:
     if not principal.is_node:
         raise forbidden("Only nodes can do this")
     return principal

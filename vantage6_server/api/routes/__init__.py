@@ -16,7 +16,9 @@ from vantage6_server.api.routes import (
     user,
 )
 
+# Cheap, frequent paths first: FastAPI matches routes in order.
 ALL_ROUTERS = [
+    misc.router,
     token.router,
     recover.router,
     organization.router,
@@ -29,5 +31,4 @@ ALL_ROUTERS = [
     task.router,
     run.router,
     kill.router,
-    misc.router,
 ]
