@@ -13,6 +13,11 @@ if [ -x containers/setup.sh ] || [ -f containers/setup.sh ]; then
   bash containers/setup.sh
 fi
 
+# Shells whose completion scripts the tests load for real.
+if [ "$(id -u)" = 0 ] && { ! command -v zsh >/dev/null || ! command -v fish >/dev/null; }; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q zsh fish >/dev/null
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
