@@ -146,8 +146,10 @@ class Federation:
         datasets: list[pd.DataFrame],
         encrypted: bool = False,
         extra_config: dict[str, Any] | None = None,
+        input_scheme: str = crypto.SCHEME_V6,
     ) -> None:
         self.server = server
+        self.input_scheme = input_scheme
         self.root = root
         self.workdir = workdir
         self.encrypted = encrypted
@@ -243,7 +245,7 @@ class Federation:
         if not self.encrypted:
             return base64.b64encode(data).decode()
         key = self.root.ok("GET", f"/organization/{org_id}")["public_key"]
-        return self._cryptor.encrypt_bytes_to_str(data, key)
+        return self._cryptor.encrypt_bytes_to_str(data, key, scheme=self.input_scheme)
 
     def create_task(
         self,

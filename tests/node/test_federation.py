@@ -9,6 +9,7 @@ import pytest
 
 from tests.node.conftest import make_datasets
 from tests.node.harness import Federation
+from vantage6_common import crypto
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(600)]
 
@@ -24,10 +25,23 @@ def _check_summary(result: dict, pooled: pd.DataFrame) -> None:
         assert got["max"] == values.max()
 
 
-@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
-def test_summary_over_three_nodes(podman_images, live_server, root_api, tmp_path, encrypted):
+@pytest.mark.parametrize(
+    ("encrypted", "scheme"),
+    [(False, None), (True, "v6-ctr"), (True, "gcm-oaep")],
+    ids=["plain", "encrypted", "encrypted-gcm"],
+)
+def test_summary_over_three_nodes(
+    podman_images, live_server, root_api, tmp_path, encrypted, scheme
+):
     datasets = make_datasets(3)
-    fed = Federation(live_server, root_api, tmp_path, datasets, encrypted=encrypted)
+    fed = Federation(
+        live_server,
+        root_api,
+        tmp_path,
+        datasets,
+        encrypted=encrypted,
+        input_scheme=scheme or "v6-ctr",
+    )
     try:
         fed.start()
         first = fed.stations[0]
@@ -47,7 +61,17 @@ def test_summary_over_three_nodes(podman_images, live_server, root_api, tmp_path
         )
         assert all(r["status"] == "completed" for r in runs)
         if encrypted:
+            # the result comes back in the format the input went out in; the subtasks between
+            # our nodes use the authenticated format (every node advertises it)
             raw = fed.researcher.ok("GET", "/result", params={"task_id": task["id"]})["data"]
-            assert "$" in raw[0]["result"] or raw[0]["result"].startswith("v6n-gcm1:")
+            assert crypto.detect_scheme(raw[0]["result"]) == scheme
+            for run in fed.researcher.ok(
+                "GET", "/run", params={"task_id": children[0]["id"], "per_page": 100}
+            )["data"]:
+                assert crypto.detect_scheme(run["input"]) == crypto.SCHEME_GCM
+            sub = fed.researcher.ok(
+                "GET", "/result", params={"task_id": children[0]["id"], "per_page": 100}
+            )["data"]
+            assert all(crypto.detect_scheme(r["result"]) == crypto.SCHEME_GCM for r in sub)
     finally:
         fed.stop()

@@ -27,6 +27,7 @@ class FakeServer:
         self.valid_tokens = {"container-token"}
         self.task_status = "active"
         self.results: list[dict] = []
+        self.schemes: dict[int, list[str]] = {}
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -44,7 +45,10 @@ class FakeServer:
             return web.json_response({"msg": "token expired"}, status=401)
         if path.startswith("/organization/"):
             org_id = int(path.rsplit("/", 1)[1])
-            return web.json_response({"id": org_id, "public_key": self.org_keys.get(org_id)})
+            org = {"id": org_id, "public_key": self.org_keys.get(org_id)}
+            if org_id in self.schemes:
+                org["encryption_schemes"] = self.schemes[org_id]
+            return web.json_response(org)
         if path == "/task" and request.method == "POST":
             return web.json_response({"id": 99}, status=201)
         if path.endswith("/status"):
@@ -172,6 +176,17 @@ def test_subtask_input_encrypted_per_organization(tmp_path, keys):
                 assert json.loads(plain) == payload
                 with pytest.raises(crypto.DecryptionError):
                     crypto.Cryptor(keys[1]).decrypt_str_to_bytes(text)
+            # organizations whose nodes all read the authenticated format get it
+            server.schemes = {2: ["gcm-oaep", "v6-ctr"], 3: ["v6-ctr"]}
+            proxy._keys.clear()  # noqa: SLF001 - forget the cached organizations
+            async with client.post("http://proxy/task", json=body, headers=AUTH) as resp:
+                assert resp.status == 201
+            sent = server.requests[-1][3]
+            schemes = {o["id"]: crypto.detect_scheme(o["input"]) for o in sent["organizations"]}
+            assert schemes == {2: crypto.SCHEME_GCM, 3: crypto.SCHEME_V6}
+            for org in sent["organizations"]:
+                plain = crypto.Cryptor(keys[org["id"]]).decrypt_str_to_bytes(org["input"])
+                assert json.loads(plain) == payload
             # another image or collaboration is refused before reaching the server
             for bad in ({**body, "image": "other"}, {**body, "collaboration_id": 9}):
                 async with client.post("http://proxy/task", json=bad, headers=AUTH) as resp:

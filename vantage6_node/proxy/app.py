@@ -147,7 +147,7 @@ class NodeProxy:
         self._sites: dict[str, _Site] = {}
         self._by_run: dict[int, str] = {}
         self._runner: web.AppRunner | None = None
-        self._keys: dict[int, tuple[float, str | None]] = {}
+        self._keys: dict[int, tuple[float, str | None, list[str] | None]] = {}
         #: set once the server refused an input in the authenticated format
         self.gcm_refused = False
 
@@ -285,14 +285,28 @@ class NodeProxy:
                 # wait for news, but look again now and then in case an event was missed
                 await self.board.wait(min(remaining, 1.0))
 
-    async def _public_key(self, org_id: int) -> str | None:
+    async def _organization(self, org_id: int) -> tuple[str | None, list[str] | None]:
+        """Public key and, if the server says, the payload formats the org's nodes read."""
         cached = self._keys.get(org_id)
         if cached and time.monotonic() - cached[0] < 60:
-            return cached[1]
+            return cached[1], cached[2]
         org = await self.api.get_organization(org_id, retry_for=self.config.server_retry_seconds)
-        key = org.get("public_key") if isinstance(org, dict) else None
-        self._keys[org_id] = (time.monotonic(), key)
-        return key
+        org = org if isinstance(org, dict) else {}
+        schemes = org.get("encryption_schemes")
+        schemes = [str(x) for x in schemes] if isinstance(schemes, list) else None
+        self._keys[org_id] = (time.monotonic(), org.get("public_key"), schemes)
+        return org.get("public_key"), schemes
+
+    async def _public_key(self, org_id: int) -> str | None:
+        return (await self._organization(org_id))[0]
+
+    async def _reader_schemes(self, org_id: int) -> list[str] | None:
+        """What the nodes of ``org_id`` read: from the organization (our server says), else
+        from the configuration its nodes shared (vantage6 servers list that with the nodes)."""
+        _key, schemes = await self._organization(org_id)
+        if schemes is not None:
+            return schemes
+        return await self.peer_schemes(org_id) if self.peer_schemes else None
 
     async def _create_task(self, request: web.Request, ctx: RunContext) -> web.Response:
         try:
@@ -329,7 +343,7 @@ class NodeProxy:
                 return _error(400, f"organization {org_id} has no public key; cannot encrypt")
             scheme = crypto.SCHEME_V6
             if not self.gcm_refused:
-                peers = await self.peer_schemes(org_id) if self.peer_schemes else None
+                peers = await self._reader_schemes(org_id)
                 scheme = self.encryption.peer_scheme(peers) or crypto.SCHEME_V6
             used_gcm |= scheme == crypto.SCHEME_GCM
             org["input"] = await asyncio.to_thread(
