@@ -21,7 +21,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vantage6_node.runtime import Mount, RunSpec
@@ -41,6 +41,8 @@ ROLE_FORWARDER = "forwarder"
 FORWARDER_DIR = "/v6"
 PROXY_SOCKET = "proxy.sock"
 READY_FILE = "ready"
+#: a spare this young is used without asking the engine whether it still runs
+TRUST_SPARE_FOR = 60.0
 
 # The forwarder program (runs with python3 in the base image). argv: routes JSON, directory.
 FORWARDER_SCRIPT = r"""
@@ -99,6 +101,7 @@ asyncio.run(main())
 class Forwarder:
     container_id: str
     socket_dir: Path
+    ready_at: float = field(default_factory=time.monotonic)
 
     @property
     def proxy_socket(self) -> Path:
@@ -160,6 +163,7 @@ class ForwarderPool:
         fwd = Forwarder(cid, socket_dir)
         try:
             await self._wait_ready(fwd)
+            fwd.ready_at = time.monotonic()
         except BaseException:
             await self.discard(fwd)
             raise
@@ -185,7 +189,7 @@ class ForwarderPool:
         fwd = None
         while self._idle:
             candidate = self._idle.pop(0)
-            if (candidate.socket_dir / READY_FILE).exists():
+            if (candidate.socket_dir / READY_FILE).exists() and await self._alive(candidate):
                 fwd = candidate
                 break
             await self.discard(candidate)
@@ -199,6 +203,16 @@ class ForwarderPool:
         """A run is done with its forwarder: remove it, then start a spare."""
         await self.discard(fwd)
         self.refill()
+
+    async def _alive(self, fwd: Forwarder) -> bool:
+        """Whether a spare is still up (asked of the engine only for spares kept a while)."""
+        if time.monotonic() - fwd.ready_at < TRUST_SPARE_FOR:
+            return True
+        try:
+            info = await in_thread(self.runtime.inspect, fwd.container_id)
+        except Exception:  # noqa: BLE001 - gone or engine trouble: do not use it
+            return False
+        return info.state == "running"
 
     def refill(self) -> None:
         if self._closed:

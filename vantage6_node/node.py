@@ -274,6 +274,10 @@ class Node:
             with contextlib.suppress(Exception):
                 self.runtime.close()
             await self._service.stop()
+        if self.forwarders is not None:
+            # left only when runs go on without us (their sockets are needed at the restart)
+            with contextlib.suppress(OSError):
+                self.forwarders.socket_root.rmdir()
         log.info("node stopped")
 
     # -- socket events ---------------------------------------------------------------------------

@@ -77,6 +77,7 @@ INITIALIZING_AFTER = 0.5
 ACTIVE_AFTER = 0.2
 FLUSH_AFTER = 1.0
 CLEANUP_WAIT = 5.0
+CLEANUP_AT_SHUTDOWN = 15.0
 MAX_KEPT_LINES = 5000
 
 
@@ -169,6 +170,7 @@ class RunManager:
         self._org_keys: dict[int, tuple[float, str | None]] = {}
         self._background: set[asyncio.Task] = set()
         self._offering: set[int] = set()
+        self._cleanup_now = asyncio.Event()
         self.stopping = False
         #: (run id, timings) of finished runs, for benchmarks and tests
         self.finished_timings: list[tuple[int, dict[str, float]]] = []
@@ -762,8 +764,10 @@ class RunManager:
         if delivered is not None:
             # clean up after the delivery, not during it (it needs the machine more); the
             # exited container also lets a restarted node collect the outcome again
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(delivered.wait(), CLEANUP_WAIT)
+            waits = [asyncio.ensure_future(e.wait()) for e in (delivered, self._cleanup_now)]
+            await asyncio.wait(waits, timeout=CLEANUP_WAIT, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waits:
+                waiter.cancel()
         if cid:
             with contextlib.suppress(Exception):
                 await in_thread(self.runtime.remove, cid, True)
@@ -827,6 +831,17 @@ class RunManager:
         for handle in self.handles.values():
             for server in handle.relays:
                 server.close()
+        # finish the clean-ups of runs that are done (without waiting for deliveries any
+        # longer); everything else in the background stops here
+        self._cleanup_now.set()
+        cleanups = [t for t in self._background if t.get_name().startswith("cleanup-")]
+        for task in list(self._background):
+            if task not in cleanups:
+                task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*cleanups, return_exceptions=True), CLEANUP_AT_SHUTDOWN
+            )
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

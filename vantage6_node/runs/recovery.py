@@ -156,6 +156,8 @@ async def recover(manager: RunManager) -> dict[str, list[int]]:
 
     for run_containers in algorithms.values():  # containers of runs we know nothing about
         doomed += [c.id for c in run_containers]
+    # algorithm containers first: a forwarder cannot go while a container uses its network
+    doomed = [c for c in doomed if c not in forwarders and not _is_forwarder(c, forwarders)]
     doomed += [cid for cid in forwarders if cid not in keep_forwarders]
     for cid in doomed:
         with contextlib.suppress(Exception):
@@ -170,6 +172,10 @@ async def recover(manager: RunManager) -> dict[str, list[int]]:
         len(doomed),
     )
     return summary
+
+
+def _is_forwarder(cid: str, forwarders: dict[str, ContainerInfo]) -> bool:
+    return any(f.startswith(cid) or cid.startswith(f) for f in forwarders)
 
 
 def _full_id(short_or_full: str, known: dict[str, ContainerInfo]) -> str:
