@@ -88,6 +88,7 @@ class Node:
         self._peer_schemes: dict[int, tuple[float, list[str] | None]] = {}
         self._service: PodmanServiceChild | None = None
         self.exit_watcher: ExitWatcher | None = None
+        self._socket_root: Path | None = None
 
     # -- start -----------------------------------------------------------------------------------
     async def _open_runtime(self, socket_root: Path) -> ContainerRuntime:
@@ -175,6 +176,7 @@ class Node:
         os.chmod(self.task_dir, 0o700)
         iid = instance_id(self.task_dir)
         socket_root = config.isolation.socket_dir or default_socket_root(iid)
+        self._socket_root = socket_root
         connector = aiohttp.TCPConnector(limit=100, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector)
         self.api = api = ServerAPI(config.api_url, session)
@@ -274,10 +276,10 @@ class Node:
             with contextlib.suppress(Exception):
                 self.runtime.close()
             await self._service.stop()
-        if self.forwarders is not None:
+        if self._socket_root is not None:
             # left only when runs go on without us (their sockets are needed at the restart)
             with contextlib.suppress(OSError):
-                self.forwarders.socket_root.rmdir()
+                self._socket_root.rmdir()
         log.info("node stopped")
 
     # -- socket events ---------------------------------------------------------------------------
