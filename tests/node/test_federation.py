@@ -75,3 +75,21 @@ def test_summary_over_three_nodes(
             assert all(crypto.detect_scheme(r["result"]) == crypto.SCHEME_GCM for r in sub)
     finally:
         fed.stop()
+
+
+def test_podman_command_line_backend(podman_images, live_server, root_api, tmp_path):
+    """The same with podman driven through its command line (no API service)."""
+    datasets = make_datasets(2, seed=3)
+    fed = Federation(
+        live_server, root_api, tmp_path, datasets, extra_config={"podman_service": False}
+    )
+    try:
+        fed.start()
+        task = fed.create_task(
+            {"method": "summary", "kwargs": {}}, org_ids=[fed.stations[0].org_id]
+        )
+        assert fed.wait_task(task["id"]) == "completed", fed.logs()
+        (result,) = fed.results(task["id"])
+        _check_summary(result, pd.concat(datasets, ignore_index=True))
+    finally:
+        fed.stop()
