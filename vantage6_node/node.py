@@ -246,6 +246,10 @@ class Node:
                 identity.collaboration_id,
             )
             await stop.wait()
+        except ServerUnavailable:
+            if not stop.is_set():
+                raise
+            log.info("stopped before the server could be reached")
         finally:
             stop_forward.cancel()
             await self._shutdown(session)
