@@ -16,12 +16,12 @@ pytestmark = [pytest.mark.containers, pytest.mark.timeout(600)]
 
 @pytest.fixture(scope="module")
 def fed(podman_images, test_image, live_server, root_api, tmp_path_factory):
-    """Two stations; the second only allows the demo image."""
+    """Three stations; the second only allows the demo image, the third insists on pulls."""
     federation = Federation(
         live_server,
         root_api,
         tmp_path_factory.mktemp("scenarios"),
-        make_datasets(2),
+        make_datasets(3),
         extra_config={
             "algorithm_env": {"ALGO_GREETING": "hello $world"},
             "limits": {"cpus": 0.5, "memory": "256m", "pids": 200},
@@ -30,6 +30,9 @@ def fed(podman_images, test_image, live_server, root_api, tmp_path_factory):
     strict = federation.stations[1]
     strict.extra_config = {"policies": {"allowed_algorithms": ["localhost/v6-demo"]}}
     strict.write_config(live_server)
+    pulling = federation.stations[2]
+    pulling.extra_config = {"policies": {"require_algorithm_pull": True}}
+    pulling.write_config(live_server)
     federation.start()
     yield federation
     federation.stop()
@@ -209,3 +212,12 @@ def test_cpu_memory_and_process_limits_apply(fed, test_image):
         quota, period = limits["cpu_quota_v1"], limits["cpu_period_v1"]
     assert int(quota) / int(period) == pytest.approx(0.5), limits
     assert (limits["pids_v2"] or limits["pids_v1"]) == "200", limits
+
+
+def test_required_pull_of_an_unpullable_image(fed, test_image):
+    """``require_algorithm_pull``: a local image is not enough when the pull fails."""
+    pulling = fed.stations[2]
+    task = fed.create_task({"method": "echo"}, [pulling.org_id], image=test_image)
+    run = _run_of(fed, task["id"])
+    assert run["status"] == "non-existing Docker image"
+    assert "could not be pulled" in run["log"]
