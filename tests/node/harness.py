@@ -201,6 +201,7 @@ class Federation:
                 "roles": [roles[0]["id"]],
             },
         )
+        self.researcher_username = username
         self.researcher = Api.as_user(server.api_url, username, PASSWORD)
         self._cryptor: crypto.CryptorBase = (
             crypto.Cryptor(self.stations[0].private_key) if encrypted else crypto.DummyCryptor()

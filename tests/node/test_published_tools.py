@@ -59,3 +59,53 @@ def test_published_algorithm_central_and_partials(
         assert "as asked" in fed.runs(task["id"])[0]["log"]
     finally:
         fed.stop()
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_published_client_task_on_published_algorithm(
+    published_image, live_server, root_api, tmp_path, encrypted
+):
+    """The published client creates the task, our nodes run the published-tools image, and the
+    published client waits for and decrypts the result."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from tests.node.harness import PASSWORD
+
+    venv = Path(os.environ.get("V6_PUBLISHED_VENV", "/opt/v6client"))
+    if not (venv / "bin" / "python").exists():
+        pytest.skip(f"published vantage6-client venv missing at {venv}")
+    datasets = make_datasets(2, seed=5)
+    fed = Federation(live_server, root_api, tmp_path, datasets, encrypted=encrypted)
+    try:
+        fed.start()
+        first = fed.stations[0]
+        key = str(first.private_key) if encrypted else "-"
+        done = subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                str(Path(__file__).parent / "published_client_task.py"),
+                "http://127.0.0.1",
+                str(live_server.port),
+                fed.researcher_username,
+                PASSWORD,
+                key,
+                str(fed.collaboration_id),
+                str(first.org_id),
+                published_image,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-4000:], fed.logs())
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        (result,) = report["results"]
+        result = json.loads(result) if isinstance(result, str) else result  # 4.14 gives JSON text
+        pooled = pd.concat(datasets, ignore_index=True)["age"]
+        assert result["count"] == len(pooled)
+        assert math.isclose(result["mean"], pooled.mean(), rel_tol=1e-12)
+    finally:
+        fed.stop()
