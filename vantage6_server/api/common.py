@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,12 @@ class LenientBody(BaseModel):
 
 
 MAX_ID = 2**31 - 1  # ids are INTEGER columns (32 bits in PostgreSQL)
+
+
+class IdBody(LenientBody):
+    """``{"id": N}``: the body of the add/remove/kill/recover calls."""
+
+    id: int = Field(ge=1)
 
 
 def get_or_404(session: Session, model: type[T], id_: int, label: str) -> T:

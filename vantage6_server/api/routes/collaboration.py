@@ -9,7 +9,7 @@ from sqlalchemy import select
 from vantage6_server.api import serialize
 from vantage6_server.api.common import (
     Body,
-    LenientBody,
+    IdBody,
     get_or_404,
     in_scope,
     includes,
@@ -40,10 +40,6 @@ class CollaborationPatch(Body):
     organization_ids: list[int] | None = Field(None, max_length=10000)
     encrypted: bool | None = None
     session_restrict_to_same_image: bool | None = None
-
-
-class IdBody(LenientBody):
-    id: int = Field(ge=1)
 
 
 def visible_collaborations(principal: Principal) -> set[int] | None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import Field
 from sqlalchemy import select
 
 from vantage6_common.status import UNFINISHED_STATUSES
-from vantage6_server.api.common import LenientBody, get_or_404, require
+from vantage6_server.api.common import IdBody, get_or_404, require
 from vantage6_server.api.deps import Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request
 from vantage6_server.db import models as m
@@ -16,10 +15,6 @@ from vantage6_server.rbac.catalog import Operation
 from vantage6_server.services.tasks import descendants, kill_tasks
 
 router = APIRouter(tags=["Kill"])
-
-
-class IdBody(LenientBody):
-    id: int = Field(ge=1)
 
 
 @router.post("/kill/task", summary="Kill a task and its subtasks")

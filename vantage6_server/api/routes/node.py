@@ -140,7 +140,7 @@ def create_node(body: NodeIn, user: UserAuth, session: Db) -> dict:
     collab = get_or_404(session, m.Collaboration, body.collaboration_id, "Collaboration")
     org_id = body.organization_id or user.organization_id
     org = get_or_404(session, m.Organization, org_id, "Organization")
-    require(_may(user, Operation.CREATE, org.id, collab.id) or _may_global(user))
+    require(_may(user, Operation.CREATE, org.id, collab.id))
     if org not in collab.organizations:
         raise bad_request(f"Organization id={org.id} is not part of collaboration id={collab.id}")
     exists = session.scalar(
@@ -165,11 +165,6 @@ def create_node(body: NodeIn, user: UserAuth, session: Db) -> dict:
     session.add(node)
     session.commit()
     return {**serialize.node(node), "api_key": api_key}
-
-
-def _may_global(principal: Principal) -> bool:
-    scope = principal.scope("node", Operation.CREATE)
-    return scope is not None and scope.value == "global"
 
 
 @router.patch("/node/{id}", summary="Edit a node")

@@ -12,7 +12,7 @@ from pydantic import Field
 from sqlalchemy import or_, select
 
 from vantage6_server.api import serialize
-from vantage6_server.api.common import LenientBody, get_or_404, require
+from vantage6_server.api.common import IdBody, LenientBody, get_or_404, require
 from vantage6_server.api.deps import Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request, unauthorized
 from vantage6_server.db import models as m
@@ -45,10 +45,6 @@ class ResetTwoFactor(LenientBody):
 class ChangePassword(LenientBody):
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)
-
-
-class NodeIdBody(LenientBody):
-    id: int = Field(ge=1)
 
 
 def _find_user(session, body: LostBody) -> m.User | None:
@@ -154,7 +150,7 @@ def change_password(body: ChangePassword, user: UserAuth, session: Db) -> dict:
 
 
 @router.post("/recover/node", summary="Give a node a new API key")
-def reset_node_key(body: NodeIdBody, user: UserAuth, session: Db) -> dict:
+def reset_node_key(body: IdBody, user: UserAuth, session: Db) -> dict:
     node = get_or_404(session, m.Node, body.id, "Node")
     scope = user.scope("node", Operation.EDIT)
     require(

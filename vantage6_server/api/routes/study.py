@@ -7,7 +7,14 @@ from pydantic import Field
 from sqlalchemy import select
 
 from vantage6_server.api import serialize
-from vantage6_server.api.common import Body, LenientBody, get_or_404, includes, parse_bool, require
+from vantage6_server.api.common import (
+    Body,
+    IdBody,
+    get_or_404,
+    includes,
+    parse_bool,
+    require,
+)
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
@@ -28,10 +35,6 @@ class StudyIn(Body):
 class StudyPatch(Body):
     name: str | None = Field(None, min_length=1, max_length=128)
     organization_ids: list[int] | None = Field(None, max_length=10000)
-
-
-class IdBody(LenientBody):
-    id: int = Field(ge=1)
 
 
 def may(
