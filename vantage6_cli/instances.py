@@ -22,7 +22,8 @@ from typing import Any
 import click
 import platformdirs
 
-from vantage6_cli.errors import NOT_FOUND, USAGE, CliError
+from vantage6_cli import wizard
+from vantage6_cli.errors import NOT_FOUND, STATE, USAGE, CliError
 
 APP = "vantage6-next"
 KINDS = ("server", "node")
@@ -47,6 +48,15 @@ def check_name(name: str) -> str:
             f"invalid name {name!r}: use letters, digits, '-', '_' or '.' (max 63)", USAGE
         )
     return name
+
+
+def name_problem(value: str | None) -> str | None:
+    """A wizard validator: what is wrong with a name, or ``None``."""
+    try:
+        check_name(value or "")
+    except CliError as exc:
+        return exc.message
+    return None
 
 
 @dataclass(frozen=True)
@@ -205,3 +215,26 @@ def _complete(kind: str) -> Callable[..., list[Any]]:
         ]
 
     return complete
+
+
+def new_instance(
+    kind: str, name: str | None, system: bool, overwrite: bool, no_input: bool
+) -> Instance:
+    """Ask for (or take) the name of a new server or node; refuse an existing one."""
+    answer = wizard.answer(
+        [
+            wizard.Question(
+                "name", "NAME", f"Name of the {kind}", required=True, validate=name_problem
+            )
+        ],
+        {"name": name},
+        no_input,
+    )
+    instance = named(kind, answer["name"], system)
+    if instance.exists() and not overwrite:
+        raise CliError(
+            f"{kind} '{instance.name}' already exists ({instance.config_file})",
+            STATE,
+            hint="pass --overwrite to replace it, or choose another name",
+        )
+    return instance

@@ -10,7 +10,7 @@ import click
 from vantage6_cli import configs, output, process, wizard
 from vantage6_cli.connect import api_errors, login
 from vantage6_cli.errors import STATE, USAGE, CliError
-from vantage6_cli.instances import check_name, instance_options, named, resolve, scope_options
+from vantage6_cli.instances import instance_options, new_instance, resolve, scope_options
 from vantage6_cli.lifecycle import add_lifecycle_commands
 from vantage6_cli.wizard import Question
 
@@ -184,18 +184,7 @@ def node_new(
 ) -> None:
     """Create the configuration of a new node (asks in a terminal; every question is also a
     flag)."""
-    first = wizard.answer(
-        [Question("name", "NAME", "Name of the node", required=True, validate=_name_problem)],
-        {"name": name},
-        no_input,
-    )
-    instance = named("node", first["name"], system)
-    if instance.exists() and not overwrite:
-        raise CliError(
-            f"node '{instance.name}' already exists ({instance.config_file})",
-            STATE,
-            hint="pass --overwrite to replace it, or choose another name",
-        )
+    instance = new_instance("node", name, system, overwrite, no_input)
     questions = [
         Question(
             "server_url",
@@ -292,14 +281,6 @@ def node_new(
     output.success(f"node '{instance.name}' created")
     output.print_mapping(result)
     output.info(f"start it with: v6 node start {instance.name}")
-
-
-def _name_problem(value: str | None) -> str | None:
-    try:
-        check_name(value or "")
-    except CliError as exc:
-        return exc.message
-    return None
 
 
 add_lifecycle_commands(node, "node")

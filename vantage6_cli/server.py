@@ -10,8 +10,8 @@ import click
 
 from vantage6_cli import configs, output, process, wizard
 from vantage6_cli.connect import api_errors, login
-from vantage6_cli.errors import CONFIG, STATE, CliError
-from vantage6_cli.instances import check_name, list_instances, named, resolve, scope_options
+from vantage6_cli.errors import CONFIG, CliError
+from vantage6_cli.instances import list_instances, new_instance, resolve, scope_options
 from vantage6_cli.lifecycle import add_lifecycle_commands
 from vantage6_cli.wizard import Question
 
@@ -110,18 +110,7 @@ def server_new(
 ) -> None:
     """Create the configuration of a new server (asks in a terminal; every question is also a
     flag)."""
-    name_answer = wizard.answer(
-        [Question("name", "NAME", "Name of the server", required=True, validate=_name_problem)],
-        {"name": name},
-        no_input,
-    )
-    instance = named("server", name_answer["name"], system)
-    if instance.exists() and not overwrite:
-        raise CliError(
-            f"server '{instance.name}' already exists ({instance.config_file})",
-            STATE,
-            hint="pass --overwrite to replace it, or choose another name",
-        )
+    instance = new_instance("server", name, system, overwrite, no_input)
     given = {
         "host": host,
         "port": port,
@@ -160,14 +149,6 @@ def server_new(
     output.success(f"server '{instance.name}' created")
     output.print_mapping(result)
     output.info(f"start it with: v6 server start {instance.name}")
-
-
-def _name_problem(value: str | None) -> str | None:
-    try:
-        check_name(value or "")
-    except CliError as exc:
-        return exc.message
-    return None
 
 
 add_lifecycle_commands(server, "server")
