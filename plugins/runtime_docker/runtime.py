@@ -39,6 +39,21 @@ _NOT_RUNNING = ("not running", "can only kill running containers", "state improp
 _CONNECTION_ERRORS = (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError)
 
 
+def _stream_error(progress: Iterator[Mapping[str, Any]]) -> str | None:
+    """Read a decoded progress stream to its end; the first error it reports, if any."""
+    error: str | None = None
+    for entry in progress:
+        if error is not None or not isinstance(entry, Mapping):
+            continue
+        detail = entry.get("errorDetail")
+        message = entry.get("error") or (
+            detail.get("message") if isinstance(detail, Mapping) else None
+        )
+        if message or detail:
+            error = str(message or detail)
+    return error
+
+
 class DockerRuntime(ContainerRuntime):
     """Docker Engine API through the docker SDK.
 
@@ -131,13 +146,16 @@ class DockerRuntime(ContainerRuntime):
             else:
                 tag = "latest"
         try:
-            self.api.pull(repository, tag=tag)
+            error = _stream_error(self.api.pull(repository, tag=tag, stream=True, decode=True))
         except _CONNECTION_ERRORS as exc:
             raise RuntimeUnavailable(str(exc)) from exc
         except docker.errors.APIError as exc:
             raise ImagePullError(f"pulling {image} failed: {exc}") from exc
+        if error is not None:
+            # podman's API (and Docker's for some failures) answers 200 and reports here
+            raise ImagePullError(f"pulling {image} failed: {error}")
         info = self.image_info(image)
-        if info is None:
+        if info is None:  # last guard: a stream without an error but no image either
             raise ImagePullError(f"pulled {image} but cannot find it locally")
         return info
 

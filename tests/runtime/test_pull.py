@@ -85,3 +85,20 @@ def test_pull_unknown_tag_fails(pull_runtime: ContainerRuntime, registry) -> Non
     repo, _, _ = _publish(reg)
     with pytest.raises(ImagePullError):
         pull_runtime.pull(f"{repo}:no-such-tag")
+
+
+# -- failed pulls of unreachable images (no registry here answers for ``localhost``) ------------
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["exists-locally", "missing"])
+def test_failed_pull_raises(runtime: ContainerRuntime, base_image: str, local: bool) -> None:
+    """A pull that fails raises, even when the image exists locally (podman's Docker API answers
+    200 and reports the error in the progress stream)."""
+    image = base_image if local else f"localhost/v6test-missing-{uuid.uuid4().hex[:8]}:latest"
+    assert runtime.image_exists(image) is local
+    with pytest.raises(ImagePullError) as caught:
+        runtime.pull(image)
+    message = str(caught.value)
+    assert image in message
+    assert "cannot find it locally" not in message
+    assert runtime.image_exists(image) is local
