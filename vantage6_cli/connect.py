@@ -1,4 +1,5 @@
-"""Logging in to a server for commands that use the REST API (``task``, ``server import``)."""
+"""Logging in to a server for commands that use the REST API (``task``, ``server import``,
+``node create-private-key --upload``)."""
 
 from __future__ import annotations
 
@@ -51,13 +52,16 @@ def login_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def login(
+@contextlib.contextmanager
+def logged_in(
     server_url: str | None,
     username: str | None,
     password: str | None,
     mfa_code: str | None = None,
     private_key: Path | None = None,
-) -> Client:
+) -> Iterator[Client]:
+    """An authenticated client for the block (the password is asked for in a terminal when
+    not given); client exceptions become CliErrors and the client is closed after."""
     if not server_url:
         raise CliError("no server: pass --server-url or set V6_SERVER_URL", USAGE)
     if not username:
@@ -67,12 +71,11 @@ def login(
             password = click.prompt(f"Password of {username}", hide_input=True, err=True)
         else:
             raise CliError("no password: pass --password or set V6_PASSWORD", USAGE)
-    client = Client(server_url)
-    with api_errors():
+    with Client(server_url) as client, api_errors():
         client.authenticate(username, password, mfa_code=mfa_code)
         if private_key is not None:
             client.setup_encryption(private_key)
-    return client
+        yield client
 
 
 @contextlib.contextmanager

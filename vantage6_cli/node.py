@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from vantage6_cli import configs, output, process, wizard
-from vantage6_cli.connect import api_errors, login
+from vantage6_cli.connect import logged_in
 from vantage6_cli.errors import STATE, USAGE, CliError
 from vantage6_cli.instances import instance_options, new_instance, resolve, scope_options
 from vantage6_cli.lifecycle import add_lifecycle_commands
@@ -357,13 +357,9 @@ def node_create_private_key(
     public = crypto.Cryptor(key_path).public_key_str
     uploaded = False
     if upload:
-        client = login(node_config.api_url, username, password)
-        try:
-            with api_errors():
-                client.setup_encryption(key_path)  # uploads when the server has another key
+        with logged_in(node_config.api_url, username, password) as client:
+            client.setup_encryption(key_path)  # uploads when the server has another key
             uploaded = True
-        finally:
-            client.close()
     result = {"private_key": str(key_path), "public_key": public, "uploaded": uploaded}
     if as_json:
         output.print_json(result)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from vantage6_cli import configs, output, process, wizard
-from vantage6_cli.connect import api_errors, login
+from vantage6_cli.connect import logged_in
 from vantage6_cli.errors import CONFIG, CliError
 from vantage6_cli.instances import list_instances, new_instance, resolve, scope_options
 from vantage6_cli.lifecycle import add_lifecycle_commands
@@ -197,12 +197,8 @@ def server_import(
         server_url = configs.server_api_url(settings)
         if password is None and username == "root" and instance.root_password_file.is_file():
             password = instance.root_password_file.read_text().strip()
-    client = login(server_url, username, password)
-    try:
-        with api_errors():
-            report = import_entities(client, spec, str(file))
-    finally:
-        client.close()
+    with logged_in(server_url, username, password) as client:
+        report = import_entities(client, spec, str(file))
     if as_json:
         output.print_json(report)
     else:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from vantage6_cli import output
-from vantage6_cli.connect import api_errors, login, login_options
+from vantage6_cli.connect import logged_in, login_options
 from vantage6_cli.errors import OK, TASK_FAILED, TIMEOUT, USAGE, CliError
 from vantage6_client.exceptions import WaitTimeoutError
 
@@ -134,33 +134,29 @@ def task_create(
     kwargs = _json_arg(kwargs_json, "--kwargs", dict)
     kwargs.update(dict(_kwarg(item) for item in kwarg_items))
     input_ = {"method": method, "args": _json_arg(args_json, "--args", list), "kwargs": kwargs}
-    client = login(server_url, username, password, mfa_code, private_key)
-    try:
-        with api_errors():
-            orgs = list(organizations) or [client.whoami.organization_id]
-            created = client.task.create(
-                organizations=orgs,
-                name=name,
-                image=image,
-                description=description,
-                input_=input_,
-                collaboration=collaboration,
-                study=study,
-                databases=[{"label": d} for d in databases],
-            )
-            if not wait:
-                if as_json:
-                    output.print_json(created)
-                else:
-                    output.success(f"task {created['id']} created")
-                    output.print_table(TASK_COLUMNS, [_task_row(created)])
-                    output.info(f"follow it with: v6 task wait {created['id']}")
-                return
-            if not as_json:
-                output.info(f"task {created['id']} created")
-            code = _wait_and_report(client, created["id"], timeout, as_json, show_results=True)
-    finally:
-        client.close()
+    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+        orgs = list(organizations) or [client.whoami.organization_id]
+        created = client.task.create(
+            organizations=orgs,
+            name=name,
+            image=image,
+            description=description,
+            input_=input_,
+            collaboration=collaboration,
+            study=study,
+            databases=[{"label": d} for d in databases],
+        )
+        if not wait:
+            if as_json:
+                output.print_json(created)
+            else:
+                output.success(f"task {created['id']} created")
+                output.print_table(TASK_COLUMNS, [_task_row(created)])
+                output.info(f"follow it with: v6 task wait {created['id']}")
+            return
+        if not as_json:
+            output.info(f"task {created['id']} created")
+        code = _wait_and_report(client, created["id"], timeout, as_json, show_results=True)
     raise SystemExit(code)
 
 
@@ -190,20 +186,16 @@ def task_list(
     as_json: bool,
 ) -> None:
     """List tasks."""
-    client = login(server_url, username, password, mfa_code, private_key)
-    try:
-        with api_errors():
-            tasks = client.task.list(
-                collaboration=collaboration,
-                status=status,
-                name=name,
-                image=image,
-                initiating_user=client.whoami.id if mine else None,
-                page=page,
-                per_page=per_page,
-            )
-    finally:
-        client.close()
+    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+        tasks = client.task.list(
+            collaboration=collaboration,
+            status=status,
+            name=name,
+            image=image,
+            initiating_user=client.whoami.id if mine else None,
+            page=page,
+            per_page=per_page,
+        )
     if as_json:
         output.print_json(tasks.data)
         return
@@ -244,13 +236,9 @@ def task_get(
     as_json: bool,
 ) -> None:
     """Show one task and its runs."""
-    client = login(server_url, username, password, mfa_code, private_key)
-    try:
-        with api_errors():
-            found = client.task.get(task_id)
-            runs = client.run.from_task(task_id, decrypt_input=False).data
-    finally:
-        client.close()
+    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+        found = client.task.get(task_id)
+        runs = client.run.from_task(task_id, decrypt_input=False).data
     if as_json:
         output.print_json({**found, "runs": runs})
         return
@@ -372,12 +360,8 @@ def task_wait(
     as_json: bool,
 ) -> None:
     """Wait until a task has finished (exit code 0 if completed, 8 if not)."""
-    client = login(server_url, username, password, mfa_code, private_key)
-    try:
-        with api_errors():
-            code = _wait_and_report(client, task_id, timeout, as_json, show_results=results)
-    finally:
-        client.close()
+    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+        code = _wait_and_report(client, task_id, timeout, as_json, show_results=results)
     raise SystemExit(code)
 
 
@@ -395,13 +379,9 @@ def task_result(
     as_json: bool,
 ) -> None:
     """Print the (decrypted) results of a task's runs."""
-    client = login(server_url, username, password, mfa_code, private_key)
-    try:
-        with api_errors():
-            runs = client.run.from_task(task_id, decrypt_input=False).data
-            results = _results(client, task_id, runs)
-    finally:
-        client.close()
+    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+        runs = client.run.from_task(task_id, decrypt_input=False).data
+        results = _results(client, task_id, runs)
     if as_json:
         output.print_json(results)
     else:
@@ -424,13 +404,9 @@ def task_kill(
     as_json: bool,
 ) -> None:
     """Stop a task's runs on the nodes (the task stays, with status 'killed by user')."""
-    client = login(server_url, username, password, mfa_code, private_key)
-    try:
-        with api_errors():
-            answer = client.task.kill(task_id)
-            status = client.task.status(task_id)
-    finally:
-        client.close()
+    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+        answer = client.task.kill(task_id)
+        status = client.task.status(task_id)
     if as_json:
         output.print_json({"id": task_id, "status": status, "server": answer})
     else:
