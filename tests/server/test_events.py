@@ -16,7 +16,7 @@ from tests.livestack import LiveServer
 class Listener:
     """A real Socket.IO client that records every event of namespace /tasks."""
 
-    def __init__(self, server: LiveServer, token: str) -> None:
+    def __init__(self, server: LiveServer, token: str, auth: dict | None = None) -> None:
         self.events: queue.Queue = queue.Queue()
         self.sio = socketio.Client(reconnection=False)
         for name in (
@@ -28,6 +28,7 @@ class Listener:
             "node-online",
             "node-offline",
             "algorithm_log",
+            "run_offer",
         ):
             self.sio.on(name, self._recorder(name), namespace="/tasks")
         self.sio.connect(
@@ -35,6 +36,7 @@ class Listener:
             namespaces=["/tasks"],
             socketio_path="/socket.io",
             headers={"Authorization": f"Bearer {token}"},
+            auth=auth,
             wait_timeout=10,
         )
 
@@ -155,6 +157,104 @@ def test_task_events_reach_collaboration_rooms_only(
     finally:
         node_listener.close()
         user_listener.close()
+
+
+def test_run_offers_reach_only_nodes_that_ask_and_come_before_new_task(
+    live_server: LiveServer, root_api: Api, fed: dict
+) -> None:
+    org_a, org_b = fed["orgs"]
+    node_a = Api.as_node(live_server.api_url, fed["nodes"][org_a]["api_key"])
+    node_b = Api.as_node(live_server.api_url, fed["nodes"][org_b]["api_key"])
+    asking = Listener(live_server, node_a.token, auth={"features": ["run_offer"]})
+    plain = Listener(live_server, node_b.token)
+    try:
+        asking.wait("sync")
+        plain.wait("sync")
+        inputs = {
+            org: base64.b64encode(f"input for {org}".encode()).decode() for org in fed["orgs"]
+        }
+        task = root_api.ok(
+            "POST",
+            "/task",
+            json={
+                "image": "offered/image:1",
+                "collaboration_id": fed["collab"],
+                "organizations": [{"id": org, "input": inputs[org]} for org in fed["orgs"]],
+                "databases": [{"label": "default", "query": "q"}],
+            },
+        )
+        first = asking.wait("run_offer", match=lambda d: d["run"]["task"]["id"] == task["id"])
+        # the offer came before new_task (a node that starts from it skips new_task's lookup)
+        assert asking.wait("new_task") == {"id": task["id"], "parent_id": None}
+        run = first["run"]
+        assert run["organization"]["id"] == org_a and run["input"] == inputs[org_a]
+        assert run["task"]["image"] == "offered/image:1"
+        assert run["task"]["databases"][0]["label"] == "default"
+        # the offered token is a working container token for this task, as POST would give
+        container = Api(live_server.api_url, first["container_token"])
+        assert container.ok("GET", f"/task/{task['id']}")["id"] == task["id"]
+        assert container.get("/user").status_code in (401, 403)
+        # the node that did not ask sees only what vantage6 nodes see
+        assert plain.wait("new_task") == {"id": task["id"], "parent_id": None}
+        with pytest.raises(AssertionError):
+            plain.wait("run_offer", timeout=0.5)
+    finally:
+        asking.close()
+        plain.close()
+
+
+def test_status_reported_by_a_node_after_its_patch_is_announced_once(
+    live_server: LiveServer, root_api: Api, fed: dict
+) -> None:
+    org_a = fed["orgs"][0]
+    node = Api.as_node(live_server.api_url, fed["nodes"][org_a]["api_key"])
+    node_socket = Listener(live_server, node.token)
+    user = Listener(live_server, root_api.token)
+    try:
+        node_socket.wait("sync")
+        task = root_api.ok(
+            "POST",
+            "/task",
+            json={
+                "image": "i",
+                "collaboration_id": fed["collab"],
+                "organizations": [{"id": org_a, "input": base64.b64encode(b"{}").decode()}],
+            },
+        )
+        run = root_api.ok("GET", "/run", params={"task_id": task["id"]})["data"][0]
+
+        def about_run(status: str):
+            return lambda d: d["run_id"] == run["id"] and d["status"] == status
+
+        def node_says(status: str) -> None:
+            data = {"status": status, "run_id": run["id"], "task_id": task["id"]}
+            node_socket.sio.emit("algorithm_status_change", data, namespace="/tasks")
+
+        # as a node does: PATCH, then tell the collaboration
+        node.ok("PATCH", f"/run/{run['id']}", json={"status": "active"})
+        node_says("active")
+        user.wait("algorithm_status_change", match=about_run("active"))
+        with pytest.raises(AssertionError):  # the server announced it; no second time
+            user.wait("algorithm_status_change", timeout=0.7, match=about_run("active"))
+        # a status the server has not stored (a node that tells before it PATCHes) is relayed
+        node_says("completed")
+        relayed = user.wait("algorithm_status_change", match=about_run("completed"))
+        assert relayed["node_id"] == fed["nodes"][org_a]["id"]
+        # a kill is announced by the server; the node's later "killed" report is not repeated
+        root_api.ok("POST", "/kill/task", json={"id": task["id"]})
+        user.wait("algorithm_status_change", match=about_run("killed by user"))
+        node.ok("PATCH", f"/run/{run['id']}", json={"status": "killed by user"})
+        node_says("killed by user")
+        node_says("active")  # stale: the run has finished
+        with pytest.raises(AssertionError):
+            user.wait(
+                "algorithm_status_change",
+                timeout=0.7,
+                match=lambda d: d["run_id"] == run["id"],
+            )
+    finally:
+        node_socket.close()
+        user.close()
 
 
 def test_two_instances_share_events_through_rabbitmq(tmp_path) -> None:

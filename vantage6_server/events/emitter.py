@@ -45,4 +45,9 @@ def organization_room(collaboration_id: int, organization_id: int) -> str:
     return f"collaboration_{collaboration_id}_organization_{organization_id}"
 
 
+def offer_room(node_id: int) -> str:
+    """Nodes that asked for ``run_offer`` events (ours) join this room besides the others."""
+    return f"node_{node_id}_offers"
+
+
 ALL_NODES = "all_nodes"

@@ -10,17 +10,20 @@ import socketio
 from anyio import to_thread
 from sqlalchemy import select
 
+from vantage6_common.status import RunStatus
 from vantage6_server.context import ServerContext
 from vantage6_server.db import models as m
 from vantage6_server.events.emitter import (
     ALL_NODES,
     NAMESPACE,
     collaboration_room,
+    offer_room,
     organization_room,
 )
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.principal import Principal, user_rule_keys
 from vantage6_server.security.tokens import TokenError
+from vantage6_server.services.offers import FEATURE as OFFER_FEATURE
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,12 @@ def _token_from(environ: dict, auth: Any) -> str | None:
     if isinstance(auth, dict) and auth.get("token"):
         return str(auth["token"]).removeprefix("Bearer ").strip()
     return None
+
+
+def _wants(auth: Any, feature: str) -> bool:
+    """Whether the handshake's ``auth`` lists ``feature`` under ``features``."""
+    features = auth.get("features") if isinstance(auth, dict) else None
+    return isinstance(features, list) and feature in features
 
 
 class TasksNamespace(socketio.AsyncNamespace):
@@ -58,6 +67,8 @@ class TasksNamespace(socketio.AsyncNamespace):
         await self.save_session(sid, info)
         for room in info["rooms"]:
             await self.enter_room(sid, room)
+        if info["kind"] == "node" and _wants(auth, OFFER_FEATURE):
+            await self.enter_room(sid, offer_room(info["id"]))
         if info["kind"] == "node":
             await to_thread.run_sync(self._set_node_status, info["id"], "online")
             await self.emit(
@@ -150,9 +161,28 @@ class TasksNamespace(socketio.AsyncNamespace):
             node_id=info["id"],
             organization_id=info["organization_id"],
         )
+        if await to_thread.run_sync(self._announced_already, info, payload):
+            return
         await self.emit(
             "algorithm_status_change", payload, room=collaboration_room(info["collaboration_id"])
         )
+
+    def _announced_already(self, info: dict, payload: dict) -> bool:
+        """Whether relaying would repeat (or contradict) what this server announced itself.
+
+        Nodes tell the collaboration after each accepted status (vantage6 servers relay it);
+        this server announces every status change when it stores it, so a status the run
+        already has was announced, and an older one reported after the run finished is stale.
+        """
+        try:
+            run_id = int(payload["run_id"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        with self.ctx.db.session() as session:
+            run = session.get(m.Run, run_id)
+            if run is None or run.organization_id != info["organization_id"]:
+                return False
+            return run.status == payload.get("status") or RunStatus(run.status).is_finished
 
     async def on_algorithm_log(self, sid: str, data: Any) -> None:
         info = await self.get_session(sid)

@@ -19,6 +19,7 @@ from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.principal import Principal
+from vantage6_server.services.offers import offer_runs
 from vantage6_server.services.tasks import announce_new_task, descendants, kill_tasks
 
 router = APIRouter(tags=["Task"])
@@ -200,6 +201,7 @@ def create_task(body: TaskIn, principal: Auth, ctx: Ctx, session: Db) -> dict:
         for o in body.organizations
     ]
     session.commit()
+    offer_runs(session, ctx.events, ctx.tokens, task)  # before new_task: see services/offers
     announce_new_task(ctx.events, task)
     return serialize.task(task)
 

@@ -24,11 +24,11 @@ from vantage6_server.security import totp
 from vantage6_server.security.passwords import verify_password
 from vantage6_server.security.secrets_util import digest
 from vantage6_server.security.tokens import TokenError
+from vantage6_server.services.offers import issue_container_token
 
 router = APIRouter(tags=["Authentication"])
 
 LOGIN_FAILED = "Invalid username or password, or the account is temporarily locked"
-CONTAINER_TOKEN_MAX_MINUTES = 60 * 24 * 30
 
 
 class UserLogin(LenientBody):
@@ -131,20 +131,8 @@ def container_token(body: ContainerTokenRequest, node: NodeAuth, ctx: Ctx, sessi
         raise bad_request("Task is already finished")
     if body.image != task.image:
         raise unauthorized("Image does not match the task's image")
-    identity = {
-        "client_type": "container",
-        "node_id": node.id,
-        "organization_id": node.organization_id,
-        "collaboration_id": node.collaboration_id,
-        "study_id": task.study_id,
-        "store_id": task.algorithm_store_id,
-        "task_id": task.id,
-        "image": task.image,
-        "databases": [
-            {"label": d.get("label"), **(d.get("parameters") or {})} for d in task.databases or []
-        ],
-    }
-    return {"container_token": ctx.tokens.container(identity, CONTAINER_TOKEN_MAX_MINUTES)}
+    record = session.get(m.Node, node.id)  # loaded already, with the principal
+    return {"container_token": issue_container_token(ctx.tokens, task, record)}
 
 
 @router.post("/token/refresh", summary="New token pair from a refresh token")
