@@ -34,33 +34,30 @@ def descendants(session: Session, task: m.Task) -> list[m.Task]:
 
 
 def kill_tasks(session: Session, events: EventEmitter, tasks: list[m.Task]) -> list[dict]:
-    """Mark unfinished runs killed and tell the nodes to stop their containers."""
+    """Mark unfinished runs killed, tell the nodes to stop their containers, announce it."""
     kill_list: list[dict] = []
+    killed: list[m.Run] = []
     now = m.utcnow()
     for task in tasks:
         for run in task.runs:
             if run.status in UNFINISHED_STATUSES:
                 run.status = RunStatus.KILLED.value
                 run.finished_at = now
+                killed.append(run)
                 kill_list.append(
                     {"task_id": task.id, "run_id": run.id, "organization_id": run.organization_id}
                 )
         refresh_task_status(task)
     session.commit()
     by_collab: dict[int, list[dict]] = {}
-    for task in tasks:
-        by_collab.setdefault(task.collaboration_id, [])
-    for item in kill_list:
-        task = next(t for t in tasks if t.id == item["task_id"])
-        by_collab[task.collaboration_id].append(item)
+    for item, run in zip(kill_list, killed, strict=True):
+        by_collab.setdefault(run.task.collaboration_id, []).append(item)
     for collab_id, items in by_collab.items():
-        if items:
-            payload = {"kill_list": items, "collaboration_id": collab_id}
-            events.emit("kill_containers", payload, room=collaboration_room(collab_id))
-            for item in items:
-                events.emit(
-                    "status_update", {"run_id": item["run_id"]}, room=collaboration_room(collab_id)
-                )
+        payload = {"kill_list": items, "collaboration_id": collab_id}
+        events.emit("kill_containers", payload, room=collaboration_room(collab_id))
+    for run in killed:
+        # (the node's later "killed" report changes nothing here, so this is the announcement)
+        announce_run_change(events, run, None)
     return kill_list
 
 
