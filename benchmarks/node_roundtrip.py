@@ -6,9 +6,9 @@ Run from the repository root with the project venv (needs podman and the images 
     .venv/bin/python benchmarks/node_roundtrip.py [--nodes 1 3 10] [--tasks 20]
 
 A live server (SQLite) and N node processes run on this machine, every organization with its
-own CSV file. A researcher creates a task for all N organizations with a trivial method
-(``ping``: returns a constant) and waits until every result is there (woken by the server's
-status events, then reading the task's status).
+own CSV file. A researcher, with our Python client, creates a task for all N organizations
+with a trivial method (``ping``: returns a constant) and waits with ``wait_for_results`` until
+every result is there (woken by the server's status events).
 
 Per task, the round trip is split into
 
@@ -31,11 +31,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-
-import socketio
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -44,7 +41,8 @@ if str(REPO) not in sys.path:
 from tests.api import Api  # noqa: E402
 from tests.livestack import start_server  # noqa: E402
 from tests.node.conftest import make_datasets  # noqa: E402
-from tests.node.harness import Federation, podman, podman_env  # noqa: E402
+from tests.node.harness import PASSWORD, Federation, podman, podman_env  # noqa: E402
+from vantage6_client import Client  # noqa: E402
 
 TRIVIAL_IMAGE = "localhost/v6-bench-trivial:latest"
 CONTAINERFILE = """\
@@ -118,33 +116,30 @@ def measure(n_nodes: int, n_tasks: int, pause: float, workdir: Path) -> dict:
         assert fed.wait_task(warm["id"]) == "completed", fed.logs()
         time.sleep(pause)
 
-        # the researcher learns of status changes from the server's events (as the Python
-        # client does), and looks at the task's status when one arrives
-        news = threading.Event()
-        sio = socketio.Client(reconnection=False)
-        sio.on("algorithm_status_change", lambda *_: news.set(), namespace="/tasks")
-        sio.on("status_update", lambda *_: news.set(), namespace="/tasks")
-        sio.connect(
-            server.url,
-            headers={"Authorization": f"Bearer {root.token}"},
-            namespaces=["/tasks"],
-            transports=["websocket"],
-        )
+        # the researcher is our Python client: it creates the task and waits for the results
+        # (woken by the server's events, fetching the results with the last status check)
+        client = Client(server.api_url)
+        client.authenticate(fed.researcher_username, PASSWORD)
+        client.setup_encryption(None)
+        org_ids = [station.org_id for station in fed.stations]
         samples = []
         for i in range(n_tasks):
-            news.clear()
             t0 = time.time()
-            task = fed.create_task({"method": "ping"}, image=TRIVIAL_IMAGE, databases=[])
-            while True:
-                news.wait(0.25)
-                news.clear()
-                status = fed.researcher.ok("GET", f"/task/{task['id']}/status")["status"]
-                if status not in ("pending", "initializing", "active"):
-                    break
+            task = client.task.create(
+                organizations=org_ids,
+                name=f"bench {i}",
+                image=TRIVIAL_IMAGE,
+                input_={"method": "ping"},
+                collaboration=fed.collaboration_id,
+                databases=[],
+            )
+            t_posted = time.time()
+            results = client.wait_for_results(task["id"], timeout=120)
             t_done = time.time()
-            assert status == "completed", (status, fed.logs())
-            results = fed.results(task["id"])
-            assert results == ["pong"] * n_nodes, results
+            assert [r["result"] for r in results.data] == ["pong"] * n_nodes, (
+                results.data,
+                fed.logs(),
+            )
             total = t_done - t0
             run_ids = {r["id"] for r in fed.runs(task["id"])}
             states = run_states(fed, run_ids)
@@ -157,7 +152,8 @@ def measure(n_nodes: int, n_tasks: int, pause: float, workdir: Path) -> dict:
             container = max(containers) if containers else float("nan")
             # phases of the run that delivered last (the critical path)
             last = max(states.values(), key=lambda st: st["timings"]["delivered"])["timings"]
-            marks = [("created", t0)] + sorted(last.items(), key=lambda kv: kv[1])
+            marks = [("created", t0), ("posted", t_posted)]
+            marks += sorted(last.items(), key=lambda kv: kv[1])
             marks.append(("seen", t_done))
             phases = {
                 f"{a}->{b}": tb - ta for (a, ta), (b, tb) in zip(marks[:-1], marks[1:], strict=True)
@@ -178,7 +174,7 @@ def measure(n_nodes: int, n_tasks: int, pause: float, workdir: Path) -> dict:
                 flush=True,
             )
             time.sleep(pause)
-        sio.disconnect()
+        client.close()
     finally:
         if fed is not None:
             fed.stop()
