@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 def make_engine(uri: str) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and a thread-safe pool."""
     if uri.startswith("sqlite"):
-        engine = create_engine(uri, connect_args={"check_same_thread": False, "timeout": 30})
+        # as many pooled connections as request threads at a burst (each new one costs a
+        # connect and the pragmas below; overflow connections are not kept)
+        in_memory = uri in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(
+            uri,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            **({} if in_memory else {"pool_size": 20, "max_overflow": 40}),
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
