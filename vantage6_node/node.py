@@ -30,7 +30,6 @@ from vantage6_node.runtime import (
     ContainerRuntime,
     ContainerRuntimeError,
     ensure_containers_conf,
-    load_runtime,
 )
 from vantage6_node.server_api import ServerAPI, ServerError, ServerUnavailable
 from vantage6_node.threads import in_thread
@@ -105,16 +104,6 @@ class Node:
         if not await in_thread(self.runtime.is_available):
             raise NodeStartError(f"container runtime {self.config.runtime!r} is not available")
         return self.runtime
-
-    def _puller(self) -> ContainerRuntime | None:
-        """With podman's API service, pulls go through the podman command line: the service
-        answers a failed pull with success when the image exists locally, which would defeat
-        ``require_algorithm_pull``."""
-        if self._service is None:
-            return None
-        return load_runtime(
-            "podman",
-        )
 
     async def _check_forwarder_image(self, runtime: ContainerRuntime) -> None:
         image = self.config.isolation.forwarder_image
@@ -243,7 +232,6 @@ class Node:
                 emit=self.link.emit,
                 exit_watcher=self.exit_watcher,
                 log_files=log_files,
-                puller=self._puller(),
             )
             await recover(self.manager)
             self.forwarders.refill()

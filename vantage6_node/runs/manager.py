@@ -150,7 +150,6 @@ class RunManager:
         emit: Emit,
         exit_watcher: ExitWatcher | None = None,
         log_files: LogFiles | None = None,
-        puller: ContainerRuntime | None = None,
     ) -> None:
         self.config = config
         self.identity = identity
@@ -163,9 +162,6 @@ class RunManager:
         self.emit = emit
         self.exit_watcher = exit_watcher
         self.log_files = log_files
-        #: pulls go through this runtime when set (see Node: podman's API service reports a
-        #: failed pull of an image that exists locally as a success)
-        self.puller = puller
         self.policies = PolicyChecker(config.policies)
         self.handles: dict[int, RunHandle] = {}
         self.reporters: dict[int, Reporter] = {}
@@ -445,7 +441,7 @@ class RunManager:
                 self._images[image] = time.monotonic()
                 return
         try:
-            await in_thread((self.puller or self.runtime).pull, image)
+            await in_thread(self.runtime.pull, image)
         except ImagePullError as exc:
             raise RunFailure(
                 RunStatus.NO_DOCKER_IMAGE,
