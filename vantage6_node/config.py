@@ -298,6 +298,10 @@ class NodeConfig(_Strict):
     socket_transports: list[Literal["websocket", "polling"]] = Field(
         default_factory=lambda: ["websocket"]
     )
+    #: ask the server for ``run_offer`` events (a run with its input and container token,
+    #: sent before ``new_task``): no requests between a new task and its container start.
+    #: A vantage6 server ignores the request and the node works from ``new_task`` as usual.
+    run_offers: bool = True
     #: seconds between full catch-ups with the server while connected (safety net)
     resync_interval: float = Field(default=300.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

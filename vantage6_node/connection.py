@@ -193,10 +193,14 @@ class SocketLink:
         backoff: Backoff | None = None,
         connect_timeout: float = 10.0,
         ping_interval: float = PING_INTERVAL,
+        features: list[str] | None = None,
     ) -> None:
         self.url = url
         self.auth = auth
         self.handlers = handlers
+        #: extras this node understands, told to the server in the handshake's ``auth``
+        #: (a vantage6 server ignores them)
+        self.features = list(features or [])
         self.on_connect = on_connect
         self.transports = transports or ["websocket"]
         self.backoff = backoff or Backoff(base=0.5, cap=30.0)
@@ -275,6 +279,7 @@ class SocketLink:
                     sio.connect(
                         self.url,
                         headers={"Authorization": f"Bearer {token}"},
+                        auth={"features": self.features} if self.features else None,
                         namespaces=[NAMESPACE],
                         transports=self.transports,
                         socketio_path="socket.io",

@@ -215,6 +215,7 @@ class Node:
                 handlers=self._handlers(),
                 on_connect=self._on_connect,
                 transports=list(config.socket_transports),
+                features=["run_offer"] if config.run_offers else [],
             )
             log_files = None
             if config.runtime == "podman":
@@ -300,6 +301,10 @@ class Node:
             if task_id is not None and self.manager is not None:
                 await self.manager.fetch_task(int(task_id))
 
+        async def on_offer(data: Any = None, *_: Any) -> None:
+            if self.manager is not None:
+                await self.manager.take_offer(data)
+
         async def on_kill(data: Any = None, *_: Any) -> None:
             if self.manager is not None and isinstance(data, dict):
                 await self.manager.kill(data)
@@ -323,6 +328,7 @@ class Node:
         return {
             "sync": on_sync,
             "new_task": on_new_task,
+            "run_offer": on_offer,
             "kill_containers": on_kill,
             "algorithm_status_change": on_status,
             "status_update": on_status,

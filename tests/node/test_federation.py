@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -12,6 +13,20 @@ from tests.node.harness import Federation
 from vantage6_common import crypto
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(600)]
+
+
+def _sources(fed: Federation, run_ids: list[int]) -> list[str | None]:
+    """How each run reached its node (``source`` in the node's state file of the run)."""
+    found = []
+    for run_id in run_ids:
+        for station in fed.stations:
+            path = station.task_dir / "runs" / f"{run_id:09d}" / "state.json"
+            if path.is_file():
+                found.append(json.loads(path.read_text()).get("source"))
+                break
+        else:
+            found.append("missing")
+    return found
 
 
 def _check_summary(result: dict, pooled: pd.DataFrame) -> None:
@@ -60,6 +75,10 @@ def test_summary_over_three_nodes(
             s.org_id for s in fed.stations
         )
         assert all(r["status"] == "completed" for r in runs)
+        # every run, the central one and those of the subtask its container made, came to its
+        # node as a run offer: no lookup and no token request before the container started
+        central = [r["id"] for r in fed.runs(task["id"])]
+        assert _sources(fed, central + [r["id"] for r in runs]) == ["offer"] * 4
         if encrypted:
             # the result comes back in the format the input went out in; the subtasks between
             # our nodes use the authenticated format (every node advertises it)
@@ -78,10 +97,15 @@ def test_summary_over_three_nodes(
 
 
 def test_podman_command_line_backend(podman_images, live_server, root_api, tmp_path):
-    """The same with podman driven through its command line (no API service)."""
+    """The same with podman driven through its command line (no API service), and nodes that
+    work as with a vantage6 server: from ``new_task``, without run offers."""
     datasets = make_datasets(2, seed=3)
     fed = Federation(
-        live_server, root_api, tmp_path, datasets, extra_config={"podman_service": False}
+        live_server,
+        root_api,
+        tmp_path,
+        datasets,
+        extra_config={"podman_service": False, "run_offers": False},
     )
     try:
         fed.start()
@@ -91,5 +115,8 @@ def test_podman_command_line_backend(podman_images, live_server, root_api, tmp_p
         assert fed.wait_task(task["id"]) == "completed", fed.logs()
         (result,) = fed.results(task["id"])
         _check_summary(result, pd.concat(datasets, ignore_index=True))
+        (child,) = fed.researcher.ok("GET", "/task", params={"parent_id": task["id"]})["data"]
+        run_ids = [r["id"] for r in fed.runs(task["id"]) + fed.runs(child["id"])]
+        assert _sources(fed, run_ids) == ["new_task"] * 3
     finally:
         fed.stop()

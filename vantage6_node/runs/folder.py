@@ -82,6 +82,8 @@ class RunState:
     exit_code: int | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    #: how the run reached this node: "offer", "new_task" or "sync"
+    source: str | None = None
     #: wall-clock times (epoch seconds) of lifecycle steps, for measurements
     timings: dict[str, float] = field(default_factory=dict)
 

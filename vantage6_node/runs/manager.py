@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +171,10 @@ class RunManager:
         self._org_keys: dict[int, tuple[float, str | None]] = {}
         self._background: set[asyncio.Task] = set()
         self._offering: set[int] = set()
+        #: container tokens that came with run offers, by run id (used instead of asking)
+        self._offered_tokens: dict[int, str] = {}
+        #: tasks whose run for us came as an offer (their new_task needs no lookup)
+        self._offered_tasks: OrderedDict[int, None] = OrderedDict()
         self._cleanup_now = asyncio.Event()
         self.stopping = False
         #: (run id, timings) of finished runs, for benchmarks and tests
@@ -241,11 +246,35 @@ class RunManager:
     # -- intake ----------------------------------------------------------------------------------
     async def fetch_task(self, task_id: int) -> None:
         """``new_task``: fetch this node's open runs of the task and start them."""
+        if task_id in self._offered_tasks:
+            return  # its run came with the offer just before
         runs = await self.api.open_runs(self.identity.node_id, task_id=task_id, retry_for=60)
         for run in runs:
-            await self.offer(run)
+            await self.offer(run, source="new_task")
 
-    async def offer(self, run: dict[str, Any]) -> None:
+    async def take_offer(self, data: Any) -> None:
+        """``run_offer``: the server sent our run of a new task with its container token."""
+        run = data.get("run") if isinstance(data, dict) else None
+        if not isinstance(run, dict) or not isinstance(run.get("task"), dict):
+            log.warning("ignoring a run offer without run and task")
+            return
+        run_id, task_id = _id(run), _id(run["task"])
+        if run_id is None or task_id is None:
+            return
+        if _id(run.get("organization")) not in (None, self.identity.organization_id):
+            log.warning("ignoring the offer of run %s: not for this organization", run_id)
+            return
+        self._offered_tasks[task_id] = None
+        while len(self._offered_tasks) > 1000:
+            self._offered_tasks.popitem(last=False)
+        token = data.get("container_token")
+        if isinstance(token, str) and token and run_id not in self.handles:
+            self._offered_tokens[run_id] = token
+        await self.offer(run, source="offer")
+        if run_id not in self.handles:  # not taken (already done, or the node is stopping)
+            self._offered_tokens.pop(run_id, None)
+
+    async def offer(self, run: dict[str, Any], source: str = "sync") -> None:
         """A run the server says is open for us. Idempotent."""
         if self.stopping:
             return
@@ -256,11 +285,11 @@ class RunManager:
             return  # the same run offered twice at once (sync and new_task)
         self._offering.add(run_id)
         try:
-            await self._take(run_id, run)
+            await self._take(run_id, run, source)
         finally:
             self._offering.discard(run_id)
 
-    async def _take(self, run_id: int, run: dict[str, Any]) -> None:
+    async def _take(self, run_id: int, run: dict[str, Any], source: str) -> None:
         folder = self.store.folder(run_id)
         state = folder.load_state()
         if state is not None:
@@ -287,6 +316,7 @@ class RunManager:
                 store_id=_id(task.get("algorithm_store")),
                 databases=list(task.get("databases") or []),
                 attempts=1,
+                source=source,
             )
         if state.attempts > MAX_ATTEMPTS:
             await self._settle_without_container(
@@ -388,6 +418,7 @@ class RunManager:
             text = "\n".join(handle.log_lines + [f"[node] internal error: {exc!r}"]) + "\n"
             await self._conclude(handle, RunStatus.UNKNOWN_ERROR, text, False)
         finally:
+            self._offered_tokens.pop(run_id, None)
             if not self.stopping:
                 self.handles.pop(run_id, None)
 
@@ -474,6 +505,9 @@ class RunManager:
         return data
 
     async def _container_token(self, state: RunState) -> str:
+        offered = self._offered_tokens.pop(state.run_id, None)
+        if offered is not None:
+            return offered
         try:
             return await self.api.container_token(state.task_id, state.image, retry_for=None)
         except ServerError as exc:
