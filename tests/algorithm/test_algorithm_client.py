@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import textwrap
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
 
 from tests.algorithm.helpers import IDENTITY, vantage6_token
+from tests.published import published_python
 from vantage6_algorithm.client import AlgorithmClient, AlgorithmClientError
 
 RESULTS = [{"count": 3, "sum": 1.5}, [1, 2, 3], "text", None, {"nested": {"ü": 0.1}}]
@@ -252,10 +251,7 @@ _PUBLISHED = textwrap.dedent(
 
 
 def test_same_wire_format_as_published_client(proxy, client):
-    venv = Path(os.environ.get("V6_PUBLISHED_VENV", "/opt/v6client"))
-    python = venv / "bin" / "python"
-    if not python.exists():
-        pytest.skip(f"published vantage6 venv not found at {venv} (set V6_PUBLISHED_VENV)")
+    python = published_python()
     task_input = {"method": "partial", "args": [1], "kwargs": {"columns": ["a", "ü"], "x": 2.5}}
     job = {"token": vantage6_token(), "port": proxy.port, "input": task_input}
     proc = subprocess.run(

@@ -8,11 +8,11 @@ import os
 import stat
 import subprocess
 import textwrap
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from tests.published import published_python
 from vantage6_common import crypto
 from vantage6_common.crypto import (
     GCM_PREFIX,
@@ -275,14 +275,6 @@ def test_choose_scheme():
 # ------------------------------------------------------------------------------------------
 # interoperability with the published vantage6 4.14 cryptor
 # ------------------------------------------------------------------------------------------
-def _published_python() -> Path:
-    venv = Path(os.environ.get("V6_PUBLISHED_VENV", "/opt/v6client"))
-    python = venv / "bin" / "python"
-    if not python.exists():
-        pytest.skip(f"published vantage6 venv not found at {venv} (set V6_PUBLISHED_VENV)")
-    return python
-
-
 # Runs under the published venv. Reads a JSON job on stdin, prints a JSON answer.
 _PUBLISHED_SCRIPT = textwrap.dedent(
     """
@@ -308,7 +300,7 @@ _PUBLISHED_SCRIPT = textwrap.dedent(
 
 
 def _run_published(job: dict) -> dict:
-    python = _published_python()
+    python = published_python()
     proc = subprocess.run(
         [str(python), "-c", _PUBLISHED_SCRIPT],
         input=json.dumps(job),
@@ -361,7 +353,7 @@ def test_we_encrypt_published_decrypts(cryptor_a, cryptor_b, published_key_file)
 
 def test_published_key_file_loads_here(tmp_path):
     """A key file written by the published tools is readable by ours (and vice versa above)."""
-    python = _published_python()
+    python = published_python()
     path = tmp_path / "pub.pem"
     script = (
         "from pathlib import Path; from vantage6.common.encryption import RSACryptor;"

@@ -9,6 +9,7 @@ import pytest
 
 from tests.node.conftest import make_datasets
 from tests.node.harness import Federation, image_present
+from tests.published import published_python
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(600)]
 
@@ -68,15 +69,12 @@ def test_published_client_task_on_published_algorithm(
     """The published client creates the task, our nodes run the published-tools image, and the
     published client waits for and decrypts the result."""
     import json
-    import os
     import subprocess
     from pathlib import Path
 
     from tests.node.harness import PASSWORD
 
-    venv = Path(os.environ.get("V6_PUBLISHED_VENV", "/opt/v6client"))
-    if not (venv / "bin" / "python").exists():
-        pytest.skip(f"published vantage6-client venv missing at {venv}")
+    python = published_python()
     datasets = make_datasets(2, seed=5)
     fed = Federation(live_server, root_api, tmp_path, datasets, encrypted=encrypted)
     try:
@@ -85,7 +83,7 @@ def test_published_client_task_on_published_algorithm(
         key = str(first.private_key) if encrypted else "-"
         done = subprocess.run(
             [
-                str(venv / "bin" / "python"),
+                str(python),
                 str(Path(__file__).parent / "published_client_task.py"),
                 "http://127.0.0.1",
                 str(live_server.port),

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.livestack import LiveServer
+from tests.published import published_python
 
-PUBLISHED = Path(os.environ.get("V6_PUBLISHED_VENV", "/opt/v6client"))
 SCENARIO = Path(__file__).parent / "published" / "scenario.py"
 
 
@@ -31,14 +28,10 @@ def _private_key(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.skipif(
-    not (PUBLISHED / "bin" / "python").exists(),
-    reason=f"published vantage6-client venv missing at {PUBLISHED}",
-)
 def test_published_client_scenario(live_server: LiveServer, tmp_path: Path) -> None:
     result = subprocess.run(
         [
-            str(PUBLISHED / "bin" / "python"),
+            str(published_python()),
             str(SCENARIO),
             "http://127.0.0.1",
             str(live_server.port),
