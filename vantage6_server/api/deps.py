@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from vantage6_common.status import UNFINISHED_STATUSES
 from vantage6_server.api.errors import ApiError, forbidden, unauthorized
@@ -47,26 +48,22 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-# Roles, their rules and extra rules in two more queries, not one per role.
-_USER_RULES = (
-    selectinload(m.User.roles).selectinload(m.Role.rules),
-    selectinload(m.User.rules),
-)
-
-
 def principal_from_claims(claims: dict, session: Session) -> Principal:
     """Turn verified access-token claims into a principal, checking it still exists."""
     kind = claims.get("client_type")
     if kind == "user":
-        user = session.get(m.User, _int(claims["sub"]), options=_USER_RULES)
+        user_id = _int(claims["sub"])
+        user = session.execute(
+            select(m.User.organization_id, m.User.token_version).where(m.User.id == user_id)
+        ).one_or_none()
         if user is None or claims.get("ver", 0) != user.token_version:
             raise unauthorized("Token no longer valid")
         return Principal(
             kind="user",
-            id=user.id,
+            id=user_id,
             organization_id=user.organization_id,
             session=session,
-            rule_keys=user_rule_keys(user),
+            rule_keys=user_rule_keys(session, user_id),
         )
     if kind == "node":
         node = session.get(m.Node, _int(claims["sub"]))

@@ -108,7 +108,7 @@ class TasksNamespace(socketio.AsyncNamespace):
                     id=user.id,
                     organization_id=user.organization_id,
                     session=session,
-                    rule_keys=user_rule_keys(user),
+                    rule_keys=user_rule_keys(session, user.id),
                 )
                 return {
                     "kind": "user",

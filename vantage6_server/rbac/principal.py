@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
 from vantage6_server.db import models as m
@@ -101,11 +101,24 @@ class Principal:
         return set(self.collaboration_ids)
 
 
-def user_rule_keys(user: m.User) -> frozenset[RuleKey]:
-    keys = {(r.name, r.scope, r.operation) for r in user.rules}
-    for role in user.roles:
-        keys.update((r.name, r.scope, r.operation) for r in role.rules)
-    return frozenset(keys)
+def user_rule_keys(session: Session, user_id: int) -> frozenset[RuleKey]:
+    """The (resource, scope, operation) keys of a user's roles and own rules.
+
+    One query on the association tables that returns plain rows: loading the user's roles and
+    rules as ORM objects took most of the time of a user's authenticated request.
+    """
+    via_roles = (
+        select(m.role_rule.c.rule_id)
+        .join(m.user_role, m.user_role.c.role_id == m.role_rule.c.role_id)
+        .where(m.user_role.c.user_id == user_id)
+    )
+    own = select(m.user_rule.c.rule_id).where(m.user_rule.c.user_id == user_id)
+    rows = session.execute(
+        select(m.Rule.name, m.Rule.scope, m.Rule.operation).where(
+            m.Rule.id.in_(union(via_roles, own))
+        )
+    )
+    return frozenset((name, scope, operation) for name, scope, operation in rows)
 
 
 def node_principal(node: m.Node, session: Session) -> Principal:
