@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session, object_session
 
 from vantage6_common.status import UNFINISHED_STATUSES, RunStatus, task_status
 from vantage6_server.db import models as m
@@ -15,8 +15,17 @@ from vantage6_server.events.emitter import (
 
 
 def refresh_task_status(task: m.Task) -> bool:
-    """Recompute a task's status from its runs; returns whether it changed."""
-    new = task_status(r.status for r in task.runs) if task.runs else task.status
+    """Recompute a task's status from its runs; returns whether it changed.
+
+    Runs not loaded yet are not loaded for this: their statuses are one column query (a run
+    carries its input, result and log).
+    """
+    session = object_session(task)
+    if session is not None and "runs" in inspect(task).unloaded:
+        statuses = list(session.scalars(select(m.Run.status).where(m.Run.task_id == task.id)))
+    else:
+        statuses = [r.status for r in task.runs]
+    new = task_status(statuses) if statuses else task.status
     changed = new != task.status
     task.status = new
     return changed

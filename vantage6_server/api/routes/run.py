@@ -72,8 +72,10 @@ def _node_stub(session, run: m.Run) -> dict | None:
             m.Node.collaboration_id == run.task.collaboration_id,
         )
     )
-    if node is None:
-        return None
+    return None if node is None else _stub_of(node)
+
+
+def _stub_of(node: m.Node) -> dict:
     return {"id": node.id, "name": node.name, "status": node.status, "ip": node.ip}
 
 
@@ -231,7 +233,8 @@ def patch_run(id: int, body: RunPatch, node: NodeAuth, ctx: Ctx, session: Db) ->
     session.commit()
     if status_changed or "result" in changes:
         announce_run_change(ctx.events, run, node.id)
-    return serialize.run(run, node_stub=_node_stub(session, run))
+    # the caller's node was loaded with its principal
+    return serialize.run(run, node_stub=_stub_of(session.get(m.Node, node.id)))
 
 
 @router.get("/result", summary="List results", responses=PAGE_RESPONSE)
