@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -58,6 +59,42 @@ class WhoAmI:
 
 def task_finished(status: str | None) -> bool:
     return status is not None and status not in UNFINISHED_STATUSES
+
+
+def _explained(
+    batch: list[tuple[str, dict[str, Any]]],
+    task_id: int,
+    runs: dict[int, str],
+    covered: Counter[int],
+) -> bool:
+    """Whether these events tell every status change of the task's runs they mention.
+
+    ``algorithm_status_change`` carries the new status; the bare ``status_update`` the server
+    sends with it (before or after) says nothing more, and ``covered`` counts those still
+    expected per run. A ``status_update`` of one of the runs without its companion could be
+    a change the events do not describe. Events of other tasks change nothing.
+    """
+    explained = True
+    for name, payload in batch:
+        run_id = payload.get("run_id")
+        if name == "algorithm_status_change":
+            if payload.get("task_id") is None or not payload.get("status"):
+                explained = False
+            elif payload.get("task_id") == task_id:
+                if run_id not in runs:
+                    explained = False  # a run we did not know of
+                else:
+                    covered[run_id] += 1
+        elif name == "status_update":
+            if run_id is None:
+                explained = False
+            elif run_id in runs:
+                covered[run_id] -= 1
+                if covered[run_id] < 0:
+                    explained = False
+        else:
+            explained = False
+    return explained
 
 
 class Client:
@@ -294,9 +331,12 @@ class Client:
                 return payload.get("task_id") == task_id
             return True
 
+        checked = False
+        covered: Counter[int] = Counter()  # per run: status_update events still expected
         while True:
             sequence = events.sequence
-            for name, payload in events.since(processed, sequence):
+            batch = events.since(processed, sequence)
+            for name, payload in batch:
                 run_id = payload.get("run_id")
                 if (
                     name == "algorithm_status_change"
@@ -308,11 +348,17 @@ class Client:
             processed = sequence
             if runs and fetch is not None:
                 prefetch = all(task_finished(s) for s in runs.values())
-
-            if prefetch:
+            explained = _explained(batch, task_id, runs, covered) if batch else False
+            if checked and not prefetch and explained:
+                # the events name every change and a run is still going: the task cannot have
+                # finished, so there is nothing to ask the server (nor to check again soon)
+                status, fetched = last_status, None
+                rechecks = []
+            elif prefetch:
                 status, fetched = self._status_with(task_id, fetch)
             else:
                 status, fetched = self._status(task_id), None
+            checked = True
             if status != last_status:
                 last_status = status
                 if on_update is not None:

@@ -365,6 +365,54 @@ def test_wait_is_woken_by_events_not_polling(world):
     assert len(status_checks) <= 12, calls
 
 
+def test_wait_asks_for_the_status_only_when_the_events_allow_an_end(world):
+    """Status events that leave a run going need no status request (the task cannot have
+    ended): two runs going active, then finishing one by one, cost one status check at the
+    start and one with the results at the end; the answer comes right after the last run."""
+    alice, plain = world["alice"], world["plain"]
+    orgs = [world["org_a"]["id"], world["org_b"]["id"]]
+    nodes = world["nodes"]
+    task = alice.task.create(
+        collaboration=plain["id"], organizations=orgs, name="quiet", image="img", input_={}
+    )
+    calls: list[str] = []
+    original = alice.transport.request
+
+    def counting(method, endpoint, **kw):
+        calls.append(endpoint)
+        return original(method, endpoint, **kw)
+
+    finished_at: list[float] = []
+
+    def work() -> None:
+        time.sleep(0.3)
+        runs = []
+        for org_id in orgs:
+            node = nodes[plain["id"], org_id]
+            for run in node.open_runs():
+                if run["task"]["id"] == task["id"]:
+                    node.start(run)
+                    runs.append((node, run))
+        for node, run in runs:
+            time.sleep(0.5)
+            node.finish(run, "done")
+        finished_at.append(time.monotonic())
+
+    alice.transport.request = counting
+    try:
+        thread = threading.Thread(target=work)
+        thread.start()
+        results = alice.wait_for_results(task["id"], interval=60, timeout=60)
+        returned = time.monotonic()
+        thread.join()
+    finally:
+        alice.transport.request = original
+    assert [r["result"] for r in results.data] == ["done", "done"]
+    assert returned - finished_at[0] < 1.0
+    status_checks = [c for c in calls if c.endswith("/status")]
+    assert len(status_checks) <= 2, calls
+
+
 def test_wait_for_results_latency(world, record_property, capsys):
     """How long after the last run is reported finished does wait_for_results return?
 

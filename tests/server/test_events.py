@@ -145,10 +145,10 @@ def test_task_events_reach_collaboration_rooms_only(
         assert foreign["id"] != task["id"]
         run = root_api.ok("GET", "/run", params={"task_id": task["id"]})["data"][0]
         node.ok("PATCH", f"/run/{run['id']}", json={"status": "active"})
-        assert user_listener.wait("status_update", match=lambda d: d["run_id"] == run["id"])
         change = user_listener.wait(
             "algorithm_status_change", match=lambda d: d["run_id"] == run["id"]
         )
+        assert user_listener.wait("status_update", match=lambda d: d["run_id"] == run["id"])
         assert change["status"] == "active" and change["task_id"] == task["id"]
         assert change["collaboration_id"] == fed["collab"]
         root_api.ok("POST", "/kill/task", json={"id": task["id"]})

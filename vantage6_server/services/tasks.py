@@ -77,7 +77,7 @@ def announce_new_task(events: EventEmitter, task: m.Task) -> None:
 
 def announce_run_change(events: EventEmitter, run: m.Run, node_id: int | None) -> None:
     task = run.task
-    events.emit("status_update", {"run_id": run.id}, room=collaboration_room(task.collaboration_id))
+    # the event with the status first: a listener woken by it need not ask for the status
     events.emit(
         "algorithm_status_change",
         {
@@ -92,6 +92,7 @@ def announce_run_change(events: EventEmitter, run: m.Run, node_id: int | None) -
         },
         room=collaboration_room(task.collaboration_id),
     )
+    events.emit("status_update", {"run_id": run.id}, room=collaboration_room(task.collaboration_id))
 
 
 __all__ = ["ALL_NODES", "announce_new_task", "announce_run_change", "kill_tasks"]
