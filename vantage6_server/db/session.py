@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from vantage6_server.db.sqlite_writes import serialize_writes
+
 
 def make_engine(uri: str) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and a thread-safe pool."""
@@ -29,6 +31,8 @@ def make_engine(uri: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        if not in_memory:
+            serialize_writes(engine)
         return engine
     if uri.startswith("postgresql://"):
         uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
