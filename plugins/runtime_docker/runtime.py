@@ -14,6 +14,7 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 from docker.types import Mount as DockerMount
 
 from vantage6_node.runtime.base import (
@@ -60,7 +61,8 @@ class DockerRuntime(ContainerRuntime):
     Options: ``base_url`` (``unix:///path.sock``, ``tcp://host:port``; default from
     ``DOCKER_HOST`` or the standard socket), ``timeout`` (seconds per API call), ``wait_mode``
     (``"poll"``: inspect with a short back-off, quickest against podman; ``"api"``: the
-    blocking ``/wait`` call), ``poll_max`` (longest pause between polls, seconds).
+    blocking ``/wait`` call), ``poll_max`` (longest pause between polls, seconds),
+    ``pull_timeout`` (seconds a pull may go without progress).
     """
 
     name = "docker"
@@ -71,6 +73,7 @@ class DockerRuntime(ContainerRuntime):
         timeout: float = 120.0,
         wait_mode: str = "poll",
         poll_max: float = 0.25,
+        pull_timeout: float = 900.0,
     ) -> None:
         if wait_mode not in {"poll", "api"}:
             raise ValueError(f"wait_mode must be 'poll' or 'api', not {wait_mode!r}")
@@ -78,6 +81,7 @@ class DockerRuntime(ContainerRuntime):
         self._timeout = timeout
         self._wait_mode = wait_mode
         self._poll_max = poll_max
+        self._pull_timeout = pull_timeout
         self._client: docker.DockerClient | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -146,7 +150,11 @@ class DockerRuntime(ContainerRuntime):
             else:
                 tag = "latest"
         try:
-            error = _stream_error(self.api.pull(repository, tag=tag, stream=True, decode=True))
+            error = _stream_error(self._pull_progress(repository, tag))
+        except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
+            raise ImagePullError(
+                f"pulling {image} timed out: no progress for {self._pull_timeout:g}s"
+            ) from exc
         except _CONNECTION_ERRORS as exc:
             raise RuntimeUnavailable(str(exc)) from exc
         except docker.errors.APIError as exc:
@@ -158,6 +166,27 @@ class DockerRuntime(ContainerRuntime):
         if info is None:  # last guard: a stream without an error but no image either
             raise ImagePullError(f"pulled {image} but cannot find it locally")
         return info
+
+    def _pull_progress(self, repository: str, tag: str | None) -> Iterator[Mapping[str, Any]]:
+        """``POST /images/create`` as ``APIClient.pull`` sends it, with a read timeout.
+
+        The SDK's own ``pull`` waits without limit, so a registry that stops answering would
+        hold a run forever; here the engine must report progress every ``pull_timeout``.
+        """
+        registry, _ = docker.auth.resolve_repository_name(repository)
+        headers = {}
+        header = docker.auth.get_config_header(self.api, registry)
+        if header:
+            headers["X-Registry-Auth"] = header
+        response = self.api._post(
+            self.api._url("/images/create"),
+            params={"fromImage": repository, "tag": tag},
+            headers=headers,
+            stream=True,
+            timeout=self._pull_timeout,
+        )
+        self.api._raise_for_status(response)
+        return self.api._stream_helper(response, decode=True)
 
     def remove_image(self, image: str, force: bool = False) -> None:
         try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,3 +106,53 @@ def test_failed_pull_raises(runtime: ContainerRuntime, base_image: str, local: b
     assert image in message
     assert "cannot find it locally" not in message
     assert runtime.image_exists(image) is local
+
+
+class SilentRegistry:
+    """A TCP port that accepts connections and never answers (a hung registry)."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.host = f"127.0.0.1:{self._server.getsockname()[1]}"
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self._server.accept()
+                self._held.append(conn)  # kept open, never read from or written to
+
+    def close(self) -> None:
+        self._server.close()
+        for conn in self._held:
+            conn.close()
+
+
+@pytest.mark.parametrize("backend", RUNTIME_NAMES)
+def test_pull_from_a_silent_registry_ends_as_a_pull_error(backend: str, tmp_path: Path) -> None:
+    """A registry that never answers costs one timeout, then an ImagePullError naming the
+    image (the node turns it into `non-existing Docker image`), on both backends."""
+    if PODMAN is None:
+        pytest.skip("podman is not installed (run containers/setup.sh)")
+    silent = SilentRegistry()
+    conf = tmp_path / "registries.conf"
+    conf.write_text(f'[[registry]]\nlocation = "{silent.host}"\ninsecure = true\n')
+    env = {"CONTAINERS_REGISTRIES_CONF": str(conf)}
+    image = f"{silent.host}/v6test/hangs:1.0"
+    try:
+        with contextlib.ExitStack() as stack:
+            if backend == "docker":
+                service = stack.enter_context(PodmanService(env=env))
+                rt = load_runtime("docker", base_url=service.url, pull_timeout=3)
+                stack.callback(rt.close)
+            else:
+                rt = load_runtime("podman", env=env, pull_timeout=3)
+            started = time.monotonic()
+            with pytest.raises(ImagePullError) as info:
+                rt.pull(image)
+            assert time.monotonic() - started < 30
+            assert image in str(info.value)
+    finally:
+        silent.close()
