@@ -22,7 +22,7 @@ from vantage6_client.exceptions import (
     WaitTimeoutError,
 )
 from vantage6_client.transport import Page, Transport
-from vantage6_common.status import UNFINISHED_STATUSES
+from vantage6_common.status import UNFINISHED_STATUSES, RunStatus, task_status
 
 log = logging.getLogger("vantage6_client")
 
@@ -59,6 +59,19 @@ class WhoAmI:
 
 def task_finished(status: str | None) -> bool:
     return status is not None and status not in UNFINISHED_STATUSES
+
+
+def _results_complete(fetched: Any, runs: dict[int, str]) -> bool:
+    """Whether a results page has an entry for every run, with a result where it completed."""
+    items = fetched.get("data") if isinstance(fetched, dict) else None
+    if not isinstance(items, list):
+        return False
+    by_run = {item.get("id"): item for item in items if isinstance(item, dict)}
+    for run_id, status in runs.items():
+        item = by_run.get(run_id)
+        if item is None or (status == RunStatus.COMPLETED.value and item.get("result") is None):
+            return False
+    return True
 
 
 def _explained(
@@ -355,7 +368,7 @@ class Client:
                 status, fetched = last_status, None
                 rechecks = []
             elif prefetch:
-                status, fetched = self._status_with(task_id, fetch)
+                status, fetched = self._finish(task_id, fetch, runs)
             else:
                 status, fetched = self._status(task_id), None
             checked = True
@@ -409,6 +422,20 @@ class Client:
 
     def _status(self, task_id: int) -> str | None:
         return self.transport.request("GET", f"task/{task_id}/status").get("status")
+
+    def _finish(
+        self, task_id: int, fetch: Callable[[], Any], runs: dict[int, str]
+    ) -> tuple[str | None, Any]:
+        """Every run is reported finished: the results, and the task's status.
+
+        When the results are all there (a result for each run reported completed), the status
+        follows from the runs' statuses by the server's own rule and is not asked for;
+        otherwise both are requested (the events may have run ahead of the database).
+        """
+        fetched = fetch()
+        if _results_complete(fetched, runs):
+            return task_status(runs.values()), fetched
+        return self._status_with(task_id, fetch)
 
     def _status_with(self, task_id: int, fetch: Callable[[], Any]) -> tuple[str | None, Any]:
         """The task's status and ``fetch()``, requested at the same time."""

@@ -26,6 +26,7 @@ from vantage6_client import (
     TwoFactorSetupRequired,
     WaitTimeoutError,
 )
+from vantage6_client.client import _results_complete
 from vantage6_common import crypto
 
 PASSWORD = "Research-Pass-1!"
@@ -409,8 +410,20 @@ def test_wait_asks_for_the_status_only_when_the_events_allow_an_end(world):
         alice.transport.request = original
     assert [r["result"] for r in results.data] == ["done", "done"]
     assert returned - finished_at[0] < 1.0
+    # one status check at the start; at the end the results, all there, settle the status
     status_checks = [c for c in calls if c.endswith("/status")]
-    assert len(status_checks) <= 2, calls
+    assert len(status_checks) == 1, calls
+    assert alice.task.status(task["id"]) == "completed"
+
+
+def test_results_are_complete_only_with_an_entry_and_a_result_for_each_completed_run():
+    runs = {1: "completed", 2: "crashed"}
+    full = {"data": [{"id": 1, "result": {"x": 1}}, {"id": 2, "result": None}]}
+    assert _results_complete(full, runs)
+    assert not _results_complete({"data": [{"id": 1, "result": {"x": 1}}]}, runs)
+    # the run says completed, its result is not stored yet: ask the server after all
+    assert not _results_complete({"data": [{"id": 1, "result": None}, {"id": 2}]}, runs)
+    assert not _results_complete(None, runs)
 
 
 def test_wait_for_results_latency(world, record_property, capsys):
