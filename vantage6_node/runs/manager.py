@@ -498,7 +498,10 @@ class RunManager:
                 raise RunFailure(RunStatus.FAILED, f"cannot read the run's input: {exc}") from exc
             raw_input = run.get("input")
         try:
-            data, scheme = await asyncio.to_thread(self.encryption.decrypt_input, raw_input)
+            if self.encryption.encrypted:  # RSA and AES: off the event loop
+                data, scheme = await asyncio.to_thread(self.encryption.decrypt_input, raw_input)
+            else:  # base64 of a small input: a thread hop would cost more
+                data, scheme = self.encryption.decrypt_input(raw_input)
         except Exception as exc:  # noqa: BLE001
             raise RunFailure(RunStatus.FAILED, f"cannot decrypt the input: {exc}") from exc
         state.input_scheme = scheme
