@@ -112,51 +112,56 @@ def test_node_gets_sync_and_goes_online_and_offline(
         watcher.close()
 
 
+@pytest.fixture
+def node_a_and_root(live_server: LiveServer, root_api: Api, fed: dict):
+    """Organization A's node (REST and socket, after its sync) and a socket of root."""
+    node = Api.as_node(live_server.api_url, fed["nodes"][fed["orgs"][0]]["api_key"])
+    node_socket = Listener(live_server, node.token)
+    user = Listener(live_server, root_api.token)
+    try:
+        node_socket.wait("sync")
+        yield node, node_socket, user
+    finally:
+        node_socket.close()
+        user.close()
+
+
 def test_task_events_reach_collaboration_rooms_only(
-    live_server: LiveServer, root_api: Api, fed: dict
+    root_api: Api, fed: dict, node_a_and_root: tuple
 ) -> None:
     org_a = fed["orgs"][0]
-    node = Api.as_node(live_server.api_url, fed["nodes"][org_a]["api_key"])
-    node_listener = Listener(live_server, node.token)
-    user_listener = Listener(live_server, root_api.token)
-    try:
-        node_listener.wait("sync")
-        payload = base64.b64encode(b'{"method": "m"}').decode()
-        foreign = root_api.ok(
-            "POST",
-            "/task",
-            json={
-                "image": "i",
-                "collaboration_id": fed["other"],
-                "organizations": [{"id": org_a, "input": payload}],
-            },
-        )
-        task = root_api.ok(
-            "POST",
-            "/task",
-            json={
-                "image": "i",
-                "collaboration_id": fed["collab"],
-                "organizations": [{"id": org_a, "input": payload}],
-            },
-        )
-        got = node_listener.wait("new_task")
-        assert got == {"id": task["id"], "parent_id": None}, "foreign task must not arrive"
-        assert foreign["id"] != task["id"]
-        run = root_api.ok("GET", "/run", params={"task_id": task["id"]})["data"][0]
-        node.ok("PATCH", f"/run/{run['id']}", json={"status": "active"})
-        change = user_listener.wait(
-            "algorithm_status_change", match=lambda d: d["run_id"] == run["id"]
-        )
-        assert user_listener.wait("status_update", match=lambda d: d["run_id"] == run["id"])
-        assert change["status"] == "active" and change["task_id"] == task["id"]
-        assert change["collaboration_id"] == fed["collab"]
-        root_api.ok("POST", "/kill/task", json={"id": task["id"]})
-        kill = node_listener.wait("kill_containers")
-        assert kill["kill_list"][0]["run_id"] == run["id"]
-    finally:
-        node_listener.close()
-        user_listener.close()
+    node, node_listener, user_listener = node_a_and_root
+    payload = base64.b64encode(b'{"method": "m"}').decode()
+    foreign = root_api.ok(
+        "POST",
+        "/task",
+        json={
+            "image": "i",
+            "collaboration_id": fed["other"],
+            "organizations": [{"id": org_a, "input": payload}],
+        },
+    )
+    task = root_api.ok(
+        "POST",
+        "/task",
+        json={
+            "image": "i",
+            "collaboration_id": fed["collab"],
+            "organizations": [{"id": org_a, "input": payload}],
+        },
+    )
+    got = node_listener.wait("new_task")
+    assert got == {"id": task["id"], "parent_id": None}, "foreign task must not arrive"
+    assert foreign["id"] != task["id"]
+    run = root_api.ok("GET", "/run", params={"task_id": task["id"]})["data"][0]
+    node.ok("PATCH", f"/run/{run['id']}", json={"status": "active"})
+    change = user_listener.wait("algorithm_status_change", match=lambda d: d["run_id"] == run["id"])
+    assert user_listener.wait("status_update", match=lambda d: d["run_id"] == run["id"])
+    assert change["status"] == "active" and change["task_id"] == task["id"]
+    assert change["collaboration_id"] == fed["collab"]
+    root_api.ok("POST", "/kill/task", json={"id": task["id"]})
+    kill = node_listener.wait("kill_containers")
+    assert kill["kill_list"][0]["run_id"] == run["id"]
 
 
 def test_run_offers_reach_only_nodes_that_ask_and_come_before_new_task(
@@ -204,57 +209,50 @@ def test_run_offers_reach_only_nodes_that_ask_and_come_before_new_task(
 
 
 def test_status_reported_by_a_node_after_its_patch_is_announced_once(
-    live_server: LiveServer, root_api: Api, fed: dict
+    root_api: Api, fed: dict, node_a_and_root: tuple
 ) -> None:
     org_a = fed["orgs"][0]
-    node = Api.as_node(live_server.api_url, fed["nodes"][org_a]["api_key"])
-    node_socket = Listener(live_server, node.token)
-    user = Listener(live_server, root_api.token)
-    try:
-        node_socket.wait("sync")
-        task = root_api.ok(
-            "POST",
-            "/task",
-            json={
-                "image": "i",
-                "collaboration_id": fed["collab"],
-                "organizations": [{"id": org_a, "input": base64.b64encode(b"{}").decode()}],
-            },
+    node, node_socket, user = node_a_and_root
+    task = root_api.ok(
+        "POST",
+        "/task",
+        json={
+            "image": "i",
+            "collaboration_id": fed["collab"],
+            "organizations": [{"id": org_a, "input": base64.b64encode(b"{}").decode()}],
+        },
+    )
+    run = root_api.ok("GET", "/run", params={"task_id": task["id"]})["data"][0]
+
+    def about_run(status: str):
+        return lambda d: d["run_id"] == run["id"] and d["status"] == status
+
+    def node_says(status: str) -> None:
+        data = {"status": status, "run_id": run["id"], "task_id": task["id"]}
+        node_socket.sio.emit("algorithm_status_change", data, namespace="/tasks")
+
+    # as a node does: PATCH, then tell the collaboration
+    node.ok("PATCH", f"/run/{run['id']}", json={"status": "active"})
+    node_says("active")
+    user.wait("algorithm_status_change", match=about_run("active"))
+    with pytest.raises(AssertionError):  # the server announced it; no second time
+        user.wait("algorithm_status_change", timeout=0.7, match=about_run("active"))
+    # a status the server has not stored (a node that tells before it PATCHes) is relayed
+    node_says("completed")
+    relayed = user.wait("algorithm_status_change", match=about_run("completed"))
+    assert relayed["node_id"] == fed["nodes"][org_a]["id"]
+    # a kill is announced by the server; the node's later "killed" report is not repeated
+    root_api.ok("POST", "/kill/task", json={"id": task["id"]})
+    user.wait("algorithm_status_change", match=about_run("killed by user"))
+    node.ok("PATCH", f"/run/{run['id']}", json={"status": "killed by user"})
+    node_says("killed by user")
+    node_says("active")  # stale: the run has finished
+    with pytest.raises(AssertionError):
+        user.wait(
+            "algorithm_status_change",
+            timeout=0.7,
+            match=lambda d: d["run_id"] == run["id"],
         )
-        run = root_api.ok("GET", "/run", params={"task_id": task["id"]})["data"][0]
-
-        def about_run(status: str):
-            return lambda d: d["run_id"] == run["id"] and d["status"] == status
-
-        def node_says(status: str) -> None:
-            data = {"status": status, "run_id": run["id"], "task_id": task["id"]}
-            node_socket.sio.emit("algorithm_status_change", data, namespace="/tasks")
-
-        # as a node does: PATCH, then tell the collaboration
-        node.ok("PATCH", f"/run/{run['id']}", json={"status": "active"})
-        node_says("active")
-        user.wait("algorithm_status_change", match=about_run("active"))
-        with pytest.raises(AssertionError):  # the server announced it; no second time
-            user.wait("algorithm_status_change", timeout=0.7, match=about_run("active"))
-        # a status the server has not stored (a node that tells before it PATCHes) is relayed
-        node_says("completed")
-        relayed = user.wait("algorithm_status_change", match=about_run("completed"))
-        assert relayed["node_id"] == fed["nodes"][org_a]["id"]
-        # a kill is announced by the server; the node's later "killed" report is not repeated
-        root_api.ok("POST", "/kill/task", json={"id": task["id"]})
-        user.wait("algorithm_status_change", match=about_run("killed by user"))
-        node.ok("PATCH", f"/run/{run['id']}", json={"status": "killed by user"})
-        node_says("killed by user")
-        node_says("active")  # stale: the run has finished
-        with pytest.raises(AssertionError):
-            user.wait(
-                "algorithm_status_change",
-                timeout=0.7,
-                match=lambda d: d["run_id"] == run["id"],
-            )
-    finally:
-        node_socket.close()
-        user.close()
 
 
 def test_two_instances_share_events_through_rabbitmq(tmp_path) -> None:
