@@ -94,13 +94,13 @@ def _find_python310() -> str:
     explicit = os.environ.get("V6REF_PYTHON")
     if explicit:
         return explicit
-    found = shutil.which("python3.10")
-    if found:
-        return found
     pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    candidates = sorted(glob.glob(f"{pyenv_root}/versions/3.10*/bin/python"), reverse=True)
-    if candidates:
-        return candidates[0]
+    candidates = [shutil.which("python3.10")]
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.10*/bin/python"), reverse=True)
+    for candidate in candidates:
+        # (a pyenv shim is found on PATH even when pyenv does not enable that version)
+        if candidate and subprocess.run([candidate, "-c", ""], capture_output=True).returncode == 0:
+            return candidate
     raise RuntimeError(
         "vantage6 4.14 needs Python 3.10, which was not found: set V6REF_PYTHON to a "
         "python3.10 executable (or pass --ref-venv to an existing venv with "
