@@ -15,7 +15,6 @@ import ctypes
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from vantage6_node.config import NodeConfig
 from vantage6_node.runtime import ContainerRuntime, load_runtime, podman_environ
 from vantage6_node.runtime.base import RuntimeUnavailable
+from vantage6_node.runtime.podman_service import socket_answers
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +32,6 @@ _PR_SET_PDEATHSIG = 1
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _answers(path: Path) -> bool:
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(2)
-            sock.connect(str(path))
-            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: podman\r\n\r\n")
-            return b" 200" in sock.recv(64)[:16]
-    except OSError:
-        return False
 
 
 def stop_stale_services(socket_path: Path) -> list[int]:
@@ -104,7 +93,7 @@ class PodmanServiceChild:
             if out is not subprocess.DEVNULL:
                 out.close()
         deadline = time.monotonic() + timeout
-        while not await asyncio.to_thread(_answers, self.socket_path):
+        while not await asyncio.to_thread(socket_answers, self.socket_path):
             if self.process.poll() is not None:
                 raise RuntimeUnavailable(
                     f"podman system service exited with {self.process.returncode}"

@@ -21,7 +21,8 @@ from vantage6_node.runtime import podman_environ
 from vantage6_node.runtime.base import RuntimeUnavailable
 
 
-def _socket_answers(path: Path) -> bool:
+def socket_answers(path: Path) -> bool:
+    """Whether an engine API on this unix socket answers ``/_ping`` with 200."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(2)
@@ -83,7 +84,7 @@ class PodmanService:
             if log is not subprocess.DEVNULL:
                 log.close()
         deadline = time.monotonic() + self._start_timeout
-        while not _socket_answers(self.socket_path):
+        while not socket_answers(self.socket_path):
             if self._proc.poll() is not None:
                 code = self._proc.returncode
                 self._proc = None
