@@ -11,6 +11,8 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vantage6_server.api.asgi_json import send_json
+
 
 class StaticAnswers:
     """Pure ASGI: fixed JSON for some GET paths, everything else to the wrapped app."""
@@ -26,17 +28,6 @@ class StaticAnswers:
         if scope["type"] == "http" and scope["method"] == "GET":
             body = self.answers.get(scope["path"])
             if body is not None:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            *self.extra_headers,
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await send_json(send, 200, body, self.extra_headers)
                 return
         await self.app(scope, receive, send)
