@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from pathlib import Path
 
@@ -90,7 +91,9 @@ def keys(tmp_path_factory):
     return out
 
 
-async def _setup(tmp_path: Path, keys, encrypted: bool, retry: float = 5.0):
+@contextlib.asynccontextmanager
+async def _proxy_world(tmp_path: Path, keys, encrypted: bool, retry: float = 5.0):
+    """A fake server, the node proxy in front of it and a container's client on its socket."""
     org_keys = {org: crypto.Cryptor(path).public_key_str for org, path in keys.items()}
     server = FakeServer(org_keys)
     await server.start()
@@ -104,14 +107,13 @@ async def _setup(tmp_path: Path, keys, encrypted: bool, retry: float = 5.0):
     ctx = RunContext(run_id=5, task_id=10, image="img", collaboration_id=1, token="container-token")
     await proxy.serve_run(ctx, sock)
     client = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock)))
-    return server, session, proxy, client, ctx
-
-
-async def _teardown(server, session, proxy, client):
-    await client.close()
-    await proxy.close()
-    await session.close()
-    await server.stop()
+    try:
+        yield server, session, proxy, client, ctx
+    finally:
+        await client.close()
+        await proxy.close()
+        await session.close()
+        await server.stop()
 
 
 AUTH = {"Authorization": "Bearer container-token"}
@@ -119,8 +121,8 @@ AUTH = {"Authorization": "Bearer container-token"}
 
 def test_tokens_and_allowed_calls(tmp_path, keys):
     async def scenario():
-        server, session, proxy, client, ctx = await _setup(tmp_path, keys, encrypted=False)
-        try:
+        async with _proxy_world(tmp_path, keys, encrypted=False) as world:
+            server, session, proxy, client, ctx = world
             async with client.get("http://proxy/organization/2") as resp:
                 assert resp.status == 401
             async with client.get(
@@ -148,16 +150,14 @@ def test_tokens_and_allowed_calls(tmp_path, keys):
                 "http://proxy/api/run?task_id=3&include=task&include=x", headers=AUTH
             ) as resp:
                 assert (await resp.json())["path"] == "/run"
-        finally:
-            await _teardown(server, session, proxy, client)
 
     asyncio.run(scenario())
 
 
 def test_subtask_input_encrypted_per_organization(tmp_path, keys):
     async def scenario():
-        server, session, proxy, client, ctx = await _setup(tmp_path, keys, encrypted=True)
-        try:
+        async with _proxy_world(tmp_path, keys, encrypted=True) as world:
+            server, session, proxy, client, ctx = world
             payload = {"method": "partial", "kwargs": {"x": 1}}
             b64 = base64.b64encode(json.dumps(payload).encode()).decode()
             body = {
@@ -196,16 +196,14 @@ def test_subtask_input_encrypted_per_organization(tmp_path, keys):
             for bad in ({**body, "image": "other"}, {**body, "collaboration_id": 9}):
                 async with client.post("http://proxy/task", json=bad, headers=AUTH) as resp:
                     assert resp.status == 403
-        finally:
-            await _teardown(server, session, proxy, client)
 
     asyncio.run(scenario())
 
 
 def test_results_decrypted_for_the_container(tmp_path, keys):
     async def scenario():
-        server, session, proxy, client, ctx = await _setup(tmp_path, keys, encrypted=True)
-        try:
+        async with _proxy_world(tmp_path, keys, encrypted=True) as world:
+            server, session, proxy, client, ctx = world
             ours = crypto.Cryptor(keys[1]).public_key_str
             peer = crypto.Cryptor(keys[2])
             server.results = [
@@ -224,16 +222,14 @@ def test_results_decrypted_for_the_container(tmp_path, keys):
                 None if d["result"] is None else json.loads(base64.b64decode(d["result"]))
                 for d in data
             ] == [{"n": 1}, {"n": 2}, None]
-        finally:
-            await _teardown(server, session, proxy, client)
 
     asyncio.run(scenario())
 
 
 def test_expired_container_token_is_renewed(tmp_path, keys):
     async def scenario():
-        server, session, proxy, client, ctx = await _setup(tmp_path, keys, encrypted=False)
-        try:
+        async with _proxy_world(tmp_path, keys, encrypted=False) as world:
+            server, session, proxy, client, ctx = world
             server.valid_tokens = set()  # e.g. a server that forgot its tokens
             async with client.get("http://proxy/organization/1", headers=AUTH) as resp:
                 assert resp.status == 200
@@ -242,17 +238,15 @@ def test_expired_container_token_is_renewed(tmp_path, keys):
             # the container keeps using the token it has
             async with client.get("http://proxy/organization/1", headers=AUTH) as resp:
                 assert resp.status == 200
-        finally:
-            await _teardown(server, session, proxy, client)
 
     asyncio.run(scenario())
 
 
 def test_requests_wait_for_a_server_that_is_away(tmp_path, keys):
     async def scenario():
-        server, session, proxy, client, ctx = await _setup(tmp_path, keys, encrypted=False)
-        port = server.port
-        try:
+        async with _proxy_world(tmp_path, keys, encrypted=False) as world:
+            server, session, proxy, client, ctx = world
+            port = server.port
             await server.stop()
             request = asyncio.create_task(client.get("http://proxy/organization/1", headers=AUTH))
             await asyncio.sleep(1.0)
@@ -262,16 +256,14 @@ def test_requests_wait_for_a_server_that_is_away(tmp_path, keys):
             resp = await asyncio.wait_for(request, 10)
             assert resp.status == 200
             resp.release()
-        finally:
-            await _teardown(server, session, proxy, client)
 
     asyncio.run(scenario())
 
 
 def test_status_of_unfinished_task_is_held_until_news(tmp_path, keys):
     async def scenario():
-        server, session, proxy, client, ctx = await _setup(tmp_path, keys, encrypted=False)
-        try:
+        async with _proxy_world(tmp_path, keys, encrypted=False) as world:
+            server, session, proxy, client, ctx = world
             loop = asyncio.get_running_loop()
             start = loop.time()
             request = asyncio.create_task(client.get("http://proxy/task/7/status", headers=AUTH))
@@ -288,7 +280,5 @@ def test_status_of_unfinished_task_is_held_until_news(tmp_path, keys):
             async with client.get("http://proxy/task/7/status", headers=AUTH) as resp:
                 assert (await resp.json())["status"] == "active"
             assert 2.5 < loop.time() - start < 5
-        finally:
-            await _teardown(server, session, proxy, client)
 
     asyncio.run(scenario())
