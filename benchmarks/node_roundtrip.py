@@ -84,7 +84,7 @@ def run_states(fed: Federation, run_ids: set[int], timeout: float = 30) -> dict[
     while time.monotonic() < deadline:
         for station in fed.stations:
             for run_id in run_ids - set(found):
-                path = station.task_dir / "runs" / f"{run_id:09d}" / "state.json"
+                path = station.run_folder(run_id).state_file
                 try:
                     state = json.loads(path.read_text())
                 except (OSError, ValueError):

@@ -21,6 +21,7 @@ import yaml
 from tests.api import Api
 from tests.livestack import LiveServer
 from vantage6_common import crypto
+from vantage6_node.runs.folder import RunFolder
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_IMAGE = "localhost/v6-demo:latest"
@@ -69,6 +70,10 @@ class Station:
     @property
     def task_dir(self) -> Path:
         return self.workdir / "tasks"
+
+    def run_folder(self, run_id: int) -> RunFolder:
+        """The node's folder of a run (its layout is the node's own)."""
+        return RunFolder(self.task_dir / "runs", run_id)
 
     @property
     def data_path(self) -> Path:
@@ -279,6 +284,19 @@ class Federation:
             "databases": databases if databases is not None else [{"label": "default"}],
         }
         return self.researcher.ok("POST", "/task", json=body)
+
+    def wait_marker(
+        self, station: Station, task_id: int, marker: str, timeout: float = 90
+    ) -> dict[str, Any]:
+        """Wait until the station's run of the task wrote ``marker`` into its ``/mnt/tmp``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for run in self.runs(task_id):
+                if run["organization"]["id"] == station.org_id:
+                    if (station.run_folder(run["id"]).tmp_dir / marker).exists():
+                        return run
+            assert time.monotonic() < deadline, self.logs()
+            time.sleep(0.1)
 
     def wait_task(self, task_id: int, timeout: float = 120) -> str:
         deadline = time.monotonic() + timeout

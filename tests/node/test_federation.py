@@ -20,7 +20,7 @@ def _sources(fed: Federation, run_ids: list[int]) -> list[str | None]:
     found = []
     for run_id in run_ids:
         for station in fed.stations:
-            path = station.task_dir / "runs" / f"{run_id:09d}" / "state.json"
+            path = station.run_folder(run_id).state_file
             if path.is_file():
                 found.append(json.loads(path.read_text()).get("source"))
                 break

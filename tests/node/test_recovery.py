@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -31,21 +30,6 @@ def fed(podman_images, test_image, server, tmp_path):
     federation.stop()
 
 
-def _run_folder(station: Station, run_id: int) -> Path:
-    return station.task_dir / "runs" / f"{run_id:09d}"
-
-
-def _wait_marker(fed: Federation, station: Station, task_id: int, marker: str) -> dict:
-    deadline = time.monotonic() + 90
-    while True:
-        for run in fed.runs(task_id):
-            if run["organization"]["id"] == station.org_id:
-                if (_run_folder(station, run["id"]) / "tmp" / marker).exists():
-                    return run
-        assert time.monotonic() < deadline, fed.logs()
-        time.sleep(0.1)
-
-
 def _no_containers_left(station: Station, timeout: float = 30) -> None:
     instance = instance_of(station)
     deadline = time.monotonic() + timeout
@@ -62,7 +46,7 @@ def test_node_killed_mid_run_resumes_its_container(fed, test_image):
     task = fed.create_task(
         {"method": "sleep", "kwargs": {"seconds": 8, "marker": "asleep"}}, image=test_image
     )
-    run = _wait_marker(fed, node0, task["id"], "asleep")
+    run = fed.wait_marker(node0, task["id"], "asleep")
     node0.kill()
     time.sleep(2)
     node0.start()
@@ -80,7 +64,7 @@ def test_container_that_finished_while_the_node_was_down(fed, test_image):
         [node0.org_id],
         image=test_image,
     )
-    _wait_marker(fed, node0, task["id"], "asleep")
+    fed.wait_marker(node0, task["id"], "asleep")
     node0.kill()
     time.sleep(6)  # the container exits meanwhile
     assert fed.runs(task["id"])[0]["status"] == "active"
@@ -99,7 +83,7 @@ def test_kill_while_the_node_was_down(fed, test_image):
         [node0.org_id],
         image=test_image,
     )
-    _wait_marker(fed, node0, task["id"], "asleep")
+    fed.wait_marker(node0, task["id"], "asleep")
     node0.kill()
     fed.researcher.ok("POST", "/kill/task", json={"id": task["id"]})
     node0.start()
@@ -124,7 +108,7 @@ def test_server_restarted_mid_run(fed, test_image, server):
         assert time.monotonic() < deadline, (fed.runs(task["id"]), fed.logs())
         time.sleep(0.1)
     for station in fed.stations:
-        _wait_marker(fed, station, children[0]["id"], "asleep")
+        fed.wait_marker(station, children[0]["id"], "asleep")
     server.stop()
     time.sleep(4)
     server.start()
@@ -143,9 +127,9 @@ def test_result_kept_on_disk_until_the_server_has_it(fed, test_image, server):
         [node0.org_id],
         image=test_image,
     )
-    run = _wait_marker(fed, node0, task["id"], "asleep")
+    run = fed.wait_marker(node0, task["id"], "asleep")
     server.stop()
-    folder = _run_folder(node0, run["id"])
+    folder = node0.run_folder(run["id"]).path
     deadline = time.monotonic() + 60
     while not (folder / "report.json").exists():
         assert time.monotonic() < deadline, node0.log_tail()

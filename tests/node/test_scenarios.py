@@ -38,19 +38,6 @@ def fed(podman_images, test_image, live_server, root_api, tmp_path_factory):
     federation.stop()
 
 
-def _wait_marker(fed: Federation, station, task_id: int, marker: str, timeout: float = 60):
-    """Wait until the task's algorithm wrote ``marker`` into its temporary folder."""
-    deadline = time.monotonic() + timeout
-    while True:
-        runs = fed.runs(task_id)
-        if runs:
-            path = station.task_dir / "runs" / f"{runs[0]['id']:09d}" / "tmp" / marker
-            if path.exists():
-                return runs[0]
-        assert time.monotonic() < deadline, fed.logs()
-        time.sleep(0.1)
-
-
 def _run_of(fed: Federation, task_id: int) -> dict:
     (run,) = fed.wait_runs_settled(task_id)
     return run
@@ -88,7 +75,7 @@ def test_kill_stops_the_container(fed, test_image):
         [station.org_id],
         image=test_image,
     )
-    _wait_marker(fed, station, task["id"], "sleeping")
+    fed.wait_marker(station, task["id"], "sleeping", timeout=60)
     started = time.monotonic()
     fed.researcher.ok("POST", "/kill/task", json={"id": task["id"]})
     run = _run_of(fed, task["id"])
@@ -146,8 +133,8 @@ def test_algorithm_reaches_only_its_proxy(fed, test_image, live_server):
         [station.org_id],
         image=test_image,
     )
-    other_run_id = _wait_marker(fed, station, other["id"], "secret-of-other-run")["id"]
-    other_folder = station.task_dir / "runs" / f"{other_run_id:09d}"
+    other_run_id = fed.wait_marker(station, other["id"], "secret-of-other-run", timeout=60)["id"]
+    other_folder = station.run_folder(other_run_id).path
 
     targets = [
         ["127.0.0.1", 8080],  # the proxy, through the forwarder
