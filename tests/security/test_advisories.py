@@ -8,8 +8,10 @@ the assertion that catches it is clear.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
+import secrets
 import tempfile
 import threading
 import time
@@ -76,7 +78,7 @@ class HeldSmtp:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def mail_stack(request):
+def stack(request):
     """A server whose SMTP server is a ``HeldSmtp``, and a user with a known e-mail address."""
     smtp = HeldSmtp()
     smtp.controller.start()
@@ -109,7 +111,7 @@ def mail_stack(request):
         ("/recover/2fa/lost", {"username": "existing"}),
     ],
 )
-def test_ghsa_5h3x_recovery_answer_does_not_reveal_the_account(mail_stack, route, body):
+def test_ghsa_5h3x_recovery_answer_does_not_reveal_the_account(stack, route, body):
     """GHSA-5h3x-6gwf-73jm (CVE-2024-24770): ``/recover/lost`` and ``/recover/2fa/lost``
     told existing accounts apart by their answer and by its time (the mail was sent first).
 
@@ -118,7 +120,7 @@ def test_ghsa_5h3x_recovery_answer_does_not_reveal_the_account(mail_stack, route
     the test; for an unknown account it answers at once. Ours answers both at once, alike,
     and sends the mail afterwards.
     """
-    server, smtp = mail_stack
+    server, smtp = stack
     smtp.hold()
     unknown_body = {key: f"nobody-{value}" for key, value in body.items()}
     try:
@@ -135,6 +137,82 @@ def test_ghsa_5h3x_recovery_answer_does_not_reveal_the_account(mail_stack, route
     assert unknown.json() == known.json()
     mail = smtp.wait_for("existing@example.org")
     assert re.search(r"^[A-Za-z0-9_-]{30,}\s*$", mail, re.M), "the mail carries a token"
+
+
+# --------------------------------------------------------------------------- task includes
+
+
+def _b64(payload: dict) -> str:
+    return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+def test_cve_2023_41882_task_includes_respect_the_run_rule(stack):
+    """CVE-2023-41882 (fixed in vantage6 4.0): a user allowed to view tasks but not their runs
+    read the results anyway through ``/task?include=results`` (and, in 3.x, through
+    ``/collaboration/<id>/task``).
+
+    A member of the collaboration gets a role with only the task view rule. A vulnerable
+    server puts the result and the input in ``include=results`` / ``include=runs``; ours
+    leaves out the runs this user may not view.
+    """
+    server, _ = stack
+    root = Api.as_user(server.api_url, server.root_username, server.root_password)
+    tag = secrets.token_hex(3)
+    org = root.ok("POST", "/organization", json={"name": f"inc-{tag}"})["id"]
+    collab = root.ok(
+        "POST",
+        "/collaboration",
+        json={"name": f"inc-{tag}", "organization_ids": [org], "encrypted": False},
+    )["id"]
+    node = root.ok("POST", "/node", json={"collaboration_id": collab, "organization_id": org})
+    secret_input, secret_result = _b64({"input": "IN-" + tag}), _b64({"result": "OUT-" + tag})
+    task = root.ok(
+        "POST",
+        "/task",
+        json={
+            "image": "img:1",
+            "collaboration_id": collab,
+            "organizations": [{"id": org, "input": secret_input}],
+        },
+    )
+    (run,) = root.ok("GET", "/run", params={"task_id": task["id"]})["data"]
+    Api.as_node(server.api_url, node["api_key"]).ok(
+        "PATCH", f"/run/{run['id']}", json={"status": "completed", "result": secret_result}
+    )
+    (rule,) = root.ok("GET", "/rule", params={"name": "task", "scope": "col", "operation": "v"})[
+        "data"
+    ]
+    role = root.ok(
+        "POST",
+        "/role",
+        json={"name": f"tasks-only-{tag}", "rules": [rule["id"]], "organization_id": org},
+    )
+    root.ok(
+        "POST",
+        "/user",
+        json={
+            "username": f"tasks-only-{tag}",
+            "email": f"tasks-only-{tag}@example.org",
+            "password": PASSWORD,
+            "organization_id": org,
+            "roles": [role["id"]],
+        },
+    )
+    user = Api.as_user(server.api_url, f"tasks-only-{tag}", PASSWORD)
+    assert user.get(f"/run/{run['id']}").status_code == 403
+    assert user.ok("GET", f"/task/{task['id']}")["id"] == task["id"]
+    answers = [
+        user.get(f"/task/{task['id']}", params={"include": ["results", "runs"]}),
+        user.get("/task", params={"include": ["results", "runs"], "collaboration_id": collab}),
+        user.get(f"/task/{task['id']}", params={"include": "results"}),
+        user.get("/task", params={"include": "runs"}),
+    ]
+    for answer in answers:
+        assert answer.status_code in (200, 403), answer.text
+        assert secret_result not in answer.text and secret_input not in answer.text
+    # root, who may view runs, does get them
+    full = root.ok("GET", f"/task/{task['id']}", params={"include": ["results", "runs"]})
+    assert secret_result in json.dumps(full) and secret_input in json.dumps(full)
 
 
 # --------------------------------------------------------------------------- JWT secret
@@ -205,14 +283,14 @@ def _listening_ports(pid: int) -> set[int]:
     return ports
 
 
-def test_cve_2024_21653_server_listens_on_its_api_port_only(mail_stack):
+def test_cve_2024_21653_server_listens_on_its_api_port_only(stack):
     """GHSA-2wgc-48g2-cj5w (CVE-2024-21653): vantage6's server and node images ran an SSH
     daemon that allowed root login with a password.
 
     Our server and node are processes, not images with a shell service: the running server
     listens on its API port and nothing else (an SSH daemon would add port 22).
     """
-    server, _ = mail_stack
+    server, _ = stack
     assert _listening_ports(server.process.pid) == {server.port}
 
 
