@@ -365,3 +365,67 @@ def test_cve_2023_47631_subtask_of_a_disallowed_image_is_refused(
         if fed is not None:
             fed.stop()
         cleanup()
+
+
+@pytest.mark.containers
+@pytest.mark.timeout(600)
+def test_cve_2023_28635_organization_named_like_an_allowed_id_is_refused(
+    podman_images,  # noqa: F811
+    tmp_path: Path,
+):
+    """GHSA-7x94-6g2m-3hp2 (CVE-2023-28635): node policies list organizations by id or by
+    name, so an organization that renames itself to the id of an allowed one passed them.
+
+    The node allows its own organization by id and a partner by name. A second organization
+    of the collaboration renames itself to that id and sends a task. A vulnerable node matches
+    the name against the id entry and runs it; ours takes digit-only entries as ids only.
+    """
+    server, cleanup = start_server("sqlite")
+    fed = None
+    try:
+        root = Api.as_user(server.api_url, server.root_username, server.root_password)
+        fed = Federation(server, root, tmp_path, make_datasets(2))
+        station, other = fed.stations
+        station.extra_config = {
+            "policies": {"allowed_organizations": [station.org_id, "Trusted Partner"]}
+        }
+        station.write_config(server)
+        root.ok("PATCH", f"/organization/{other.org_id}", json={"name": str(station.org_id)})
+        roles = root.ok("GET", "/role", params={"name": "Researcher"})["data"]
+        root.ok(
+            "POST",
+            "/user",
+            json={
+                "username": f"impostor-{fed.tag}",
+                "email": f"impostor-{fed.tag}@example.org",
+                "password": PASSWORD,
+                "organization_id": other.org_id,
+                "roles": [roles[0]["id"]],
+            },
+        )
+        impostor = Api.as_user(server.api_url, f"impostor-{fed.tag}", PASSWORD)
+        payload = {"method": "summary_partial", "kwargs": {}}
+        forged = impostor.ok(
+            "POST",
+            "/task",
+            json={
+                "name": "impostor",
+                "image": DEMO_IMAGE,
+                "collaboration_id": fed.collaboration_id,
+                "organizations": [
+                    {"id": station.org_id, "input": fed.encode_input(station.org_id, payload)}
+                ],
+                "databases": [{"label": "default"}],
+            },
+        )
+        own = fed.create_task(payload, [station.org_id])
+        station.start()
+        fed.wait_online([station])
+        (own_run,) = fed.wait_runs_settled(own["id"])
+        (forged_run,) = fed.wait_runs_settled(forged["id"])
+        assert own_run["status"] == "completed", fed.logs()
+        assert forged_run["status"] == "not allowed", fed.logs()
+    finally:
+        if fed is not None:
+            fed.stop()
+        cleanup()
