@@ -215,6 +215,67 @@ def test_cve_2023_41882_task_includes_respect_the_run_rule(stack):
     assert secret_result in json.dumps(full) and secret_input in json.dumps(full)
 
 
+# --------------------------------------------------------------------------- accounts and CORS
+
+
+def test_cve_2023_22738_users_cannot_be_moved_to_another_organization(stack):
+    """CVE-2023-22738 (fixed in vantage6 3.8): a user moved to another organization kept the
+    roles of the first and so acted in both. Even root cannot move one: the edit is refused
+    and the user stays where it was (a vulnerable server answers 200 and moves it).
+    """
+    server, _ = stack
+    root = Api.as_user(server.api_url, server.root_username, server.root_password)
+    tag = secrets.token_hex(3)
+    first, second = (
+        root.ok("POST", "/organization", json={"name": f"move-{tag}-{i}"})["id"] for i in (1, 2)
+    )
+    user = root.ok(
+        "POST",
+        "/user",
+        json={
+            "username": f"mover-{tag}",
+            "email": f"mover-{tag}@example.org",
+            "password": PASSWORD,
+            "organization_id": first,
+        },
+    )
+    moved = root.patch(f"/user/{user['id']}", json={"organization_id": second})
+    assert moved.status_code == 400, moved.text
+    assert root.ok("GET", f"/user/{user['id']}")["organization"]["id"] == first
+
+
+def test_cve_2024_23823_cors_origins_are_configurable(tmp_path: Path):
+    """GHSA-4946-85pr-fvxh (CVE-2024-23823): the server allowed every origin and could not
+    be told otherwise. With ``cors_origins`` set, another origin gets no CORS grant on the API,
+    the static answers or the Socket.IO handshake (a vulnerable server grants ``*``).
+    """
+    config = tmp_path / "server.yaml"
+    config.write_text(yaml.safe_dump({"cors_origins": ["https://ui.example.org"]}))
+    server, cleanup = start_server("sqlite", config_file=config)
+    try:
+        for origin, granted in (
+            ("https://evil.example.org", False),
+            ("https://ui.example.org", True),
+        ):
+            preflight = httpx.options(
+                server.api_url + "/user",
+                headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+            )
+            static = httpx.get(server.api_url + "/version", headers={"Origin": origin})
+            socket = httpx.get(
+                server.url + "/socket.io/",
+                params={"EIO": "4", "transport": "polling"},
+                headers={"Origin": origin},
+            )
+            grant = preflight.headers.get("access-control-allow-origin")
+            assert (grant == origin) if granted else (grant is None), (origin, preflight.headers)
+            if not granted:
+                assert "access-control-allow-origin" not in static.headers
+            assert (socket.status_code == 200) is granted, (origin, socket.text)
+    finally:
+        cleanup()
+
+
 # --------------------------------------------------------------------------- JWT secret
 
 
