@@ -107,7 +107,9 @@ class PolicyChecker:
                 origin.init_org_id is not None and str(origin.init_org_id) in orgs
             )
             if not ok and origin.init_org_name is not None:
-                ok = origin.init_org_name in orgs
+                # a digit-only entry is an id: an organization named "13" is not organization
+                # 13 (GHSA-7x94-6g2m-3hp2)
+                ok = origin.init_org_name in [o for o in orgs if not o.isdigit()]
             if not ok:
                 return Decision(
                     False,

@@ -139,7 +139,10 @@ def rule(rl: m.Rule) -> dict[str, Any]:
     }
 
 
-def task(tk: m.Task, runs: list[m.Run] | None = None, results: bool = False) -> dict[str, Any]:
+def task(
+    tk: m.Task, runs: list[m.Run] | None = None, results: list[m.Run] | None = None
+) -> dict[str, Any]:
+    """A task; ``runs`` and ``results`` embed those runs (the caller decides which it may see)."""
     out: dict[str, Any] = {
         "id": tk.id,
         "name": tk.name,
@@ -164,8 +167,8 @@ def task(tk: m.Task, runs: list[m.Run] | None = None, results: bool = False) -> 
     }
     if runs is not None:
         out["runs"] = [run(r) for r in runs]
-    if results:
-        out["results"] = [result(r) for r in tk.runs]
+    if results is not None:
+        out["results"] = [result(r) for r in results]
     return out
 
 

@@ -15,6 +15,7 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import IdBody, LenientBody, get_or_404, require
 from vantage6_server.api.deps import Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request, unauthorized
+from vantage6_server.context import ServerContext
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.security.passwords import hash_password, password_problems, verify_password
@@ -47,20 +48,41 @@ class ChangePassword(LenientBody):
     new_password: str = Field(min_length=1, max_length=1024)
 
 
-def _find_user(session, body: LostBody) -> m.User | None:
-    if not body.username and not body.email:
-        raise bad_request("Give a username or an email", {"username": ["or email required"]})
+def _find_user(session, username: str | None, email: str | None) -> m.User | None:
     conditions = []
-    if body.username:
-        conditions.append(m.User.username == body.username)
-    if body.email:
-        conditions.append(m.User.email == body.email)
+    if username:
+        conditions.append(m.User.username == username)
+    if email:
+        conditions.append(m.User.email == email)
     return session.scalar(select(m.User).where(or_(*conditions)))
 
 
-def _issue(ctx, session, user: m.User | None, purpose: str, subject: str, text: str) -> dict:
-    token = new_token()
-    if user is not None:
+def _issue_later(ctx: ServerContext, body: LostBody, purpose: str, subject: str, text: str) -> dict:
+    """Answer at once; find the account, store its token and mail it in the mail thread.
+
+    Nothing that depends on the account happens before the answer (GHSA-5h3x-6gwf-73jm).
+    """
+    if not body.username and not body.email:
+        raise bad_request("Give a username or an email", {"username": ["or email required"]})
+    username, email = body.username, body.email
+    ctx.mailer.later(lambda: _issue(ctx, username, email, purpose, subject, text))
+    return {"msg": SENT}
+
+
+def _issue(
+    ctx: ServerContext,
+    username: str | None,
+    email: str | None,
+    purpose: str,
+    subject: str,
+    text: str,
+) -> None:
+    """Store a recovery token for the account, if there is one, and mail it (mail thread)."""
+    with ctx.db.session() as session:
+        user = _find_user(session, username, email)
+        if user is None:
+            return
+        token = new_token()
         expires = m.utcnow() + dt.timedelta(minutes=ctx.settings.recovery_token_minutes)
         session.add(
             m.RecoveryToken(
@@ -69,7 +91,6 @@ def _issue(ctx, session, user: m.User | None, purpose: str, subject: str, text: 
         )
         session.commit()
         ctx.mailer.send(user.email, subject, text.format(token=token, username=user.username))
-    return {"msg": SENT}
 
 
 def _redeem(session, token: str, purpose: str) -> m.User:
@@ -85,12 +106,10 @@ def _redeem(session, token: str, purpose: str) -> m.User:
 
 
 @router.post("/recover/lost", summary="E-mail a password reset token")
-def lost_password(body: LostPasswordBody, ctx: Ctx, session: Db) -> dict:
-    user = _find_user(session, body)
-    return _issue(
+def lost_password(body: LostPasswordBody, ctx: Ctx) -> dict:
+    return _issue_later(
         ctx,
-        session,
-        user,
+        body,
         "password",
         "Password reset",
         "Hello {username},\n\nUse this token to reset your password:\n\n{token}\n\n"
@@ -112,12 +131,10 @@ def reset_password(body: ResetPassword, session: Db) -> dict:
 
 
 @router.post("/recover/2fa/lost", summary="E-mail a two-factor reset token")
-def lost_two_factor(body: LostBody, ctx: Ctx, session: Db) -> dict:
-    user = _find_user(session, body)
-    return _issue(
+def lost_two_factor(body: LostBody, ctx: Ctx) -> dict:
+    return _issue_later(
         ctx,
-        session,
-        user,
+        body,
         "2fa",
         "Two-factor authentication reset",
         "Hello {username},\n\nUse this token to reset two-factor authentication:\n\n{token}\n",

@@ -16,6 +16,7 @@ from vantage6_server.api.common import LenientBody, get_or_404, includes, requir
 from vantage6_server.api.deps import Auth, Ctx, Db
 from vantage6_server.api.errors import bad_request, forbidden
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
+from vantage6_server.api.routes.run import run_visibility
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.principal import Principal
@@ -266,9 +267,7 @@ def list_tasks(
         request,
         session,
         stmt,
-        lambda t: serialize.task(
-            t, runs=t.runs if "runs" in included else None, results="results" in included
-        ),
+        lambda t: _task_with(principal, session, t, included),
         page=page,
         per_page=per_page,
         sort_columns=SORTABLE,
@@ -283,9 +282,24 @@ def get_task(
 ) -> dict:
     task = get_or_404(session, m.Task, id, "Task")
     require(may_view(principal, task))
-    included = includes(include)
+    return _task_with(principal, session, task, includes(include))
+
+
+def _task_with(principal: Principal, session, task: m.Task, included: set[str]) -> dict:
+    """A task with the runs and results asked for, of the runs the caller may view (a task
+    view rule alone shows no run input or result: CVE-2023-41882)."""
+    if "runs" not in included and "results" not in included:
+        return serialize.task(task)
+    visible = set(
+        session.scalars(
+            run_visibility(principal, select(m.Run.id).join(m.Task).where(m.Task.id == task.id))
+        )
+    )
+    runs = [r for r in task.runs if r.id in visible]
     return serialize.task(
-        task, runs=task.runs if "runs" in included else None, results="results" in included
+        task,
+        runs=runs if "runs" in included else None,
+        results=runs if "results" in included else None,
     )
 
 
