@@ -58,3 +58,31 @@ def test_multi_line_text_is_kept(root: Api) -> None:
     # a one-line field does not take a newline either
     resp = root.post("/organization", json={"name": "two\nlines"})
     assert resp.status_code == 400 and "name" in resp.json()["errors"]
+
+
+def test_container_log_with_nul_is_stored_alike(root: Api) -> None:
+    """A log is what a container wrote: kept, with NUL replaced, so the run still finishes."""
+    me = root.ok("POST", "/token/user/validate")
+    org = me["organization_id"]
+    collab = root.ok(
+        "POST",
+        "/collaboration",
+        json={"name": "logs", "encrypted": False, "organization_ids": [org]},
+    )["id"]
+    key = root.ok("POST", "/node", json={"collaboration_id": collab, "organization_id": org})
+    node = Api.as_node(root.api_url, key["api_key"])
+    task = root.ok(
+        "POST",
+        "/task",
+        json={
+            "image": "img",
+            "collaboration_id": collab,
+            "organizations": [{"id": org, "input": plain_input({})}],
+        },
+    )
+    run = root.ok("GET", "/run", params={"task_id": task["id"]})["data"][0]["id"]
+    log = "out\x00put\n\x1b[31mred\x1b[0m\tend"
+    node.ok("PATCH", f"/run/{run}", json={"status": "crashed", "log": log})
+    stored = root.ok("GET", f"/run/{run}")
+    assert stored["status"] == "crashed"
+    assert stored["log"] == log.replace("\x00", "\ufffd")
