@@ -35,3 +35,19 @@ def test_rules_of_a_foreign_role_stay_hidden(world: World) -> None:  # noqa: F81
     # default roles are public
     default = world.root.ok("GET", "/role", params={"name": "Viewer"})["data"][0]["id"]
     assert _ids(viewer, "/rule", role_id=default) == _ids(world.root, "/rule", role_id=default)
+
+
+def test_members_of_a_foreign_collaboration_stay_hidden(world: World) -> None:  # noqa: F811
+    """A Collaboration Admin sees every organization, but not who is in collaboration Y."""
+    admin = world.apis["A-Collaboration Admin"]
+    y = world.id("col:Y")
+    assert _ids(world.root, "/organization", collaboration_id=y)
+    assert _ids(admin, "/organization", collaboration_id=y) == set()
+    x = world.id("col:X")
+    assert _ids(admin, "/organization", collaboration_id=x) == {
+        world.id("org:A"),
+        world.id("org:B"),
+    }
+    # nor which of its visible nodes take part in a study of Y
+    assert _ids(world.root, "/node", study_id=world.id("study:sY"))
+    assert _ids(world.apis["A-Viewer"], "/node", study_id=world.id("study:sY")) == set()

@@ -67,6 +67,8 @@ def list_nodes(
         stmt = stmt.where(m.Node.collaboration_id == collaboration_id)
     if study_id is not None:
         study = session.get(m.Study, study_id)
+        if study is not None and not policy.may(principal, Operation.VIEW, "study", study):
+            study = None  # a study the caller may not see matches nothing
         org_ids = [o.id for o in study.organizations] if study else []
         stmt = stmt.where(
             m.Node.collaboration_id == (study.collaboration_id if study else -1),

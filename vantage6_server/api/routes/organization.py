@@ -67,8 +67,14 @@ def list_organizations(
         stmt = stmt.where(m.Organization.name.like(name))
     if country:
         stmt = stmt.where(m.Organization.country.like(country))
-    if collaboration_id is not None:
-        stmt = stmt.where(m.Organization.collaborations.any(m.Collaboration.id == collaboration_id))
+    if collaboration_id is not None:  # the members of a collaboration the caller may see
+        collab = policy.visible_ids(principal, "collaboration", m.Collaboration.id).where(
+            m.Collaboration.id == collaboration_id
+        )
+        members = select(m.collaboration_organization.c.organization_id).where(
+            m.collaboration_organization.c.collaboration_id.in_(collab)
+        )
+        stmt = stmt.where(m.Organization.id.in_(members))
     if study_id is not None:
         stmt = stmt.where(m.Organization.studies.any(m.Study.id == study_id))
     if ids:
