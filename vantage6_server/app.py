@@ -21,7 +21,11 @@ from vantage6_server.context import ServerContext
 from vantage6_server.db.migrate import upgrade_to_head
 from vantage6_server.db.session import Database
 from vantage6_server.events.emitter import EventEmitter
-from vantage6_server.events.socket import TasksNamespace, mark_stale_nodes_offline
+from vantage6_server.events.socket import (
+    TasksNamespace,
+    mark_stale_nodes_offline,
+    revalidate_users,
+)
 from vantage6_server.mail import Mailer
 from vantage6_server.security.tokens import TokenIssuer
 from vantage6_server.settings import ServerSettings
@@ -65,14 +69,19 @@ def create_app(settings: ServerSettings | None = None) -> StaticAnswers:
         events=EventEmitter(sio),
         mailer=Mailer(settings.smtp),
     )
-    sio.register_namespace(TasksNamespace(ctx))
+    namespace = TasksNamespace(ctx)
+    sio.register_namespace(namespace)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         ctx.events.bind(asyncio.get_running_loop())
-        sweeper = asyncio.create_task(mark_stale_nodes_offline(ctx))
+        sweepers = [
+            asyncio.create_task(mark_stale_nodes_offline(ctx)),
+            asyncio.create_task(revalidate_users(namespace)),
+        ]
         yield
-        sweeper.cancel()
+        for sweeper in sweepers:
+            sweeper.cancel()
         db.engine.dispose()
 
     api = settings.api_path

@@ -506,8 +506,12 @@ def test_published_client_scenario_with_our_client(live_server, tmp_path):
         for i in range(3)
     ]
     org_ids = [o["id"] for o in orgs]
-    plain = client.collaboration.create(f"plain-{suffix}", org_ids, encrypted=False)
-    secret = client.collaboration.create(f"secret-{suffix}", org_ids[:2], encrypted=True)
+    # root's organization takes part: only members create tasks (as in vantage6 4.14)
+    root_org = client.whoami.organization_id
+    plain = client.collaboration.create(f"plain-{suffix}", [*org_ids, root_org], encrypted=False)
+    secret = client.collaboration.create(
+        f"secret-{suffix}", [*org_ids[:2], root_org], encrypted=True
+    )
     assert plain["encrypted"] is False and secret["encrypted"] is True
     nodes = [client.node.create(collaboration=plain["id"], organization=o) for o in org_ids]
     assert all(n["api_key"] for n in nodes)

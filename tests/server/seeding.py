@@ -42,7 +42,12 @@ def seed(root: Api, tag: str = "seed") -> Seeded:
     collab = root.ok(
         "POST",
         "/collaboration",
-        json={"name": f"{tag} collab", "encrypted": False, "organization_ids": orgs},
+        # root's organization takes part: only members create tasks (as in vantage6 4.14)
+        json={
+            "name": f"{tag} collab",
+            "encrypted": False,
+            "organization_ids": [*orgs, out.root_org],
+        },
     )["id"]
     out.add("collaboration", collab)
     for org in orgs:

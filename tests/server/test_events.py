@@ -61,15 +61,17 @@ class Listener:
 @pytest.fixture(scope="module")
 def fed(live_server: LiveServer, root_api: Api) -> dict:
     orgs = [root_api.ok("POST", "/organization", json={"name": f"E{i}"})["id"] for i in range(2)]
+    # root's organization is a member: only members create tasks (as in vantage6 4.14)
+    members = [*orgs, root_api.ok("POST", "/token/user/validate")["organization_id"]]
     collab = root_api.ok(
         "POST",
         "/collaboration",
-        json={"name": "events", "organization_ids": orgs, "encrypted": False},
+        json={"name": "events", "organization_ids": members, "encrypted": False},
     )["id"]
     other = root_api.ok(
         "POST",
         "/collaboration",
-        json={"name": "events-other", "organization_ids": orgs, "encrypted": False},
+        json={"name": "events-other", "organization_ids": members, "encrypted": False},
     )["id"]
     keys = {
         org: root_api.ok("POST", "/node", json={"collaboration_id": collab, "organization_id": org})
@@ -275,7 +277,7 @@ def test_two_instances_share_events_through_rabbitmq(tmp_path) -> None:
     second = LiveServer(database_uri=uri, workdir=second_dir, config_file=config).start()
     try:
         root1 = Api.as_user(first.api_url, "root", first.root_password)
-        org = root1.ok("POST", "/organization", json={"name": "mq-org"})["id"]
+        org = root1.ok("POST", "/token/user/validate")["organization_id"]  # root's own
         collab = root1.ok(
             "POST",
             "/collaboration",

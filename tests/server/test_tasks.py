@@ -17,22 +17,25 @@ def _b64(payload: dict) -> str:
 
 @pytest.fixture(scope="module")
 def fed(live_server: LiveServer, root_api: Api) -> dict:
-    """Two organizations in an unencrypted and an encrypted collaboration, with nodes."""
+    """Two organizations in an unencrypted and an encrypted collaboration, with nodes.
+
+    Root's organization is a member too: only members create tasks (as in vantage6 4.14)."""
     orgs = [root_api.ok("POST", "/organization", json={"name": f"T{i}"})["id"] for i in range(2)]
+    members = [*orgs, root_api.ok("POST", "/token/user/validate")["organization_id"]]
     plain = root_api.ok(
         "POST",
         "/collaboration",
-        json={"name": "tasks-plain", "organization_ids": orgs, "encrypted": False},
+        json={"name": "tasks-plain", "organization_ids": members, "encrypted": False},
     )["id"]
     secret = root_api.ok(
         "POST",
         "/collaboration",
-        json={"name": "tasks-secret", "organization_ids": orgs, "encrypted": True},
+        json={"name": "tasks-secret", "organization_ids": members, "encrypted": True},
     )["id"]
     other = root_api.ok(
         "POST",
         "/collaboration",
-        json={"name": "tasks-other", "organization_ids": orgs, "encrypted": False},
+        json={"name": "tasks-other", "organization_ids": members, "encrypted": False},
     )["id"]
     nodes = {}
     for org in orgs:

@@ -2,24 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import re
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy.orm import Session
 
-from vantage6_server.api.errors import ApiError, forbidden, not_found
+from vantage6_server.api.errors import ApiError, not_found
+from vantage6_server.rbac.errors import PermissionDenied
 
 T = TypeVar("T")
 
+# control characters (C0, DEL, C1): never in one-line text; NUL never anywhere (PostgreSQL
+# refuses it in text, SQLite would store it)
+_ONE_LINE_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MULTI_LINE_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_NUL = "\x00"
 
-class Body(BaseModel):
+
+def _check_text(value: Any, multiline: bool) -> Any:
+    """Refuse control characters in a value (recursively in lists and JSON objects)."""
+    if isinstance(value, str):
+        bad = (_MULTI_LINE_BAD if multiline else _ONE_LINE_BAD).search(value)
+        if bad:
+            raise ValueError(f"must not contain control characters (found {bad.group()!r})")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, False)
+            _check_text(item, True)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item, multiline)
+    return value
+
+
+class _TextRules(BaseModel):
+    """Text in request bodies is stored alike on SQLite and PostgreSQL: one-line fields take
+    no control characters, ``multiline_fields`` take tabs and line breaks, ``free_text_fields``
+    (container logs) everything but NUL, which is replaced."""
+
+    multiline_fields: ClassVar[frozenset[str]] = frozenset()
+    free_text_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name in cls.free_text_fields:
+            return value.replace(_NUL, "\ufffd") if isinstance(value, str) else value
+        return _check_text(value, info.field_name in cls.multiline_fields)
+
+
+class Body(_TextRules):
     """Base of request bodies: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class LenientBody(BaseModel):
+class LenientBody(_TextRules):
     """A body the published vantage6 client may send with extra fields we ignore."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
@@ -45,21 +84,7 @@ def get_or_404(session: Session, model: type[T], id_: int, label: str) -> T:
 
 def require(condition: bool, msg: str = "You lack the permission to do that!") -> None:
     if not condition:
-        raise forbidden(msg)
-
-
-def in_scope(ids: set[int] | None, *candidates: int | None) -> bool:
-    """Whether any candidate id is covered (``None`` scope = everything)."""
-    if ids is None:
-        return True
-    return any(c in ids for c in candidates if c is not None)
-
-
-def restrict(stmt: Select, column: Any, ids: set[int] | None) -> Select:
-    """Limit a SELECT to ids in scope (no limit for global scope)."""
-    if ids is None:
-        return stmt
-    return stmt.where(column.in_(ids or {-1}))
+        raise PermissionDenied(msg)
 
 
 def conflict(msg: str) -> ApiError:

@@ -12,6 +12,8 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vantage6_server.rbac.errors import PermissionDenied
+
 
 class ApiError(Exception):
     """Raised by endpoints to answer with a status and a message."""
@@ -75,6 +77,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.errors:
             body["errors"] = exc.errors
         return JSONResponse(body, status_code=exc.status)
+
+    @app.exception_handler(PermissionDenied)
+    async def _denied(_request: Request, exc: PermissionDenied) -> JSONResponse:
+        return JSONResponse({"msg": exc.msg}, status_code=403)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -19,9 +19,11 @@ from vantage6_server.events.emitter import (
     collaboration_room,
     offer_room,
     organization_room,
+    user_room,
 )
-from vantage6_server.rbac.catalog import Operation
-from vantage6_server.rbac.principal import Principal, user_rule_keys
+from vantage6_server.rbac import policy
+from vantage6_server.rbac.catalog import Scope
+from vantage6_server.rbac.principal import Principal, node_principal, user_rule_keys
 from vantage6_server.security.tokens import TokenError
 from vantage6_server.services.offers import FEATURE as OFFER_FEATURE
 
@@ -49,6 +51,8 @@ class TasksNamespace(socketio.AsyncNamespace):
     def __init__(self, ctx: ServerContext) -> None:
         super().__init__(NAMESPACE)
         self.ctx = ctx
+        # runs a node's connection may report on, checked once each (sid -> run ids)
+        self._own_runs: dict[str, set[int]] = {}
 
     # -- connection ---------------------------------------------------------------------------
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> bool:
@@ -113,8 +117,9 @@ class TasksNamespace(socketio.AsyncNamespace):
                 return {
                     "kind": "user",
                     "id": user.id,
+                    "ver": user.token_version,
                     "organization_id": user.organization_id,
-                    "rooms": _user_rooms(principal, session),
+                    "rooms": [user_room(user.id), *_user_rooms(principal, session)],
                 }
             if kind == "container":
                 identity = claims.get("sub") or {}
@@ -130,6 +135,7 @@ class TasksNamespace(socketio.AsyncNamespace):
                 session.commit()
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
+        self._own_runs.pop(sid, None)
         try:
             info = await self.get_session(sid)
         except KeyError:
@@ -152,50 +158,94 @@ class TasksNamespace(socketio.AsyncNamespace):
         info = await self.get_session(sid)
         if info.get("kind") != "node" or not isinstance(data, dict):
             return
-        payload = {
-            k: data.get(k)
-            for k in ("status", "run_id", "task_id", "job_id", "parent_id", "organization_id")
-        }
-        payload.update(
-            collaboration_id=info["collaboration_id"],
-            node_id=info["id"],
-            organization_id=info["organization_id"],
-        )
-        if await to_thread.run_sync(self._announced_already, info, payload):
-            return
-        await self.emit(
-            "algorithm_status_change", payload, room=collaboration_room(info["collaboration_id"])
-        )
+        payload = await to_thread.run_sync(self._status_to_relay, info, data)
+        if payload is not None:
+            await self.emit(
+                "algorithm_status_change",
+                payload,
+                room=collaboration_room(info["collaboration_id"]),
+            )
 
-    def _announced_already(self, info: dict, payload: dict) -> bool:
-        """Whether relaying would repeat (or contradict) what this server announced itself.
+    def _status_to_relay(self, info: dict, data: dict) -> dict | None:
+        """The event to relay for a node's status report, or None to drop it.
 
-        Nodes tell the collaboration after each accepted status (vantage6 servers relay it);
-        this server announces every status change when it stores it, so a status the run
-        already has was announced, and an older one reported after the run finished is stale.
+        Only the node's own runs (the policy's ``may_report``); task, job and parent come
+        from the run, not from the node. Nodes tell the collaboration after each accepted
+        status (vantage6 servers relay it); this server announces every status change when
+        it stores it, so a status the run already has was announced, and an older one
+        reported after the run finished is stale.
         """
-        try:
-            run_id = int(payload["run_id"])
-        except (KeyError, TypeError, ValueError):
-            return False
+        run_id = _int_or_none(data.get("run_id"))
+        if run_id is None:
+            return None
         with self.ctx.db.session() as session:
             run = session.get(m.Run, run_id)
-            if run is None or run.organization_id != info["organization_id"]:
-                return False
-            return run.status == payload.get("status") or RunStatus(run.status).is_finished
+            if run is None or not policy.may_report(_node_of(info, session), run):
+                return None
+            status = data.get("status")
+            if status not in _STATUSES:
+                return None
+            if run.status == status or RunStatus(run.status).is_finished:
+                return None
+            task = run.task
+            return {
+                "status": status,
+                "run_id": run.id,
+                "task_id": task.id,
+                "job_id": task.job_id,
+                "parent_id": task.parent_id,
+                "collaboration_id": info["collaboration_id"],
+                "node_id": info["id"],
+                "organization_id": info["organization_id"],
+            }
 
     async def on_algorithm_log(self, sid: str, data: Any) -> None:
         info = await self.get_session(sid)
         if info.get("kind") != "node" or not isinstance(data, dict):
             return
+        run_id = _int_or_none(data.get("run_id"))
+        if run_id is None:
+            return
+        if run_id not in self._own_runs.get(sid, ()):
+            if not await to_thread.run_sync(self._reports_on, info, run_id):
+                return
+            self._own_runs.setdefault(sid, set()).add(run_id)
         payload = {
-            **{
-                k: v for k, v in data.items() if k in ("run_id", "task_id", "log", "stream", "line")
-            },
+            **{k: v for k, v in data.items() if k in ("task_id", "log", "stream", "line")},
+            "run_id": run_id,
             "node_id": info["id"],
             "organization_id": info["organization_id"],
         }
         await self.emit("algorithm_log", payload, room=collaboration_room(info["collaboration_id"]))
+
+    def _reports_on(self, info: dict, run_id: int) -> bool:
+        with self.ctx.db.session() as session:
+            run = session.get(m.Run, run_id)
+            return run is not None and policy.may_report(_node_of(info, session), run)
+
+    async def revalidate_users(self) -> None:
+        """Close user connections whose account is gone or whose tokens were revoked."""
+        users: dict[str, tuple[int, int]] = {}
+        for sid, _eio_sid in list(self.server.manager.get_participants(NAMESPACE, None)):
+            try:
+                info = await self.get_session(sid)
+            except KeyError:
+                continue
+            if info.get("kind") == "user":
+                users[sid] = (info["id"], info.get("ver", 0))
+        if not users:
+            return
+        valid = await to_thread.run_sync(self._current_versions, {u for u, _ in users.values()})
+        for sid, (user_id, ver) in users.items():
+            if valid.get(user_id) != ver:
+                await self.disconnect(sid)
+
+    def _current_versions(self, user_ids: set[int]) -> dict[int, int]:
+        with self.ctx.db.session() as session:
+            rows = session.execute(
+                select(m.User.id, m.User.token_version).where(m.User.id.in_(user_ids))
+            )
+            return {user_id: version for user_id, version in rows}
 
     async def on_node_info_update(self, sid: str, data: Any) -> None:
         info = await self.get_session(sid)
@@ -215,16 +265,49 @@ def _node_payload(info: dict) -> dict:
     return {"id": info["id"], "name": info.get("name"), "org_id": info["organization_id"]}
 
 
+_STATUSES = frozenset(s.value for s in RunStatus)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _node_of(info: dict, session) -> Principal:
+    """The policy's view of a connected node (from its socket session, no query)."""
+    return node_principal(
+        m.Node(
+            id=info["id"],
+            organization_id=info["organization_id"],
+            collaboration_id=info["collaboration_id"],
+        ),
+        session,
+    )
+
+
 def _user_rooms(principal: Principal, session) -> list[str]:
-    scope = principal.scope("event", Operation.RECEIVE)
+    scope = policy.event_scope(principal)
     if scope is None:
         return []
-    if scope.value == "global":
+    if scope is Scope.GLOBAL:
         ids = list(session.scalars(select(m.Collaboration.id)))
         return [collaboration_room(i) for i in ids]
-    if scope.value == "collaboration":
+    if scope is Scope.COLLABORATION:
         return [collaboration_room(i) for i in principal.collaboration_ids]
     return [organization_room(i, principal.organization_id) for i in principal.collaboration_ids]
+
+
+async def revalidate_users(namespace: TasksNamespace, interval: float = 10.0) -> None:
+    """Every ``interval`` seconds, close the connections of deleted or revoked users (those
+    of this instance; a deletion closes them at once, this catches the other instances)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await namespace.revalidate_users()
+        except Exception:  # noqa: BLE001 - a failed round is retried at the next
+            log.exception("Revalidating user connections failed")
 
 
 async def mark_stale_nodes_offline(ctx: ServerContext, interval: float = 30.0) -> None:

@@ -83,23 +83,6 @@ class Principal:
             ids.update(rows)
         return ids
 
-    def organizations_in_scope(self, scope: Scope | None) -> set[int] | None:
-        """Organization ids a scope covers; ``None`` means all (global)."""
-        if scope is None:
-            return set()
-        if scope is Scope.GLOBAL:
-            return None
-        if scope is Scope.COLLABORATION:
-            return set(self.collaboration_organization_ids)
-        return {self.organization_id}
-
-    def collaborations_in_scope(self, scope: Scope | None) -> set[int] | None:
-        if scope is None:
-            return set()
-        if scope is Scope.GLOBAL:
-            return None
-        return set(self.collaboration_ids)
-
 
 def user_rule_keys(session: Session, user_id: int) -> frozenset[RuleKey]:
     """The (resource, scope, operation) keys of a user's roles and own rules.

@@ -40,9 +40,11 @@ for i in range(3):
     orgs.append(org)
 org_ids = [o["id"] for o in orgs]
 
-plain = client.collaboration.create(f"plain-{suffix}", org_ids, encrypted=False)
+# root's organization takes part: only members create tasks (as in vantage6 4.14)
+root_org = client.whoami.organization_id
+plain = client.collaboration.create(f"plain-{suffix}", [*org_ids, root_org], encrypted=False)
 step("create unencrypted collaboration", plain.get("encrypted") is False, plain)
-secret = client.collaboration.create(f"secret-{suffix}", org_ids[:2], encrypted=True)
+secret = client.collaboration.create(f"secret-{suffix}", [*org_ids[:2], root_org], encrypted=True)
 step("create encrypted collaboration", secret.get("encrypted") is True, secret)
 
 nodes = [client.node.create(collaboration=plain["id"], organization=oid) for oid in org_ids]

@@ -7,22 +7,13 @@ from pydantic import Field
 from sqlalchemy import select
 
 from vantage6_server.api import serialize
-from vantage6_server.api.common import (
-    Body,
-    IdBody,
-    get_or_404,
-    in_scope,
-    includes,
-    parse_bool,
-    require,
-    restrict,
-)
+from vantage6_server.api.common import Body, IdBody, get_or_404, includes, parse_bool
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
-from vantage6_server.rbac.catalog import Operation, Scope
-from vantage6_server.rbac.principal import Principal
+from vantage6_server.rbac import policy
+from vantage6_server.rbac.catalog import Operation
 
 router = APIRouter(tags=["Collaboration"])
 SORTABLE = {"id": m.Collaboration.id, "name": m.Collaboration.name}
@@ -42,16 +33,6 @@ class CollaborationPatch(Body):
     session_restrict_to_same_image: bool | None = None
 
 
-def visible_collaborations(principal: Principal) -> set[int] | None:
-    scope = principal.scope("collaboration", Operation.VIEW)
-    return principal.collaborations_in_scope(scope)
-
-
-def can_edit(principal: Principal, collab_id: int) -> bool:
-    scope = principal.scope("collaboration", Operation.EDIT)
-    return in_scope(principal.collaborations_in_scope(scope), collab_id)
-
-
 def _organizations(session, ids: list[int]) -> list[m.Organization]:
     orgs = session.scalars(select(m.Organization).where(m.Organization.id.in_(ids))).all()
     missing = set(ids) - {o.id for o in orgs}
@@ -60,6 +41,26 @@ def _organizations(session, ids: list[int]) -> list[m.Organization]:
             "Unknown organization ids", {"organization_ids": [f"unknown: {sorted(missing)}"]}
         )
     return list(orgs)
+
+
+def _check_no_node_yet(session, organization_id: int, collaboration_id: int) -> None:
+    exists = session.scalar(
+        select(m.Node.id).where(
+            m.Node.organization_id == organization_id,
+            m.Node.collaboration_id == collaboration_id,
+        )
+    )
+    if exists:
+        raise bad_request(
+            f"Organization id={organization_id} already has a node (id={exists}) "
+            "in this collaboration"
+        )
+
+
+def _drop_nodes_of_leavers(session, collab: m.Collaboration, staying: set[int]) -> None:
+    """An organization that leaves a collaboration leaves its node there too."""
+    for node in [n for n in collab.nodes if n.organization_id not in staying]:
+        session.delete(node)
 
 
 @router.get("/collaboration", summary="List collaborations", responses=PAGE_RESPONSE)
@@ -76,7 +77,7 @@ def list_collaborations(
     per_page: int = 10,
     sort: str | None = None,
 ):
-    stmt = restrict(select(m.Collaboration), m.Collaboration.id, visible_collaborations(principal))
+    stmt = policy.visible(principal, "collaboration", select(m.Collaboration))
     if name:
         stmt = stmt.where(m.Collaboration.name.like(name))
     if encrypted is not None:
@@ -107,13 +108,13 @@ def get_collaboration(
     id: int, principal: Auth, session: Db, include: list[str] | None = Query(None)
 ) -> dict:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
-    require(in_scope(visible_collaborations(principal), collab.id))
+    policy.ensure(principal, Operation.VIEW, "collaboration", collab)
     return serialize.collaboration(collab, "organizations" in includes(include))
 
 
 @router.post("/collaboration", status_code=201, summary="Create a collaboration")
 def create_collaboration(body: CollaborationIn, user: UserAuth, session: Db) -> dict:
-    require(user.has("collaboration", Scope.GLOBAL, Operation.CREATE))
+    policy.ensure(user, Operation.CREATE, "collaboration")
     if session.scalar(select(m.Collaboration.id).where(m.Collaboration.name == body.name)):
         raise bad_request(f"Collaboration with name '{body.name}' already exists")
     collab = m.Collaboration(
@@ -130,8 +131,13 @@ def create_collaboration(body: CollaborationIn, user: UserAuth, session: Db) -> 
 @router.patch("/collaboration/{id}", summary="Edit a collaboration")
 def patch_collaboration(id: int, body: CollaborationPatch, user: UserAuth, session: Db) -> dict:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
-    require(can_edit(user, collab.id))
+    policy.ensure(user, Operation.EDIT, "collaboration", collab)
     changes = body.model_dump(exclude_unset=True)
+    new_members = None
+    wanted = changes.get("organization_ids")
+    if wanted is not None and set(wanted) != {o.id for o in collab.organizations}:
+        policy.ensure_membership_change(user)
+        new_members = _organizations(session, wanted)
     if changes.get("name"):
         clash = session.scalar(
             select(m.Collaboration.id).where(
@@ -143,8 +149,9 @@ def patch_collaboration(id: int, body: CollaborationPatch, user: UserAuth, sessi
     for field in ("name", "encrypted", "session_restrict_to_same_image"):
         if changes.get(field) is not None:
             setattr(collab, field, changes[field])
-    if changes.get("organization_ids") is not None:
-        collab.organizations = _organizations(session, changes["organization_ids"])
+    if new_members is not None:
+        _drop_nodes_of_leavers(session, collab, {o.id for o in new_members})
+        collab.organizations = new_members
     session.commit()
     return serialize.collaboration(collab)
 
@@ -154,8 +161,7 @@ def delete_collaboration(
     id: int, user: UserAuth, session: Db, delete_dependents: str | None = None
 ) -> dict:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
-    scope = user.scope("collaboration", Operation.DELETE)
-    require(in_scope(user.collaborations_in_scope(scope), collab.id))
+    policy.ensure(user, Operation.DELETE, "collaboration", collab)
     if (collab.nodes or collab.tasks or collab.studies) and not parse_bool(delete_dependents):
         raise bad_request(
             "Collaboration has nodes, tasks or studies; "
@@ -169,7 +175,8 @@ def delete_collaboration(
 @router.post("/collaboration/{id}/organization", summary="Add an organization")
 def add_organization(id: int, body: IdBody, user: UserAuth, session: Db) -> list[dict]:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
-    require(can_edit(user, collab.id))
+    policy.ensure(user, Operation.EDIT, "collaboration", collab)
+    policy.ensure_membership_change(user)
     org = get_or_404(session, m.Organization, body.id, "Organization")
     if org not in collab.organizations:
         collab.organizations.append(org)
@@ -180,13 +187,13 @@ def add_organization(id: int, body: IdBody, user: UserAuth, session: Db) -> list
 @router.delete("/collaboration/{id}/organization", summary="Remove an organization")
 def remove_organization(id: int, body: IdBody, user: UserAuth, session: Db) -> list[dict]:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
-    require(can_edit(user, collab.id))
+    policy.ensure(user, Operation.EDIT, "collaboration", collab)
+    policy.ensure_membership_change(user)
     org = get_or_404(session, m.Organization, body.id, "Organization")
     if org not in collab.organizations:
         raise bad_request(f"Organization id={org.id} is not in this collaboration")
+    _drop_nodes_of_leavers(session, collab, {o.id for o in collab.organizations} - {org.id})
     collab.organizations.remove(org)
-    for node in [n for n in collab.nodes if n.organization_id == org.id]:
-        session.delete(node)
     session.commit()
     return [serialize.organization(o) for o in collab.organizations]
 
@@ -194,11 +201,13 @@ def remove_organization(id: int, body: IdBody, user: UserAuth, session: Db) -> l
 @router.post("/collaboration/{id}/node", summary="Attach a node")
 def add_node(id: int, body: IdBody, user: UserAuth, session: Db) -> list[dict]:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
-    require(can_edit(user, collab.id))
+    policy.ensure(user, Operation.EDIT, "collaboration", collab)
     node = get_or_404(session, m.Node, body.id, "Node")
-    if node.organization_id not in {o.id for o in collab.organizations}:
-        raise bad_request("The node's organization is not in this collaboration")
     if node.collaboration_id != collab.id:
+        policy.ensure_node_move(user, node, collab.id)
+        if node.organization_id not in {o.id for o in collab.organizations}:
+            raise bad_request("The node's organization is not in this collaboration")
+        _check_no_node_yet(session, node.organization_id, collab.id)
         node.collaboration_id = collab.id
         session.commit()
     return [serialize.node(n) for n in collab.nodes]
@@ -207,10 +216,11 @@ def add_node(id: int, body: IdBody, user: UserAuth, session: Db) -> list[dict]:
 @router.delete("/collaboration/{id}/node", summary="Detach and delete a node")
 def remove_node(id: int, body: IdBody, user: UserAuth, session: Db) -> dict:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
-    require(can_edit(user, collab.id))
+    policy.ensure(user, Operation.EDIT, "collaboration", collab)
     node = get_or_404(session, m.Node, body.id, "Node")
     if node.collaboration_id != collab.id:
         raise bad_request(f"Node id={node.id} is not part of this collaboration")
+    policy.ensure(user, Operation.DELETE, "node", node)
     session.delete(node)
     session.commit()
     return {"msg": f"Node id={body.id} removed from collaboration id={id}"}

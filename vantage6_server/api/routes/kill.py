@@ -11,7 +11,7 @@ from vantage6_server.api.deps import Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request
 from vantage6_server.db import models as m
 from vantage6_server.events.emitter import collaboration_room
-from vantage6_server.rbac.catalog import Operation
+from vantage6_server.rbac import policy
 from vantage6_server.services.tasks import descendants, kill_tasks
 
 router = APIRouter(tags=["Kill"])
@@ -20,17 +20,7 @@ router = APIRouter(tags=["Kill"])
 @router.post("/kill/task", summary="Kill a task and its subtasks")
 def kill_task(body: IdBody, user: UserAuth, ctx: Ctx, session: Db) -> dict:
     task = get_or_404(session, m.Task, body.id, "Task")
-    scope = user.scope("event", Operation.SEND)
-    allowed = (
-        (scope is not None and scope.value == "global")
-        or (
-            scope is not None
-            and scope.value == "collaboration"
-            and task.collaboration_id in user.collaboration_ids
-        )
-        or task.init_user_id == user.id
-    )
-    require(allowed)
+    require(policy.may_kill_task(user, task))
     if task.status not in UNFINISHED_STATUSES:
         raise bad_request(f"Task id={task.id} has already finished ({task.status})")
     killed = kill_tasks(session, ctx.events, descendants(session, task))
@@ -43,13 +33,7 @@ def kill_task(body: IdBody, user: UserAuth, ctx: Ctx, session: Db) -> dict:
 @router.post("/kill/node/tasks", summary="Kill every run on a node")
 def kill_node_tasks(body: IdBody, user: UserAuth, ctx: Ctx, session: Db) -> dict:
     node = get_or_404(session, m.Node, body.id, "Node")
-    scope = user.scope("event", Operation.SEND)
-    allowed = scope is not None and (
-        scope.value == "global"
-        or (scope.value == "collaboration" and node.collaboration_id in user.collaboration_ids)
-        or (scope.value == "organization" and node.organization_id == user.organization_id)
-    )
-    require(allowed)
+    require(policy.may_kill_node_tasks(user, node))
     if node.status != "online":
         raise bad_request(f"Node id={node.id} is not online")
     tasks = (

@@ -9,13 +9,13 @@ from pydantic import Field
 from sqlalchemy import select
 
 from vantage6_server.api import serialize
-from vantage6_server.api.common import Body, get_or_404, require, restrict
+from vantage6_server.api.common import Body, get_or_404
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
+from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
-from vantage6_server.rbac.principal import Principal
 from vantage6_server.security.secrets_util import digest, new_api_key
 
 router = APIRouter(tags=["Node"])
@@ -41,32 +41,6 @@ class NodePatch(Body):
     clear_ip: bool | None = None
 
 
-def _may(principal: Principal, operation: Operation, node_org: int, node_collab: int) -> bool:
-    """Scope check for a node of organization ``node_org`` in ``node_collab``."""
-    scope = principal.scope("node", operation)
-    if scope is None:
-        return False
-    if scope.value == "global":
-        return True
-    if scope.value == "collaboration":
-        return node_collab in principal.collaboration_ids
-    return node_org == principal.organization_id and node_collab in principal.collaboration_ids
-
-
-def visible_node_filter(principal: Principal, stmt):
-    scope = principal.scope("node", Operation.VIEW)
-    if principal.is_node or principal.is_container:
-        if scope is not None and scope.value == "collaboration":
-            return stmt.where(m.Node.collaboration_id == principal.collaboration_id)
-    if scope is None:
-        return stmt.where(m.Node.id == -1)
-    if scope.value == "global":
-        return stmt
-    if scope.value == "collaboration":
-        return restrict(stmt, m.Node.collaboration_id, principal.collaboration_ids)
-    return stmt.where(m.Node.organization_id == principal.organization_id)
-
-
 @router.get("/node", summary="List nodes", responses=PAGE_RESPONSE)
 def list_nodes(
     request: Request,
@@ -84,7 +58,7 @@ def list_nodes(
     per_page: int = 10,
     sort: str | None = None,
 ):
-    stmt = visible_node_filter(principal, select(m.Node))
+    stmt = policy.visible(principal, "node", select(m.Node))
     if name:
         stmt = stmt.where(m.Node.name.like(name))
     if organization_id is not None:
@@ -93,6 +67,8 @@ def list_nodes(
         stmt = stmt.where(m.Node.collaboration_id == collaboration_id)
     if study_id is not None:
         study = session.get(m.Study, study_id)
+        if study is not None and not policy.may(principal, Operation.VIEW, "study", study):
+            study = None  # a study the caller may not see matches nothing
         org_ids = [o.id for o in study.organizations] if study else []
         stmt = stmt.where(
             m.Node.collaboration_id == (study.collaboration_id if study else -1),
@@ -122,16 +98,7 @@ def list_nodes(
 @router.get("/node/{id}", summary="View a node")
 def get_node(id: int, principal: Auth, session: Db) -> dict:
     node = get_or_404(session, m.Node, id, "Node")
-    if principal.is_node and principal.id == node.id:
-        return serialize.node(node)
-    require(
-        _may(principal, Operation.VIEW, node.organization_id, node.collaboration_id)
-        or (
-            not principal.is_user
-            and node.collaboration_id == principal.collaboration_id
-            and principal.scope("node", Operation.VIEW) is not None
-        )
-    )
+    policy.ensure(principal, Operation.VIEW, "node", node)
     return serialize.node(node)
 
 
@@ -140,7 +107,12 @@ def create_node(body: NodeIn, user: UserAuth, session: Db) -> dict:
     collab = get_or_404(session, m.Collaboration, body.collaboration_id, "Collaboration")
     org_id = body.organization_id or user.organization_id
     org = get_or_404(session, m.Organization, org_id, "Organization")
-    require(_may(user, Operation.CREATE, org.id, collab.id))
+    policy.ensure(
+        user,
+        Operation.CREATE,
+        "node",
+        policy.target(organization_id=org.id, collaboration_id=collab.id),
+    )
     if org not in collab.organizations:
         raise bad_request(f"Organization id={org.id} is not part of collaboration id={collab.id}")
     exists = session.scalar(
@@ -170,10 +142,7 @@ def create_node(body: NodeIn, user: UserAuth, session: Db) -> dict:
 @router.patch("/node/{id}", summary="Edit a node")
 def patch_node(id: int, body: NodePatch, principal: Auth, session: Db) -> dict:
     node = get_or_404(session, m.Node, id, "Node")
-    require(
-        _may(principal, Operation.EDIT, node.organization_id, node.collaboration_id)
-        and (not principal.is_node or principal.id == node.id)
-    )
+    policy.ensure(principal, Operation.EDIT, "node", node)
     changes = body.model_dump(exclude_unset=True)
     if principal.is_node and set(changes) - {"name", "ip", "clear_ip"}:
         raise bad_request("Nodes may only change their name and ip")
@@ -187,7 +156,12 @@ def patch_node(id: int, body: NodePatch, principal: Auth, session: Db) -> dict:
     new_org = changes.get("organization_id") or node.organization_id
     new_collab = changes.get("collaboration_id") or node.collaboration_id
     if (new_org, new_collab) != (node.organization_id, node.collaboration_id):
-        require(_may(principal, Operation.EDIT, new_org, new_collab))
+        policy.ensure(
+            principal,
+            Operation.EDIT,
+            "node",
+            policy.target(id=node.id, organization_id=new_org, collaboration_id=new_collab),
+        )
         collab = get_or_404(session, m.Collaboration, new_collab, "Collaboration")
         if new_org not in {o.id for o in collab.organizations}:
             raise bad_request("That organization is not part of that collaboration")
@@ -203,7 +177,7 @@ def patch_node(id: int, body: NodePatch, principal: Auth, session: Db) -> dict:
 @router.delete("/node/{id}", summary="Delete a node")
 def delete_node(id: int, user: UserAuth, session: Db) -> dict:
     node = get_or_404(session, m.Node, id, "Node")
-    require(_may(user, Operation.DELETE, node.organization_id, node.collaboration_id))
+    policy.ensure(user, Operation.DELETE, "node", node)
     session.delete(node)
     session.commit()
     return {"msg": f"Node id={id} has been deleted"}

@@ -10,12 +10,13 @@ from pydantic import Field, field_validator
 from sqlalchemy import delete, select
 
 from vantage6_server.api import serialize
-from vantage6_server.api.common import Body, get_or_404, in_scope, parse_bool, require, restrict
-from vantage6_server.api.deps import Auth, Db, UserAuth
+from vantage6_server.api.common import Body, get_or_404, parse_bool
+from vantage6_server.api.deps import Auth, Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
-from vantage6_server.rbac.catalog import Operation, Scope
+from vantage6_server.rbac import policy
+from vantage6_server.rbac.catalog import Operation
 
 router = APIRouter(tags=["Organization"])
 SORTABLE = {"id": m.Organization.id, "name": m.Organization.name, "country": m.Organization.country}
@@ -61,17 +62,19 @@ def list_organizations(
     per_page: int = 10,
     sort: str | None = None,
 ):
-    scope = principal.scope("organization", Operation.VIEW)
-    allowed = principal.organizations_in_scope(scope)
-    if allowed is not None:
-        allowed = allowed | {principal.organization_id}
-    stmt = restrict(select(m.Organization), m.Organization.id, allowed)
+    stmt = policy.visible(principal, "organization", select(m.Organization))
     if name:
         stmt = stmt.where(m.Organization.name.like(name))
     if country:
         stmt = stmt.where(m.Organization.country.like(country))
-    if collaboration_id is not None:
-        stmt = stmt.where(m.Organization.collaborations.any(m.Collaboration.id == collaboration_id))
+    if collaboration_id is not None:  # the members of a collaboration the caller may see
+        collab = policy.visible_ids(principal, "collaboration", m.Collaboration.id).where(
+            m.Collaboration.id == collaboration_id
+        )
+        members = select(m.collaboration_organization.c.organization_id).where(
+            m.collaboration_organization.c.collaboration_id.in_(collab)
+        )
+        stmt = stmt.where(m.Organization.id.in_(members))
     if study_id is not None:
         stmt = stmt.where(m.Organization.studies.any(m.Study.id == study_id))
     if ids:
@@ -92,8 +95,7 @@ def list_organizations(
 @router.get("/organization/{id}", summary="View an organization")
 def get_organization(id: int, principal: Auth, session: Db) -> dict:
     org = get_or_404(session, m.Organization, id, "Organization")
-    allowed = principal.organizations_in_scope(principal.scope("organization", Operation.VIEW))
-    require(org.id == principal.organization_id or in_scope(allowed, org.id))
+    policy.ensure(principal, Operation.VIEW, "organization", org)
     return {**serialize.organization(org), "encryption_schemes": encryption_schemes(org)}
 
 
@@ -113,7 +115,7 @@ def encryption_schemes(org: m.Organization) -> list[str]:
 
 @router.post("/organization", status_code=201, summary="Create an organization")
 def create_organization(body: OrganizationIn, user: UserAuth, session: Db) -> dict:
-    require(user.has("organization", Scope.GLOBAL, Operation.CREATE))
+    policy.ensure(user, Operation.CREATE, "organization")
     if session.scalar(select(m.Organization.id).where(m.Organization.name == body.name)):
         raise bad_request(f"Organization with name '{body.name}' already exists")
     org = m.Organization(**body.model_dump())
@@ -125,9 +127,10 @@ def create_organization(body: OrganizationIn, user: UserAuth, session: Db) -> di
 @router.patch("/organization/{id}", summary="Edit an organization")
 def patch_organization(id: int, body: OrganizationPatch, principal: Auth, session: Db) -> dict:
     org = get_or_404(session, m.Organization, id, "Organization")
-    allowed = principal.organizations_in_scope(principal.scope("organization", Operation.EDIT))
-    require(in_scope(allowed, org.id))
+    policy.ensure(principal, Operation.EDIT, "organization", org)
     changes = body.model_dump(exclude_unset=True)
+    if "public_key" in changes and changes["public_key"] != org.public_key:
+        policy.ensure_key_change(principal, org)
     if principal.is_node and set(changes) - {"public_key"}:
         raise bad_request("Nodes may only change the public key")
     if "name" in changes:
@@ -148,10 +151,10 @@ def patch_organization(id: int, body: OrganizationPatch, principal: Auth, sessio
 
 @router.delete("/organization/{id}", summary="Delete an organization")
 def delete_organization(
-    id: int, user: UserAuth, session: Db, delete_dependents: str | None = None
+    id: int, user: UserAuth, ctx: Ctx, session: Db, delete_dependents: str | None = None
 ) -> dict:
     org = get_or_404(session, m.Organization, id, "Organization")
-    require(user.has("organization", Scope.GLOBAL, Operation.DELETE))
+    policy.ensure(user, Operation.DELETE, "organization", org)
     if id == user.organization_id:
         raise bad_request("You cannot delete your own organization")
     has_dependents = bool(org.users or org.nodes or org.collaborations)
@@ -160,7 +163,9 @@ def delete_organization(
             "Organization has users, nodes or collaborations; "
             "add ?delete_dependents=true to delete them too"
         )
+    members = [u.id for u in org.users]
     session.execute(delete(m.Run).where(m.Run.organization_id == org.id))
     session.delete(org)
     session.commit()
+    ctx.events.disconnect_users(members)
     return {"msg": f"Organization id={id} has been deleted"}

@@ -12,11 +12,12 @@ from pydantic import Field
 from sqlalchemy import or_, select
 
 from vantage6_server.api import serialize
-from vantage6_server.api.common import IdBody, LenientBody, get_or_404, require
+from vantage6_server.api.common import IdBody, LenientBody, get_or_404
 from vantage6_server.api.deps import Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request, unauthorized
 from vantage6_server.context import ServerContext
 from vantage6_server.db import models as m
+from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.security.passwords import hash_password, password_problems, verify_password
 from vantage6_server.security.secrets_util import digest, new_api_key, new_token
@@ -169,15 +170,7 @@ def change_password(body: ChangePassword, user: UserAuth, session: Db) -> dict:
 @router.post("/recover/node", summary="Give a node a new API key")
 def reset_node_key(body: IdBody, user: UserAuth, session: Db) -> dict:
     node = get_or_404(session, m.Node, body.id, "Node")
-    scope = user.scope("node", Operation.EDIT)
-    require(
-        scope is not None
-        and (
-            scope.value == "global"
-            or (scope.value == "collaboration" and node.collaboration_id in user.collaboration_ids)
-            or (scope.value == "organization" and node.organization_id == user.organization_id)
-        )
-    )
+    policy.ensure(user, Operation.EDIT, "node", node)
     api_key = new_api_key()
     node.api_key_digest = digest(api_key)
     session.commit()

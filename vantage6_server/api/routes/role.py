@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from vantage6_server.api import serialize
-from vantage6_server.api.common import Body, get_or_404, in_scope, parse_bool, require
+from vantage6_server.api.common import Body, get_or_404, parse_bool, require
 from vantage6_server.api.deps import Db, UserAuth
 from vantage6_server.api.errors import bad_request
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
+from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.guard import check_can_grant, check_can_revoke
-from vantage6_server.rbac.principal import Principal
 
 router = APIRouter(tags=["Role"])
 SORTABLE = {"id": m.Role.id, "name": m.Role.name}
 
 
 class RoleIn(Body):
+    multiline_fields = frozenset({"description"})
     name: str = Field(min_length=1, max_length=128)
     description: str | None = Field(None, max_length=512)
     rules: list[int] = Field(default_factory=list, max_length=1000)
@@ -28,19 +29,10 @@ class RoleIn(Body):
 
 
 class RolePatch(Body):
+    multiline_fields = frozenset({"description"})
     name: str | None = Field(None, min_length=1, max_length=128)
     description: str | None = Field(None, max_length=512)
     rules: list[int] | None = Field(None, max_length=1000)
-
-
-def org_ids(principal: Principal, operation: Operation) -> set[int] | None:
-    return principal.organizations_in_scope(principal.scope("role", operation))
-
-
-def may(principal: Principal, operation: Operation, role: m.Role) -> bool:
-    if role.organization_id is None:
-        return operation is Operation.VIEW and principal.scope("role", operation) is not None
-    return in_scope(org_ids(principal, operation), role.organization_id)
 
 
 def _rules(session, ids: list[int]) -> list[m.Rule]:
@@ -71,12 +63,7 @@ def list_roles(
     per_page: int = 10,
     sort: str | None = None,
 ):
-    allowed = org_ids(principal, Operation.VIEW)
-    stmt = select(m.Role)
-    if allowed is not None:
-        stmt = stmt.where(
-            or_(m.Role.organization_id.is_(None), m.Role.organization_id.in_(allowed or {-1}))
-        )
+    stmt = policy.visible(principal, "role", select(m.Role))
     if name:
         stmt = stmt.where(m.Role.name.like(name))
     if description:
@@ -85,8 +72,11 @@ def list_roles(
         stmt = stmt.where(m.Role.organization_id.in_(organization_id))
     if rule_id is not None:
         stmt = stmt.where(m.Role.rules.any(m.Rule.id == rule_id))
-    if user_id is not None:
-        stmt = stmt.where(m.Role.users.any(m.User.id == user_id))
+    if user_id is not None:  # only the roles of a user the caller may see
+        user = policy.visible_ids(principal, "user", m.User.id).where(m.User.id == user_id)
+        stmt = stmt.where(
+            m.Role.id.in_(select(m.user_role.c.role_id).where(m.user_role.c.user_id.in_(user)))
+        )
     if include_root is not None and not parse_bool(include_root):
         stmt = stmt.where(m.Role.name != "Root")
     return page_response(
@@ -105,7 +95,7 @@ def list_roles(
 @router.get("/role/{id}", summary="View a role")
 def get_role(id: int, principal: UserAuth, session: Db) -> dict:
     role = get_or_404(session, m.Role, id, "Role")
-    require(may(principal, Operation.VIEW, role) or role in session.get(m.User, principal.id).roles)
+    require(policy.may_view_role(principal, role))
     return serialize.role(role)
 
 
@@ -113,7 +103,7 @@ def get_role(id: int, principal: UserAuth, session: Db) -> dict:
 def create_role(body: RoleIn, principal: UserAuth, session: Db) -> dict:
     org_id = body.organization_id or principal.organization_id
     get_or_404(session, m.Organization, org_id, "Organization")
-    require(in_scope(org_ids(principal, Operation.CREATE), org_id))
+    policy.ensure(principal, Operation.CREATE, "role", policy.target(organization_id=org_id))
     rules = _rules(session, body.rules)
     check_can_grant(principal, [], rules)
     role = m.Role(name=body.name, description=body.description, organization_id=org_id, rules=rules)
@@ -125,7 +115,7 @@ def create_role(body: RoleIn, principal: UserAuth, session: Db) -> dict:
 @router.patch("/role/{id}", summary="Edit a role")
 def patch_role(id: int, body: RolePatch, principal: UserAuth, session: Db) -> dict:
     role = get_or_404(session, m.Role, id, "Role")
-    require(may(principal, Operation.EDIT, role))
+    policy.ensure(principal, Operation.EDIT, "role", role)
     _editable(role)
     changes = body.model_dump(exclude_unset=True)
     if changes.get("name"):
@@ -146,7 +136,7 @@ def delete_role(
     id: int, principal: UserAuth, session: Db, delete_dependents: str | None = None
 ) -> dict:
     role = get_or_404(session, m.Role, id, "Role")
-    require(may(principal, Operation.DELETE, role))
+    policy.ensure(principal, Operation.DELETE, "role", role)
     _editable(role)
     if role.users and not parse_bool(delete_dependents):
         raise bad_request("Role is assigned to users; add ?delete_dependents=true to delete it")
@@ -160,7 +150,7 @@ def delete_role(
 def add_rule(id: int, rule_id: int, principal: UserAuth, session: Db) -> list[dict]:
     role = get_or_404(session, m.Role, id, "Role")
     rule = get_or_404(session, m.Rule, rule_id, "Rule")
-    require(may(principal, Operation.EDIT, role))
+    policy.ensure(principal, Operation.EDIT, "role", role)
     _editable(role)
     check_can_grant(principal, [], [rule])
     if rule not in role.rules:
@@ -173,7 +163,7 @@ def add_rule(id: int, rule_id: int, principal: UserAuth, session: Db) -> list[di
 def remove_rule(id: int, rule_id: int, principal: UserAuth, session: Db) -> list[dict]:
     role = get_or_404(session, m.Role, id, "Role")
     rule = get_or_404(session, m.Rule, rule_id, "Rule")
-    require(may(principal, Operation.EDIT, role))
+    policy.ensure(principal, Operation.EDIT, "role", role)
     _editable(role)
     if rule not in role.rules:
         raise bad_request(f"Rule id={rule_id} is not part of role id={id}")

@@ -10,6 +10,7 @@ from vantage6_server.api.common import get_or_404
 from vantage6_server.api.deps import Db, UserAuth
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
+from vantage6_server.rbac import policy
 
 router = APIRouter(tags=["Rule"])
 SHORT_OPERATIONS = {
@@ -55,16 +56,19 @@ def list_rules(
         stmt = stmt.where(m.Rule.operation == _normalize(operation, SHORT_OPERATIONS))
     if scope:
         stmt = stmt.where(m.Rule.scope == _normalize(scope, SHORT_SCOPES))
+    # the rules of a role or user only when the caller may see that role or user
     if role_id is not None:
+        role = policy.visible_ids(principal, "role", m.Role.id).where(m.Role.id == role_id)
         stmt = stmt.where(
-            m.Rule.id.in_(select(m.role_rule.c.rule_id).where(m.role_rule.c.role_id == role_id))
+            m.Rule.id.in_(select(m.role_rule.c.rule_id).where(m.role_rule.c.role_id.in_(role)))
         )
     if user_id is not None:
-        direct = select(m.user_rule.c.rule_id).where(m.user_rule.c.user_id == user_id)
+        user = policy.visible_ids(principal, "user", m.User.id).where(m.User.id == user_id)
+        direct = select(m.user_rule.c.rule_id).where(m.user_rule.c.user_id.in_(user))
         via_roles = (
             select(m.role_rule.c.rule_id)
             .join(m.user_role, m.user_role.c.role_id == m.role_rule.c.role_id)
-            .where(m.user_role.c.user_id == user_id)
+            .where(m.user_role.c.user_id.in_(user))
         )
         stmt = stmt.where(m.Rule.id.in_(direct) | m.Rule.id.in_(via_roles))
     return page_response(

@@ -6,16 +6,18 @@ import datetime as dt
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from vantage6_common.status import UNFINISHED_STATUSES, RunStatus
 from vantage6_server.api import serialize
-from vantage6_server.api.common import LenientBody, get_or_404, includes, require
+from vantage6_server.api.common import LenientBody, get_or_404, includes
 from vantage6_server.api.deps import Auth, Ctx, Db, NodeAuth
-from vantage6_server.api.errors import bad_request, forbidden
+from vantage6_server.api.errors import bad_request
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
+from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
+from vantage6_server.rbac.errors import PermissionDenied
 from vantage6_server.rbac.principal import Principal
 from vantage6_server.services.tasks import announce_run_change, refresh_task_status
 
@@ -32,37 +34,13 @@ MAX_LOG_CHARS = 4 * 1024 * 1024
 
 
 class RunPatch(LenientBody):
+    multiline_fields = frozenset({"result"})
+    free_text_fields = frozenset({"log"})  # container output: kept as written, NUL replaced
     status: RunStatus | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     result: str | None = Field(None, max_length=MAX_RESULT_CHARS)
     log: str | None = Field(None, max_length=MAX_LOG_CHARS)
-
-
-def run_visibility(principal: Principal, stmt):
-    """Restrict a SELECT joined with Task to the runs the principal may view."""
-    if not principal.is_user:
-        return stmt.where(m.Task.collaboration_id == principal.collaboration_id)
-    scope = principal.scope("run", Operation.VIEW)
-    if scope is None:
-        return stmt.where(m.Run.id == -1)
-    if scope.value == "global":
-        return stmt
-    if scope.value == "collaboration":
-        return stmt.where(m.Task.collaboration_id.in_(principal.collaboration_ids or {-1}))
-    if scope.value == "organization":
-        return stmt.where(
-            or_(
-                m.Run.organization_id == principal.organization_id,
-                m.Task.init_org_id == principal.organization_id,
-            )
-        )
-    return stmt.where(m.Task.init_user_id == principal.id)
-
-
-def may_view(principal: Principal, run: m.Run) -> bool:
-    stmt = run_visibility(principal, select(m.Run.id).join(m.Task).where(m.Run.id == run.id))
-    return principal.session.scalar(stmt) is not None
 
 
 def _node_stub(session, run: m.Run) -> dict | None:
@@ -96,7 +74,7 @@ def _filtered(
     finished_from,
     finished_till,
 ):
-    stmt = run_visibility(principal, select(m.Run).join(m.Task))
+    stmt = policy.visible(principal, "run", select(m.Run).join(m.Task))
     if task_id is not None:
         stmt = stmt.where(m.Run.task_id == task_id)
     if organization_id is not None:
@@ -185,7 +163,7 @@ def list_runs(
 @router.get("/run/{id}", summary="View a run")
 def get_run(id: int, principal: Auth, session: Db, include: list[str] | None = Query(None)) -> dict:
     run = get_or_404(session, m.Run, id, "Run")
-    require(may_view(principal, run))
+    policy.ensure(principal, Operation.VIEW, "run", run)
     return serialize.run(
         run, include_task="task" in includes(include), node_stub=_node_stub(session, run)
     )
@@ -194,11 +172,8 @@ def get_run(id: int, principal: Auth, session: Db, include: list[str] | None = Q
 @router.patch("/run/{id}", summary="Report a run's progress (its node only)")
 def patch_run(id: int, body: RunPatch, node: NodeAuth, ctx: Ctx, session: Db) -> dict:
     run = get_or_404(session, m.Run, id, "Run")
-    if (
-        run.organization_id != node.organization_id
-        or run.task.collaboration_id != node.collaboration_id
-    ):
-        raise forbidden("This run belongs to another node")
+    if not policy.may_report(node, run):
+        raise PermissionDenied("This run belongs to another node")
     changes = body.model_dump(exclude_unset=True)
     if run.status not in UNFINISHED_STATUSES:
         killed_report = (
@@ -284,5 +259,5 @@ def list_results(
 @router.get("/result/{id}", summary="View a result")
 def get_result(id: int, principal: Auth, session: Db) -> dict:
     run = get_or_404(session, m.Run, id, "Result")
-    require(may_view(principal, run))
+    policy.ensure(principal, Operation.VIEW, "run", run)
     return serialize.result(run)

@@ -7,20 +7,13 @@ from pydantic import Field
 from sqlalchemy import select
 
 from vantage6_server.api import serialize
-from vantage6_server.api.common import (
-    Body,
-    IdBody,
-    get_or_404,
-    includes,
-    parse_bool,
-    require,
-)
+from vantage6_server.api.common import Body, IdBody, get_or_404, includes, parse_bool
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
+from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
-from vantage6_server.rbac.principal import Principal
 
 router = APIRouter(tags=["Study"])
 SORTABLE = {"id": m.Study.id, "name": m.Study.name}
@@ -35,19 +28,6 @@ class StudyIn(Body):
 class StudyPatch(Body):
     name: str | None = Field(None, min_length=1, max_length=128)
     organization_ids: list[int] | None = Field(None, max_length=10000)
-
-
-def may(
-    principal: Principal, operation: Operation, study: m.Study | None, collaboration_id: int
-) -> bool:
-    scope = principal.scope("study", operation)
-    if scope is None:
-        return False
-    if scope.value == "global":
-        return True
-    if scope.value == "collaboration":
-        return collaboration_id in principal.collaboration_ids
-    return study is not None and principal.organization_id in {o.id for o in study.organizations}
 
 
 def _orgs(session, collab: m.Collaboration, ids: list[int]) -> list[m.Organization]:
@@ -74,16 +54,7 @@ def list_studies(
     per_page: int = 10,
     sort: str | None = None,
 ):
-    scope = principal.scope("study", Operation.VIEW)
-    stmt = select(m.Study)
-    if scope is None:
-        stmt = stmt.where(m.Study.id == -1)
-    elif scope.value == "collaboration":
-        stmt = stmt.where(m.Study.collaboration_id.in_(principal.collaboration_ids or {-1}))
-    elif scope.value != "global":
-        stmt = stmt.where(m.Study.organizations.any(m.Organization.id == principal.organization_id))
-        if not principal.is_user:
-            stmt = stmt.where(m.Study.collaboration_id == principal.collaboration_id)
+    stmt = policy.visible(principal, "study", select(m.Study))
     if name:
         stmt = stmt.where(m.Study.name.like(name))
     if organization_id is not None:
@@ -109,14 +80,14 @@ def get_study(
     id: int, principal: Auth, session: Db, include: list[str] | None = Query(None)
 ) -> dict:
     study = get_or_404(session, m.Study, id, "Study")
-    require(may(principal, Operation.VIEW, study, study.collaboration_id))
+    policy.ensure(principal, Operation.VIEW, "study", study)
     return serialize.study(study, "organizations" in includes(include))
 
 
 @router.post("/study", status_code=201, summary="Create a study")
 def create_study(body: StudyIn, principal: UserAuth, session: Db) -> dict:
     collab = get_or_404(session, m.Collaboration, body.collaboration_id, "Collaboration")
-    require(may(principal, Operation.CREATE, None, collab.id))
+    policy.ensure(principal, Operation.CREATE, "study", policy.target(collaboration_id=collab.id))
     if session.scalar(select(m.Study.id).where(m.Study.name == body.name)):
         raise bad_request(f"Study with name '{body.name}' already exists")
     study = m.Study(
@@ -132,7 +103,7 @@ def create_study(body: StudyIn, principal: UserAuth, session: Db) -> dict:
 @router.patch("/study/{id}", summary="Edit a study")
 def patch_study(id: int, body: StudyPatch, principal: UserAuth, session: Db) -> dict:
     study = get_or_404(session, m.Study, id, "Study")
-    require(may(principal, Operation.EDIT, study, study.collaboration_id))
+    policy.ensure(principal, Operation.EDIT, "study", study)
     if body.name:
         if session.scalar(select(m.Study.id).where(m.Study.name == body.name, m.Study.id != id)):
             raise bad_request(f"Study with name '{body.name}' already exists")
@@ -148,7 +119,7 @@ def delete_study(
     id: int, principal: UserAuth, session: Db, delete_dependents: str | None = None
 ) -> dict:
     study = get_or_404(session, m.Study, id, "Study")
-    require(may(principal, Operation.DELETE, study, study.collaboration_id))
+    policy.ensure(principal, Operation.DELETE, "study", study)
     has_tasks = session.scalar(select(m.Task.id).where(m.Task.study_id == id).limit(1))
     if has_tasks and not parse_bool(delete_dependents):
         raise bad_request("Study has tasks; add ?delete_dependents=true to delete it anyway")
@@ -160,7 +131,7 @@ def delete_study(
 @router.post("/study/{id}/organization", summary="Add an organization to a study")
 def add_org(id: int, body: IdBody, principal: UserAuth, session: Db) -> list[dict]:
     study = get_or_404(session, m.Study, id, "Study")
-    require(may(principal, Operation.EDIT, study, study.collaboration_id))
+    policy.ensure(principal, Operation.EDIT, "study", study)
     org = _orgs(session, study.collaboration, [body.id])[0]
     if org not in study.organizations:
         study.organizations.append(org)
@@ -171,7 +142,7 @@ def add_org(id: int, body: IdBody, principal: UserAuth, session: Db) -> list[dic
 @router.delete("/study/{id}/organization", summary="Remove an organization from a study")
 def remove_org(id: int, body: IdBody, principal: UserAuth, session: Db) -> list[dict]:
     study = get_or_404(session, m.Study, id, "Study")
-    require(may(principal, Operation.EDIT, study, study.collaboration_id))
+    policy.ensure(principal, Operation.EDIT, "study", study)
     org = get_or_404(session, m.Organization, body.id, "Organization")
     if org not in study.organizations:
         raise bad_request(f"Organization id={org.id} is not part of this study")

@@ -7,17 +7,17 @@ import binascii
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from vantage6_common.crypto import detect_scheme
-from vantage6_common.status import UNFINISHED_STATUSES, RunStatus
+from vantage6_common.status import RunStatus
 from vantage6_server.api import serialize
-from vantage6_server.api.common import LenientBody, get_or_404, includes, require
+from vantage6_server.api.common import LenientBody, get_or_404, includes
 from vantage6_server.api.deps import Auth, Ctx, Db
-from vantage6_server.api.errors import bad_request, forbidden
+from vantage6_server.api.errors import bad_request
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
-from vantage6_server.api.routes.run import run_visibility
 from vantage6_server.db import models as m
+from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.principal import Principal
 from vantage6_server.services.offers import offer_runs
@@ -35,11 +35,13 @@ MAX_INPUT_CHARS = 16 * 1024 * 1024
 
 
 class OrganizationInput(LenientBody):
+    multiline_fields = frozenset({"input"})
     id: int = Field(ge=1)
     input: str = Field("", max_length=MAX_INPUT_CHARS)
 
 
 class TaskIn(LenientBody):
+    multiline_fields = frozenset({"description"})
     image: str = Field(min_length=1, max_length=512)
     collaboration_id: int | None = Field(None, ge=1)
     study_id: int | None = Field(None, ge=1)
@@ -49,50 +51,6 @@ class TaskIn(LenientBody):
     description: str | None = Field(None, max_length=10000)
     store_id: int | None = Field(None, ge=1)
     server_url: str | None = Field(None, max_length=512)
-
-
-def task_visibility(principal: Principal, stmt):
-    """Restrict a SELECT on Task to the tasks the principal may view."""
-    if not principal.is_user:
-        return stmt.where(m.Task.collaboration_id == principal.collaboration_id)
-    scope = principal.scope("task", Operation.VIEW)
-    if scope is None:
-        return stmt.where(m.Task.id == -1)
-    if scope.value == "global":
-        return stmt
-    if scope.value == "collaboration":
-        return stmt.where(m.Task.collaboration_id.in_(principal.collaboration_ids or {-1}))
-    if scope.value == "organization":
-        return stmt.where(m.Task.init_org_id == principal.organization_id)
-    return stmt.where(m.Task.init_user_id == principal.id)
-
-
-def may_view(principal: Principal, task: m.Task) -> bool:
-    if not principal.is_user:
-        return task.collaboration_id == principal.collaboration_id
-    scope = principal.scope("task", Operation.VIEW)
-    if scope is None:
-        return False
-    return {
-        "global": True,
-        "collaboration": task.collaboration_id in principal.collaboration_ids,
-        "organization": task.init_org_id == principal.organization_id,
-        "own": task.init_user_id == principal.id,
-    }[scope.value]
-
-
-def may_delete(principal: Principal, task: m.Task) -> bool:
-    if not principal.is_user:
-        return False
-    return any(
-        {
-            "global": True,
-            "collaboration": task.collaboration_id in principal.collaboration_ids,
-            "organization": task.init_org_id == principal.organization_id,
-            "own": task.init_user_id == principal.id,
-        }[scope.value]
-        for scope in principal.scopes("task", Operation.DELETE)
-    )
 
 
 def _check_input_encryption(encrypted: bool, inputs: list[OrganizationInput]) -> None:
@@ -148,24 +106,10 @@ def create_task(body: TaskIn, principal: Auth, ctx: Ctx, session: Db) -> dict:
             {"collaboration_id": ["required without study_id"]},
         )
     collab = get_or_404(session, m.Collaboration, collab_id, "Collaboration")
-    parent: m.Task | None = None
-    if principal.is_container:
-        parent = session.get(m.Task, principal.id)
-        if collab.id != principal.collaboration_id:
-            raise forbidden("Containers may only create tasks in their own collaboration")
-        if body.image != parent.image:
-            raise forbidden("Containers may only create tasks with their own image")
-        if parent.status not in UNFINISHED_STATUSES:
-            raise forbidden("The parent task has already finished")
-    elif principal.is_user:
-        scope = principal.scope("task", Operation.CREATE)
-        require(
-            scope is not None
-            and (scope.value == "global" or collab.id in principal.collaboration_ids)
-        )
-    else:
-        raise forbidden("Nodes cannot create tasks")
-    members = {o.id for o in (study.organizations if study else collab.organizations)}
+    parent = session.get(m.Task, principal.id) if principal.is_container else None
+    collab_members = {o.id for o in collab.organizations}
+    policy.ensure_task_creation(principal, collab, collab_members, parent, body.image)
+    members = {o.id for o in study.organizations} if study else collab_members
     org_ids = [o.id for o in body.organizations]
     if len(set(org_ids)) != len(org_ids):
         raise bad_request("An organization appears more than once", {"organizations": ["dupe"]})
@@ -231,7 +175,7 @@ def list_tasks(
     per_page: int = 10,
     sort: str | None = None,
 ):
-    stmt = task_visibility(principal, select(m.Task))
+    stmt = policy.visible(principal, "task", select(m.Task))
     for column, value in (
         (m.Task.init_org_id, init_org_id),
         (m.Task.init_user_id, init_user_id),
@@ -281,7 +225,7 @@ def get_task(
     id: int, principal: Auth, session: Db, include: list[str] | None = Query(None)
 ) -> dict:
     task = get_or_404(session, m.Task, id, "Task")
-    require(may_view(principal, task))
+    policy.ensure(principal, Operation.VIEW, "task", task)
     return _task_with(principal, session, task, includes(include))
 
 
@@ -292,7 +236,9 @@ def _task_with(principal: Principal, session, task: m.Task, included: set[str]) 
         return serialize.task(task)
     visible = set(
         session.scalars(
-            run_visibility(principal, select(m.Run.id).join(m.Task).where(m.Task.id == task.id))
+            policy.visible(
+                principal, "run", select(m.Run.id).join(m.Task).where(m.Task.id == task.id)
+            )
         )
     )
     runs = [r for r in task.runs if r.id in visible]
@@ -306,14 +252,14 @@ def _task_with(principal: Principal, session, task: m.Task, included: set[str]) 
 @router.get("/task/{id}/status", summary="A task's status")
 def get_task_status(id: int, principal: Auth, session: Db) -> dict:
     task = get_or_404(session, m.Task, id, "Task")
-    require(may_view(principal, task))
+    policy.ensure(principal, Operation.VIEW, "task", task)
     return {"status": task.status}
 
 
 @router.delete("/task/{id}", summary="Delete a task, its runs and subtasks")
 def delete_task(id: int, principal: Auth, ctx: Ctx, session: Db) -> dict:
     task = get_or_404(session, m.Task, id, "Task")
-    require(may_delete(principal, task))
+    policy.ensure(principal, Operation.DELETE, "task", task)
     family = descendants(session, task)
     kill_tasks(session, ctx.events, family)
     for member in reversed(family):
@@ -322,4 +268,4 @@ def delete_task(id: int, principal: Auth, ctx: Ctx, session: Db) -> dict:
     return {"msg": f"Task id={id} and its runs and subtasks have been deleted"}
 
 
-__all__ = ["or_", "router"]
+__all__ = ["router"]

@@ -18,8 +18,9 @@ from vantage6_server.api.deps import (
     bearer_token,
     principal_from_claims,
 )
-from vantage6_server.api.errors import bad_request, forbidden, unauthorized
+from vantage6_server.api.errors import bad_request, unauthorized
 from vantage6_server.db import models as m
+from vantage6_server.rbac import policy
 from vantage6_server.security import totp
 from vantage6_server.security.passwords import verify_password
 from vantage6_server.security.secrets_util import digest
@@ -123,10 +124,7 @@ def login_node(body: NodeLogin, request: Request, ctx: Ctx, session: Db) -> dict
 @router.post("/token/container", summary="Token for an algorithm container (nodes only)")
 def container_token(body: ContainerTokenRequest, node: NodeAuth, ctx: Ctx, session: Db) -> dict:
     task = get_or_404(session, m.Task, body.task_id, "Task")
-    if task.collaboration_id != node.collaboration_id:
-        raise forbidden("This task is not in your collaboration")
-    if not any(run.organization_id == node.organization_id for run in task.runs):
-        raise forbidden("This task has no run for your organization")
+    policy.ensure_container_token(node, task)
     if task.status not in UNFINISHED_STATUSES:
         raise bad_request("Task is already finished")
     if body.image != task.image:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import EmailStr, Field
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from vantage6_server.api import serialize
-from vantage6_server.api.common import Body, get_or_404, in_scope, parse_bool, require, restrict
-from vantage6_server.api.deps import Db, UserAuth
+from vantage6_server.api.common import Body, get_or_404, parse_bool
+from vantage6_server.api.deps import Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
+from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.guard import check_can_grant, check_can_revoke
-from vantage6_server.rbac.principal import Principal
 from vantage6_server.security.passwords import hash_password, password_problems
 
 router = APIRouter(tags=["User"])
@@ -45,20 +45,6 @@ class UserPatch(Body):
     lastname: str | None = Field(None, max_length=128)
     roles: list[int] | None = Field(None, max_length=1000)
     rules: list[int] | None = Field(None, max_length=1000)
-
-
-def user_scope_ids(principal: Principal, operation: Operation) -> set[int] | None:
-    """Organization ids whose users the principal may act on (``None`` = all)."""
-    scope = principal.scope("user", operation)
-    if scope is not None and scope.value == "own":
-        return set()
-    return principal.organizations_in_scope(scope)
-
-
-def may_act_on(principal: Principal, operation: Operation, target: m.User) -> bool:
-    if target.id == principal.id and principal.scope("user", operation) is not None:
-        return True
-    return in_scope(user_scope_ids(principal, operation), target.organization_id)
 
 
 def _load(session, model, ids: list[int], label: str):
@@ -101,12 +87,7 @@ def list_users(
     per_page: int = 10,
     sort: str | None = None,
 ):
-    allowed = user_scope_ids(principal, Operation.VIEW)
-    stmt = select(m.User)
-    if allowed is not None:
-        stmt = stmt.where(
-            or_(m.User.organization_id.in_(allowed or {-1}), m.User.id == principal.id)
-        )
+    stmt = policy.visible(principal, "user", select(m.User))
     for column, value in (
         (m.User.username, username),
         (m.User.firstname, firstname),
@@ -145,7 +126,7 @@ def get_user(
     id: int, principal: UserAuth, session: Db, include_permissions: str | None = None
 ) -> dict:
     target = get_or_404(session, m.User, id, "User")
-    require(target.id == principal.id or may_act_on(principal, Operation.VIEW, target))
+    policy.ensure(principal, Operation.VIEW, "user", target)
     return serialize.user(target, bool(parse_bool(include_permissions)))
 
 
@@ -153,12 +134,7 @@ def get_user(
 def create_user(body: UserIn, principal: UserAuth, session: Db) -> dict:
     org_id = body.organization_id or principal.organization_id
     get_or_404(session, m.Organization, org_id, "Organization")
-    scope = principal.scope("user", Operation.CREATE)
-    require(
-        scope is not None
-        and scope.value != "own"
-        and in_scope(principal.organizations_in_scope(scope), org_id)
-    )
+    policy.ensure(principal, Operation.CREATE, "user", policy.target(organization_id=org_id))
     problems = password_problems(body.password)
     if problems:
         raise bad_request("Password is not strong enough", {"password": problems})
@@ -186,9 +162,10 @@ def create_user(body: UserIn, principal: UserAuth, session: Db) -> dict:
 @router.patch("/user/{id}", summary="Edit a user")
 def patch_user(id: int, body: UserPatch, principal: UserAuth, session: Db) -> dict:
     target = get_or_404(session, m.User, id, "User")
-    require(may_act_on(principal, Operation.EDIT, target))
+    policy.ensure_user_change(principal, Operation.EDIT, target)
     changes = body.model_dump(exclude_unset=True)
-    if changes.get("username"):
+    if changes.get("username") and changes["username"] != target.username:
+        policy.ensure_rename(principal, target)
         _unique(session, m.User.username, changes["username"], id, "username")
         target.username = changes["username"]
     if changes.get("email"):
@@ -222,16 +199,17 @@ def patch_user(id: int, body: UserPatch, principal: UserAuth, session: Db) -> di
 
 @router.delete("/user/{id}", summary="Delete a user")
 def delete_user(
-    id: int, principal: UserAuth, session: Db, delete_dependents: str | None = None
+    id: int, principal: UserAuth, ctx: Ctx, session: Db, delete_dependents: str | None = None
 ) -> dict:
     target = get_or_404(session, m.User, id, "User")
-    require(may_act_on(principal, Operation.DELETE, target))
+    policy.ensure_user_change(principal, Operation.DELETE, target)
     has_tasks = session.scalar(select(m.Task.id).where(m.Task.init_user_id == id).limit(1))
     if has_tasks and not parse_bool(delete_dependents):
         raise bad_request("User has created tasks; add ?delete_dependents=true to delete anyway")
     session.delete(target)
     session.commit()
+    ctx.events.disconnect_users([id])
     return {"msg": f"User id={id} has been deleted"}
 
 
-__all__ = ["restrict", "router"]
+__all__ = ["router"]
