@@ -159,10 +159,12 @@ def test_cve_2023_41882_task_includes_respect_the_run_rule(stack):
     root = Api.as_user(server.api_url, server.root_username, server.root_password)
     tag = secrets.token_hex(3)
     org = root.ok("POST", "/organization", json={"name": f"inc-{tag}"})["id"]
+    root_org = root.ok("POST", "/token/user/validate")["organization_id"]
     collab = root.ok(
         "POST",
         "/collaboration",
-        json={"name": f"inc-{tag}", "organization_ids": [org], "encrypted": False},
+        # root's organization takes part: only members create tasks
+        json={"name": f"inc-{tag}", "organization_ids": [org, root_org], "encrypted": False},
     )["id"]
     node = root.ok("POST", "/node", json={"collaboration_id": collab, "organization_id": org})
     secret_input, secret_result = _b64({"input": "IN-" + tag}), _b64({"result": "OUT-" + tag})
