@@ -107,7 +107,7 @@ def test_output_attacks_fail_the_run_and_leak_nothing(station_fed, attack):
         assert run["status"] == "crashed", log
     else:
         assert run["status"] == "failed", log
-        assert "[node] the output was refused: output is" in log or "hard links" in log, log
+        assert "[node] the output was refused: output " in log, log
     if fed.mode == "nonroot" and kind != "huge":
         assert "blocked:" in log, log  # an unprivileged container cannot replace its output
 
@@ -148,7 +148,8 @@ def test_one_run_cannot_read_another_runs_files_or_the_node_secrets(station_fed)
     victim_token = victim_folder.token_file.read_text()
     try:
         paths = [str(victim_folder.input_file), str(victim_folder.token_file)]
-        paths += list(_targets(fed).values())
+        # (inside the container /proc/1 is the container's own first process)
+        paths += [p for name, p in _targets(fed).items() if name != "node_environ"]
         run, result = _run(fed, "probe", paths=paths)
         assert run["status"] == "completed", run["log"]
         _assert_nothing_leaked(fed, run, result, victim_secret, victim_token)
