@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from vantage6_common.labels import check_label
+
 log = logging.getLogger(__name__)
 
 DATABASE_TYPES = ("csv", "parquet", "excel", "sql", "sparql", "other")
@@ -66,7 +68,9 @@ IGNORED_VANTAGE6_KEYS = frozenset(
     }
 )
 
-_LABEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_USER_RE = re.compile(r"[0-9]{1,9}:[0-9]{1,9}")
+DEFAULT_CONTAINER_USER = "65534:65534"
+DEFAULT_MAX_OUTPUT = 32 * 1024 * 1024
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -124,12 +128,7 @@ class DatabaseConfig(_Strict):
     @field_validator("label")
     @classmethod
     def _label(cls, value: str) -> str:
-        if not _LABEL_RE.match(value):
-            raise ValueError(
-                "must start with a letter and contain only letters, digits and underscores "
-                f"(it becomes part of environment variable names), got {value!r}"
-            )
-        return value
+        return check_label(value)
 
     @field_validator("env")
     @classmethod
@@ -233,6 +232,17 @@ class RunLimits(_Strict):
     memory: int | None = None
     #: maximum number of processes in an algorithm container
     pids: int | None = Field(default=1024, gt=0)
+    #: largest output file the node reads back from a container (bytes or 32m, 1g); a
+    #: larger one fails the run
+    max_output: int = DEFAULT_MAX_OUTPUT
+
+    @field_validator("max_output", mode="before")
+    @classmethod
+    def _max_output(cls, value: Any) -> Any:
+        size = parse_memory(value)
+        if size < 1:
+            raise ValueError("must be positive")
+        return size
 
     @field_validator("memory", mode="before")
     @classmethod
@@ -264,6 +274,26 @@ class IsolationConfig(_Strict):
     socket_dir: Path | None = None
     #: first loopback port used for relays to network databases
     database_port_base: int = Field(default=15400, ge=1024, le=65000)
+    #: ``uid:gid`` algorithm containers run as (never root by default); null keeps the
+    #: image's own user
+    container_user: str | None = DEFAULT_CONTAINER_USER
+
+    @field_validator("container_user")
+    @classmethod
+    def _user(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _USER_RE.fullmatch(value):
+            raise ValueError(f"must be numeric uid:gid such as 65534:65534, got {value!r}")
+        return value
+
+    @property
+    def container_ids(self) -> tuple[int, int] | None:
+        """``(uid, gid)`` of algorithm containers, or None for the image's own user."""
+        if self.container_user is None:
+            return None
+        uid, gid = self.container_user.split(":")
+        return int(uid), int(gid)
 
     @field_validator("socket_dir")
     @classmethod

@@ -4,7 +4,9 @@ Asking the engine for a container's output costs a request that, on a busy machi
 turn behind everything else the engine does. Podman's default log driver writes each container's
 output to ``<graph root>/overlay-containers/<id>/userdata/ctr.log``, one line per write:
 ``<RFC 3339 time> <stdout|stderr> <F|P> <text>`` (``P``: the line continues in the next entry).
-The node reads that file itself when it exists; otherwise it asks the engine as before.
+The node reads that file itself when it exists; otherwise it asks the engine as before. The
+file is written by podman's conmon, not by the container, but its size is the container's
+choice: only its end is read.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +22,9 @@ from pathlib import Path
 from vantage6_node.runtime import podman_environ
 
 log = logging.getLogger(__name__)
+
+#: the most read from a log file at once (the node keeps and sends only the end of a log)
+MAX_READ_BYTES = 4 * 1024 * 1024
 
 
 def podman_graph_root() -> Path | None:
@@ -71,13 +77,19 @@ class LogFiles:
     def path(self, container_id: str) -> Path:
         return self.graph_root / "overlay-containers" / container_id / "userdata" / "ctr.log"
 
-    def read(self, container_id: str) -> list[str] | None:
-        """All output lines so far, or None when the file is not there."""
+    def read(self, container_id: str, max_bytes: int = MAX_READ_BYTES) -> list[str] | None:
+        """The output lines so far (of the last ``max_bytes`` of the file), or None when the
+        file is not there."""
         try:
-            data = self.path(container_id).read_text(encoding="utf-8", errors="replace")
+            with open(self.path(container_id), "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size > max_bytes:
+                    fh.seek(size - max_bytes)
+                    fh.readline()  # start at a whole entry
+                raw = fh.read(max_bytes)
         except OSError:
             return None
-        lines, partial = parse_k8s_lines(data)
+        lines, partial = parse_k8s_lines(raw.decode("utf-8", "replace"))
         if partial:
             lines.append(partial)
         return lines
@@ -85,7 +97,8 @@ class LogFiles:
     async def follow(
         self, container_id: str, stop: asyncio.Event, interval: float = 0.2
     ) -> AsyncIterator[str]:
-        """Lines as they are written, until ``stop`` is set (then the rest)."""
+        """Lines as they are written (at most ``MAX_READ_BYTES`` per look), until ``stop``
+        is set."""
         path = self.path(container_id)
         offset = 0
         pending = b""
@@ -95,7 +108,7 @@ class LogFiles:
             try:
                 with open(path, "rb") as fh:
                     fh.seek(offset)
-                    chunk = fh.read()
+                    chunk = fh.read(MAX_READ_BYTES)
             except OSError:
                 chunk = b""
             if chunk:
@@ -107,7 +120,7 @@ class LogFiles:
                 for line in lines:
                     yield line
             if finished:
-                return
+                return  # (the complete log is read once more at the end)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
             except TimeoutError:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vantage6_common.envcoding import encode_environment
+from vantage6_common.labels import LABEL_RULE, is_valid_label
 from vantage6_node.config import NodeConfig
 from vantage6_node.runs.folder import CONTAINER_DATA_DIR, CONTAINER_DB_DIR, CONTAINER_TMP_DIR
 
@@ -112,10 +113,37 @@ def _suffix(path: str) -> str:
     return "".join(Path(path).suffixes[-1:])
 
 
+def requested_labels(requested: Any) -> list[str]:
+    """The distinct database labels a task asks for, in order.
+
+    ``ValueError`` when one of them is not a valid label: it would become part of
+    environment variable names (``=`` in a label could set any variable, CVE-2024-21649).
+    """
+    if requested is None:
+        return []
+    if not isinstance(requested, list):
+        raise ValueError("databases are not a list")
+    labels: list[str] = []
+    for item in requested:
+        label = item.get("label") if isinstance(item, dict) else None
+        if not is_valid_label(label):
+            shown = repr(label)[:80]
+            raise ValueError(
+                f"database label {shown} {LABEL_RULE} (it would become part of environment "
+                "variable names)"
+            )
+        if label not in labels:
+            labels.append(label)
+    return labels
+
+
 def build_plan(
     config: NodeConfig, requested: list[dict[str, Any]], proxy_port: int | None = None
 ) -> ContainerPlan:
-    """Environment, mounts and relays for a run that asked for ``requested`` databases."""
+    """Environment, mounts and relays for a run that asked for ``requested`` databases.
+
+    ``ValueError`` for a database label that is not valid (see :func:`requested_labels`).
+    """
     port = proxy_port if proxy_port is not None else config.proxy.port
     env: dict[str, str] = {
         "INPUT_FILE": f"{CONTAINER_DATA_DIR}/input",
@@ -127,12 +155,9 @@ def build_plan(
         "API_PATH": "",
     }
     plan = ContainerPlan(env=env)
-    labels: list[str] = []
-    for item in requested or []:
-        label = str(item.get("label", "")).strip()
-        if not label or label in labels:
-            continue
-        labels.append(label)
+    labels = requested_labels(requested)
+    for label in labels:
+        item = next(i for i in requested if isinstance(i, dict) and i.get("label") == label)
         params = parse_parameters(item.get("parameters"))
         upper = label.upper()
         for key in ("query", "sheet_name"):

@@ -9,7 +9,8 @@ Layout (``<task_dir>/runs/<run id>/``)::
     report.json  the outcome waiting to be delivered to the server (removed once delivered)
 
 The run folder itself is private to the node user (0700); a container only sees the ``io``
-and ``tmp`` folders of its own run.
+and ``tmp`` folders of its own run. Everything in those two can be written by the container
+and is touched only through :mod:`vantage6_node.runs.safe_files`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from vantage6_node.config import DEFAULT_MAX_OUTPUT
+from vantage6_node.runs import safe_files
+from vantage6_node.runs.safe_files import UnsafeFile
 
 #: lifecycle phases, in order
 PHASE_RECEIVED = "received"  # known, not started (or to be started again)
@@ -34,6 +38,8 @@ PHASE_DONE = "done"  # the server has the outcome; only state.json remains
 CONTAINER_DATA_DIR = "/mnt/data"
 CONTAINER_TMP_DIR = "/mnt/tmp"
 CONTAINER_DB_DIR = "/mnt/db"
+#: a container token is a JWT of a few hundred bytes
+MAX_TOKEN_BYTES = 64 * 1024
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
@@ -163,29 +169,40 @@ class RunFolder:
         return self.state_file.is_file()
 
     # lifecycle -----------------------------------------------------------------------------------
-    def create(self) -> None:
-        """Make the folder tree (idempotent)."""
+    def create(self, owner: tuple[int, int] | None = None) -> None:
+        """Make the folder tree (idempotent).
+
+        ``owner`` (uid, gid) is the user algorithm containers run as: it gets the temporary
+        folder (when the node may change owners, i.e. runs as root); otherwise that folder is
+        writable for everyone (the 0700 run folder keeps other host users out). ``io`` stays
+        the node's: a container can write its output file but not replace or add files there.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         os.chmod(self.path, 0o700)
-        for sub in (self.io_dir, self.tmp_dir):
-            sub.mkdir(exist_ok=True)
-            # the container's user may be anyone; the 0700 parent keeps other host users out
-            os.chmod(sub, 0o777)
+        owner = _usable_owner(owner)
+        with safe_files.walk_to(self.path) as fd:
+            safe_files.make_dir(fd, "io", 0o755)
+            safe_files.make_dir(fd, "tmp", 0o700 if owner else 0o777, owner)
 
-    def prepare_io(self, input_data: bytes, token: str) -> None:
-        """Write input and token and an empty output file, replacing earlier attempts."""
-        self.create()
-        # not flushed to disk: after a crash before the container ran, the run starts afresh
-        write_atomic(self.input_file, input_data, 0o644, durable=False)
-        write_atomic(self.token_file, token.encode("ascii"), 0o644, durable=False)
-        write_atomic(self.output_file, b"", 0o666, durable=False)
-        # a fresh temporary folder for every attempt
-        for child in self.tmp_dir.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    child.unlink()
+    def prepare_io(
+        self, input_data: bytes, token: str, owner: tuple[int, int] | None = None
+    ) -> None:
+        """Write input and token and an empty output file, replacing earlier attempts.
+
+        Whatever an earlier attempt's container left in ``io`` and ``tmp`` is removed without
+        following links. Not flushed to disk: after a crash before the container ran, the run
+        starts afresh.
+        """
+        self.create(owner)
+        owner = _usable_owner(owner)
+        readable, writable = (0o400, 0o600) if owner else (0o644, 0o666)
+        with safe_files.walk_to(self.path, "io") as io_fd:
+            safe_files.clear_dir(io_fd)
+            safe_files.write_new(io_fd, "input", input_data, readable, owner)
+            safe_files.write_new(io_fd, "token", token.encode("ascii"), readable, owner)
+            safe_files.write_new(io_fd, "output", b"", writable, owner)
+        with safe_files.walk_to(self.path, "tmp") as tmp_fd:
+            safe_files.clear_dir(tmp_fd)
 
     def save_state(self, state: RunState, durable: bool = False) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -210,9 +227,10 @@ class RunFolder:
 
     def flush_report(self) -> None:
         """Flush the outcome (report, log, output, state) to disk."""
-        for path in (self.output_file, self.log_file, self.report_file, self.state_file):
+        safe_files.fsync_file(self.path, "io", "output")
+        for path in (self.log_file, self.report_file, self.state_file):
             with contextlib.suppress(OSError):
-                fd = os.open(path, os.O_RDONLY)
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
                 try:
                     os.fsync(fd)
                 finally:
@@ -235,11 +253,25 @@ class RunFolder:
             report.log = ""
         return report
 
-    def read_output(self) -> bytes:
+    def output_size(self, max_bytes: int = DEFAULT_MAX_OUTPUT) -> int:
+        """Size of the output file; ``UnsafeFile`` when it is no plain file within the limit."""
         try:
-            return self.output_file.read_bytes()
-        except OSError:
-            return b""
+            with (
+                safe_files.walk_to(self.path, "io") as fd,
+                safe_files.open_regular(fd, "output", max_bytes) as (_, size),
+            ):
+                return size
+        except OSError as exc:
+            raise UnsafeFile(f"output cannot be opened safely: {exc.strerror}") from exc
+
+    def read_output(self, max_bytes: int = DEFAULT_MAX_OUTPUT) -> bytes:
+        """The output file's content; ``UnsafeFile`` when it is no plain file within the limit."""
+        return safe_files.read_file(self.path, "io", "output", max_bytes=max_bytes)
+
+    def read_token(self) -> str:
+        """The container token of the current attempt (``UnsafeFile`` if it was tampered with)."""
+        data = safe_files.read_file(self.path, "io", "token", max_bytes=MAX_TOKEN_BYTES)
+        return data.decode("ascii", "replace").strip()
 
     def clear_report(self) -> None:
         with contextlib.suppress(OSError):
@@ -248,13 +280,18 @@ class RunFolder:
     def remove_payload(self) -> None:
         """Delete everything but ``state.json`` (after the server has the outcome)."""
         for child in (self.io_dir, self.tmp_dir):
-            shutil.rmtree(child, ignore_errors=True)
+            safe_files.remove_tree(child)
         for child in (self.log_file, self.report_file):
             with contextlib.suppress(OSError):
                 child.unlink()
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        safe_files.remove_tree(self.path)
+
+
+def _usable_owner(owner: tuple[int, int] | None) -> tuple[int, int] | None:
+    """``owner`` when this process may give files away (it runs as root), else None."""
+    return owner if owner is not None and os.geteuid() == 0 else None
 
 
 class RunStore:

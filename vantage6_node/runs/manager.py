@@ -42,7 +42,7 @@ from vantage6_node.isolation import (
 from vantage6_node.logfiles import LogFiles
 from vantage6_node.policies import PolicyChecker, TaskOrigin
 from vantage6_node.proxy import NodeProxy, RunContext
-from vantage6_node.runs.environment import build_plan
+from vantage6_node.runs.environment import build_plan, requested_labels
 from vantage6_node.runs.folder import (
     CONTAINER_DATA_DIR,
     CONTAINER_TMP_DIR,
@@ -56,6 +56,7 @@ from vantage6_node.runs.folder import (
     RunStore,
 )
 from vantage6_node.runs.reporter import Reporter, final_report
+from vantage6_node.runs.safe_files import UnsafeFile
 from vantage6_node.runtime import (
     ContainerRuntime,
     ContainerRuntimeError,
@@ -198,6 +199,7 @@ class RunManager:
                 announce=self.announce,
                 share_logs=self.config.share_algorithm_logs,
                 on_done=self._reporter_done,
+                max_output=self.config.limits.max_output,
             )
             self.reporters[state.run_id] = reporter
         return reporter
@@ -350,6 +352,7 @@ class RunManager:
         async def steps() -> int:
             async with self._slots:
                 await self._check_policy(state)
+                self._check_labels(state)
                 self._checkpoint(handle)
                 state.phase = PHASE_STARTING
                 state.started_at = state.started_at or utcnow()
@@ -387,7 +390,10 @@ class RunManager:
             if state.kill_requested:
                 status = RunStatus.KILLED
             elif exit_code == 0:
-                status = RunStatus.COMPLETED
+                refused = await asyncio.to_thread(self._refuse_output, handle)
+                status = RunStatus.COMPLETED if refused is None else RunStatus.FAILED
+                if refused is not None:
+                    log_text += f"[node] {refused}\n"
             else:
                 status = RunStatus.CRASHED
                 log_text += f"[node] the algorithm exited with code {exit_code}\n"
@@ -434,9 +440,26 @@ class RunManager:
         if handle.state.phase == PHASE_RUNNING and "container_exited" not in handle.timings:
             handle.reporter.set_status(RunStatus.ACTIVE.value, started_at=handle.state.started_at)
 
+    def _refuse_output(self, handle: RunHandle) -> str | None:
+        """Why the output file of a finished run cannot be sent (None: it can)."""
+        try:
+            handle.folder.output_size(self.config.limits.max_output)
+        except UnsafeFile as exc:
+            log.warning("run %s: output refused: %s", handle.state.run_id, exc)
+            return f"the output was refused: {exc}"
+        return None
+
     def _checkpoint(self, handle: RunHandle) -> None:
         if handle.state.kill_requested:
             raise RunFailure(RunStatus.KILLED, "killed before the algorithm started")
+
+    @staticmethod
+    def _check_labels(state: RunState) -> None:
+        """Refuse a task whose database labels could inject environment variables."""
+        try:
+            requested_labels(state.databases)
+        except ValueError as exc:
+            raise RunFailure(RunStatus.FAILED, f"the task is refused: {exc}") from exc
 
     async def _check_policy(self, state: RunState) -> None:
         org_name = None
@@ -543,8 +566,11 @@ class RunManager:
         state.socket_dir = str(forwarder.socket_dir)
         handle.mark("prepared")
 
-        folder.prepare_io(data, token)
-        plan = build_plan(self.config, state.databases)
+        folder.prepare_io(data, token, self.config.isolation.container_ids)
+        try:
+            plan = build_plan(self.config, state.databases)
+        except ValueError as exc:
+            raise RunFailure(RunStatus.FAILED, f"the task is refused: {exc}") from exc
         await self._open_proxy(handle, token, plan.relays)
         for warning in plan.warnings:
             handle.log_lines.append(f"[node] {warning}")
@@ -570,6 +596,7 @@ class RunManager:
             cpus=limits.cpus,
             memory=limits.memory,
             pids_limit=limits.pids,
+            user=self.config.isolation.container_user,
         )
         state.phase = PHASE_RUNNING
         folder.save_state(state)

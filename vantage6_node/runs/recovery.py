@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +43,7 @@ from vantage6_node.runs.folder import (
     PHASE_STARTING,
     RunState,
 )
+from vantage6_node.runs.safe_files import UnsafeFile, remove_tree
 from vantage6_node.runtime import ContainerInfo
 from vantage6_node.server_api import ServerError, ServerUnavailable
 from vantage6_node.threads import in_thread
@@ -204,13 +204,19 @@ def _pick(found: list[ContainerInfo], state: RunState) -> ContainerInfo | None:
 
 async def _reopen_proxy(manager: RunManager, handle: Any) -> None:
     try:
-        token = handle.folder.token_file.read_text().strip()
-    except OSError:
+        token = handle.folder.read_token()
+    except UnsafeFile as exc:
         log.warning(
-            "run %s: token file missing; its container cannot use the proxy", handle.state.run_id
+            "run %s: no usable token file (%s); its container cannot use the proxy",
+            handle.state.run_id,
+            exc,
         )
         return
-    plan = build_plan(manager.config, handle.state.databases)
+    try:
+        plan = build_plan(manager.config, handle.state.databases)
+    except ValueError as exc:
+        log.warning("run %s: %s", handle.state.run_id, exc)
+        return
     await manager._open_proxy(handle, token, plan.relays)  # noqa: SLF001
 
 
@@ -218,8 +224,8 @@ def _remove_stale_socket_dirs(root: Path, keep: set[str]) -> None:
     if not root.is_dir():
         return
     for child in root.iterdir():
-        if child.is_dir() and str(child) not in keep:
-            shutil.rmtree(child, ignore_errors=True)
+        if child.is_dir() and not child.is_symlink() and str(child) not in keep:
+            remove_tree(child)
 
 
 async def reconcile(manager: RunManager, open_runs: list[dict[str, Any]], since: float) -> None:

@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from vantage6_common.status import RunStatus
+from vantage6_node.config import DEFAULT_MAX_OUTPUT
 from vantage6_node.runs.folder import PHASE_DONE, Report, RunFolder, RunState
+from vantage6_node.runs.safe_files import UnsafeFile
 from vantage6_node.server_api import ServerAPI, ServerError, ServerUnavailable
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class Reporter:
         announce: Announce,
         share_logs: bool = True,
         on_done: Callable[[RunState], None] | None = None,
+        max_output: int = DEFAULT_MAX_OUTPUT,
     ) -> None:
         self.api = api
         self.state = state
@@ -56,6 +59,7 @@ class Reporter:
         self.announce = announce
         self.share_logs = share_logs
         self.on_done = on_done
+        self.max_output = max_output
         self._wanted: dict[str, Any] | None = None
         self._final = False
         self._wake = asyncio.Event()
@@ -132,7 +136,14 @@ class Reporter:
             payload["started_at"] = report.started_at
         if report.has_result:
             try:
-                payload["result"] = await self.encode_result(self.state, self.folder.read_output())
+                output = self.folder.read_output(self.max_output)
+            except UnsafeFile as exc:
+                log.warning("run %s: output refused: %s", self.state.run_id, exc)
+                payload["status"] = RunStatus.FAILED.value
+                payload["log"] = f"{payload['log']}\n[node] the output was refused: {exc}"
+                return payload
+            try:
+                payload["result"] = await self.encode_result(self.state, output)
             except ServerUnavailable:
                 raise
             except Exception as exc:  # noqa: BLE001 - report why instead of losing the run

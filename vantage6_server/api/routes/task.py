@@ -6,10 +6,11 @@ import base64
 import binascii
 
 from fastapi import APIRouter, Query, Request
-from pydantic import Field
+from pydantic import Field, field_validator
 from sqlalchemy import select
 
 from vantage6_common.crypto import detect_scheme
+from vantage6_common.labels import check_label
 from vantage6_common.status import RunStatus
 from vantage6_server.api import serialize
 from vantage6_server.api.common import LenientBody, get_or_404, includes
@@ -51,6 +52,14 @@ class TaskIn(LenientBody):
     description: str | None = Field(None, max_length=10000)
     store_id: int | None = Field(None, ge=1)
     server_url: str | None = Field(None, max_length=512)
+
+    @field_validator("databases")
+    @classmethod
+    def _labels(cls, value: list[dict] | None) -> list[dict] | None:
+        # labels become environment variable names in algorithm containers (CVE-2024-21649)
+        for entry in value or []:
+            check_label(entry.get("label"))
+        return value
 
 
 def _check_input_encryption(encrypted: bool, inputs: list[OrganizationInput]) -> None:
