@@ -282,7 +282,7 @@ def test_readers_refuse_vantage6_format_once_authenticated_is_required(
             databases="default",
         )
         (item,) = client.wait_for_results(task["id"], timeout=180).data
-        assert item["result"]["age"]["count"] == len(fed.stations[0].data)
+        assert item["result"]["columns"]["age"]["count"] == len(node.data)
         assert _formats(fed.researcher, "/run", task["id"], "input") == [GCM]
         assert _formats(fed.researcher, "/result", task["id"], "result") == [GCM]
     finally:
