@@ -148,12 +148,12 @@ class EncryptionSupport:
             out.append({"id": org_id, "input": text})
         return out
 
-    def decode(self, text: Any, policy: SchemePolicy | None = None) -> Any:
-        """Decrypt (when encrypted) and JSON-decode one input or result field.
+    def decode(self, text: Any, task: Any = None) -> Any:
+        """Decrypt (when encrypted) and JSON-decode one input or result field of ``task`` (an
+        id, stub or task: its collaboration's policy applies).
 
-        ``policy`` is that of the value's collaboration: a format it refuses raises
-        :class:`EncryptionError`. Data that is not JSON is returned as text (or bytes when it
-        is not UTF-8).
+        A value in a format the collaboration refuses raises :class:`EncryptionError`. Data
+        that is not JSON is returned as text (or bytes when it is not UTF-8).
         """
         if text is None or text == "":
             return None
@@ -165,8 +165,10 @@ class EncryptionSupport:
                     "this data is encrypted: call setup_encryption(<private key file>) first"
                 )
             try:
-                if policy is not None:
-                    policy.check(text)
+                if crypto.detect_scheme(text) == crypto.SCHEME_V6:  # the only one ever refused
+                    policy = self.policy_of_task(task) if task is not None else None
+                    if policy is not None:
+                        policy.check(text)
                 raw = self.cryptor.decrypt_str_to_bytes(text)
             except crypto.DecryptionError as exc:
                 raise EncryptionError(str(exc)) from exc

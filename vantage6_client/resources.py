@@ -728,10 +728,9 @@ class Task(SubClient):
         params = {"include": "results"} if include_results else None
         task = self._get(id_, params)
         if include_results and isinstance(task.get("results"), list):
-            policy = self.parent.crypto.policy_of_task(task)
             for item in task["results"]:
                 if isinstance(item, dict) and "result" in item:
-                    item["result"] = self.parent.crypto.decode(item["result"], policy)
+                    item["result"] = self.parent.crypto.decode(item["result"], task)
         return task
 
     @_shape_many
@@ -874,8 +873,7 @@ class Run(SubClient):
     def _decode_input(self, run: dict[str, Any]) -> dict[str, Any]:
         if isinstance(run, dict) and run.get("input"):
             try:
-                policy = self.parent.crypto.policy_of_task(run.get("task"))
-                run["input"] = self.parent.crypto.decode(run["input"], policy)
+                run["input"] = self.parent.crypto.decode(run["input"], run.get("task"))
             except V6ClientError:
                 pass  # input for another organization: leave it as the server sent it
         return run
@@ -938,8 +936,7 @@ class Result(SubClient):
     def get(self, id_: int) -> Any:
         """The decoded result of one run (by run id)."""
         item = self._get(id_)
-        policy = self.parent.crypto.policy_of_task(item.get("task"))
-        return self.parent.crypto.decode(item.get("result"), policy)
+        return self.parent.crypto.decode(item.get("result"), item.get("task"))
 
     @_shape_many
     def list(
@@ -953,8 +950,7 @@ class Result(SubClient):
         results = self._list(params, page, per_page)
         for item in results.data:
             if isinstance(item, dict) and "result" in item:
-                policy = self.parent.crypto.policy_of_task(item.get("task"))
-                item["result"] = self.parent.crypto.decode(item["result"], policy)
+                item["result"] = self.parent.crypto.decode(item["result"], item.get("task"))
         return results
 
     @_shape_many
