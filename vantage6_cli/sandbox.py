@@ -232,7 +232,14 @@ def _create_federation(
             name=f"{suffix} organization {i}", country="Sandboxland", domain=f"org{i}.sandbox"
         )
         org_ids.append(org["id"])
-    collab = root.collaboration.create(f"{suffix} collaboration", org_ids, encrypted=encrypted)
+    # only our software takes part in a sandbox: its encrypted collaboration requires the
+    # authenticated format
+    collab = root.collaboration.create(
+        f"{suffix} collaboration",
+        org_ids,
+        encrypted=encrypted,
+        encryption_scheme="authenticated" if encrypted else None,
+    )
     researcher_role = root.role.list(name="Researcher", include_root=True).data[0]
     password = generate_password()
     root.user.create(

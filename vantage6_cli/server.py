@@ -182,7 +182,8 @@ def server_import(
 
     The file has vantage6's import layout: ``organizations`` (name, domain, address1,
     address2, zipcode, country, public_key, users: [username, password, email, firstname,
-    lastname, roles]) and ``collaborations`` (name, encrypted, participants: [name]). Each
+    lastname, roles]) and ``collaborations`` (name, encrypted, participants: [name]; ours also
+    takes ``encryption_scheme``: vantage6 or authenticated). Each
     participant gets a node; the API keys of new nodes are printed (only now). Existing
     organizations, users, collaborations and nodes (matched by name) are kept.
     """
@@ -322,7 +323,10 @@ def import_entities(client: Any, spec: dict[str, Any], source: str) -> list[dict
         else:
             try:
                 created = client.collaboration.create(
-                    collab_name, member_ids, encrypted=bool(collab.get("encrypted", False))
+                    collab_name,
+                    member_ids,
+                    encrypted=bool(collab.get("encrypted", False)),
+                    encryption_scheme=collab.get("encryption_scheme"),
                 )
             except ApiError as exc:
                 note("collaboration", collab_name, None, "failed", exc.msg)

@@ -159,7 +159,12 @@ class Client:
         self.events = TaskEvents(
             self.transport.origin, self.transport.current_token, socketio_path=socketio_path
         )
-        self.crypto = EncryptionSupport(self, scheme=encryption_scheme)
+        if encryption_scheme is not None:
+            raise ValueError(
+                "encryption_scheme is not a client option: the collaboration's "
+                "encryption_scheme decides the payload format"
+            )
+        self.crypto = EncryptionSupport(self)
         self._pool: ThreadPoolExecutor | None = None
 
         self.util = resources.Util(self)

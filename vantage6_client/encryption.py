@@ -1,9 +1,11 @@
 """Encryption of task inputs and decryption of results, on top of ``vantage6_common.crypto``.
 
-Whether a payload must be encrypted depends on the collaboration (``encrypted`` flag); the
-client looks that up (and caches it) instead of relying on one global cryptor. Decryption
-recognises the format from the text, so results of encrypted and unencrypted collaborations
-can be read by the same client.
+Whether a payload is encrypted, and in which format, is the collaboration's setting
+(``encrypted`` and ``encryption_scheme``, see :mod:`vantage6_common.scheme_policy`); the client
+looks both up once per collaboration instead of relying on one global cryptor. Decryption
+recognises the format from the text, so results of encrypted and unencrypted collaborations can
+be read by the same client; in a collaboration that requires the authenticated format, a value
+in the vantage6 format is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from vantage6_client.exceptions import EncryptionError
 from vantage6_common import crypto, serialization
+from vantage6_common.scheme_policy import SchemePolicy
 
 if TYPE_CHECKING:
     from vantage6_client.client import Client
@@ -24,17 +27,20 @@ log = logging.getLogger("vantage6_client")
 class EncryptionSupport:
     """Holds the organization's private key (if any) and the per-collaboration choices."""
 
-    def __init__(self, client: Client, scheme: str | None = None) -> None:
+    def __init__(self, client: Client) -> None:
         self._client = client
-        self.scheme = scheme
         self.cryptor: crypto.CryptorBase = crypto.DummyCryptor()
         self.private_key_file: Path | None = None
-        self._encrypted: dict[int, bool] = {}
+        #: collaboration id -> (encrypted, format policy)
+        self._collabs: dict[int, tuple[bool, SchemePolicy]] = {}
+        #: task id -> collaboration id
+        self._task_collab: dict[int, int] = {}
 
     def reset(self) -> None:
         self.cryptor = crypto.DummyCryptor()
         self.private_key_file = None
-        self._encrypted.clear()
+        self._collabs.clear()
+        self._task_collab.clear()
 
     # -- set-up -----------------------------------------------------------------------------
     def setup(self, private_key_file: str | Path | None) -> None:
@@ -69,20 +75,52 @@ class EncryptionSupport:
         self.private_key_file = path
 
     # -- lookups ----------------------------------------------------------------------------
-    def collaboration_encrypted(self, collaboration_id: int) -> bool:
-        if collaboration_id not in self._encrypted:
+    def _collaboration(self, collaboration_id: int) -> tuple[bool, SchemePolicy]:
+        if collaboration_id not in self._collabs:
             collab = self._client.transport.request("GET", f"collaboration/{collaboration_id}")
-            self._encrypted[collaboration_id] = bool(collab.get("encrypted"))
-        return self._encrypted[collaboration_id]
+            try:
+                policy = SchemePolicy.of_collaboration(collab)
+            except ValueError as exc:
+                raise EncryptionError(f"collaboration {collaboration_id}: {exc}") from exc
+            self._collabs[collaboration_id] = (bool(collab.get("encrypted")), policy)
+        return self._collabs[collaboration_id]
+
+    def collaboration_encrypted(self, collaboration_id: int) -> bool:
+        return self._collaboration(collaboration_id)[0]
+
+    def policy(self, collaboration_id: int) -> SchemePolicy:
+        """The payload format policy of a collaboration (its ``encryption_scheme``)."""
+        return self._collaboration(collaboration_id)[1]
+
+    def policy_of_task(self, task: Any) -> SchemePolicy | None:
+        """The policy of the collaboration of ``task`` (an id, a stub or a task); None when
+        it cannot be told."""
+        if isinstance(task, dict):
+            collab = task.get("collaboration")
+            collab = collab.get("id") if isinstance(collab, dict) else collab
+            if isinstance(collab, int):
+                return self.policy(collab)
+            task = task.get("id")
+        if not isinstance(task, int):
+            return None
+        if task not in self._task_collab:
+            found = self._client.transport.request("GET", f"task/{task}").get("collaboration")
+            collab = found.get("id") if isinstance(found, dict) else found
+            if not isinstance(collab, int):
+                return None
+            self._task_collab[task] = collab
+        return self.policy(self._task_collab[task])
 
     def forget(self, collaboration_id: int) -> None:
-        self._encrypted.pop(collaboration_id, None)
+        self._collabs.pop(collaboration_id, None)
 
     # -- payloads ---------------------------------------------------------------------------
     def encrypt_input(
-        self, value: Any, organization_ids: list[int], encrypted: bool
+        self, value: Any, organization_ids: list[int], collaboration_id: int
     ) -> list[dict[str, Any]]:
-        """``[{"id": org, "input": text}]`` for a task, encrypted per organization if needed."""
+        """``[{"id": org, "input": text}]`` for a task, encrypted per organization if the
+        collaboration is, in the collaboration's format."""
+        encrypted, policy = self._collaboration(collaboration_id)
         data = serialization.dumps_bytes(value)
         out: list[dict[str, Any]] = []
         for org_id in organization_ids:
@@ -101,18 +139,21 @@ class EncryptionSupport:
                     f"organization {org_id} ({org.get('name')}) has no public key on the "
                     "server, so its input cannot be encrypted; its node must start once first"
                 )
-            scheme = self.scheme or crypto.choose_scheme(org.get("encryption_schemes"))
             try:
-                text = self.cryptor.encrypt_bytes_to_str(data, public_key, scheme=scheme)
+                text = self.cryptor.encrypt_bytes_to_str(
+                    data, public_key, scheme=policy.write_scheme
+                )
             except ValueError as exc:
                 raise EncryptionError(f"cannot encrypt for organization {org_id}: {exc}") from exc
             out.append({"id": org_id, "input": text})
         return out
 
-    def decode(self, text: Any) -> Any:
-        """Decrypt (when encrypted) and JSON-decode one input or result field.
+    def decode(self, text: Any, task: Any = None) -> Any:
+        """Decrypt (when encrypted) and JSON-decode one input or result field of ``task`` (an
+        id, stub or task: its collaboration's policy applies).
 
-        Data that is not JSON is returned as text (or bytes when it is not UTF-8).
+        A value in a format the collaboration refuses raises :class:`EncryptionError`. Data
+        that is not JSON is returned as text (or bytes when it is not UTF-8).
         """
         if text is None or text == "":
             return None
@@ -124,6 +165,10 @@ class EncryptionSupport:
                     "this data is encrypted: call setup_encryption(<private key file>) first"
                 )
             try:
+                if crypto.detect_scheme(text) == crypto.SCHEME_V6:  # the only one ever refused
+                    policy = self.policy_of_task(task) if task is not None else None
+                    if policy is not None:
+                        policy.check(text)
                 raw = self.cryptor.decrypt_str_to_bytes(text)
             except crypto.DecryptionError as exc:
                 raise EncryptionError(str(exc)) from exc

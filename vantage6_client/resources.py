@@ -319,10 +319,21 @@ class Collaboration(SubClient):
 
     @_shape_one
     def create(
-        self, name: str, organizations: list[int], encrypted: bool = False
+        self,
+        name: str,
+        organizations: list[int],
+        encrypted: bool = False,
+        encryption_scheme: str | None = None,
     ) -> dict[str, Any]:
-        body = {"name": name, "organization_ids": _ids(organizations), "encrypted": encrypted}
-        return self._request("POST", self.endpoint, json=body)
+        """A collaboration; ``encryption_scheme`` is "vantage6" (the server's default: values
+        readable by vantage6 4.x software) or "authenticated" (required; no 4.x software)."""
+        body = {
+            "name": name,
+            "organization_ids": _ids(organizations),
+            "encrypted": encrypted,
+            "encryption_scheme": encryption_scheme,
+        }
+        return self._request("POST", self.endpoint, json=_clean(body))
 
     @_shape_one
     def update(
@@ -331,9 +342,15 @@ class Collaboration(SubClient):
         name: str | None = None,
         encrypted: bool | None = None,
         organizations: list[int] | None = None,
+        encryption_scheme: str | None = None,
     ) -> dict[str, Any]:
         id_ = self._collab(id_)
-        body = {"name": name, "encrypted": encrypted, "organization_ids": _ids(organizations)}
+        body = {
+            "name": name,
+            "encrypted": encrypted,
+            "organization_ids": _ids(organizations),
+            "encryption_scheme": encryption_scheme,
+        }
         self.parent.crypto.forget(id_)
         return self._request("PATCH", f"{self.endpoint}/{id_}", json=_clean(body))
 
@@ -713,7 +730,7 @@ class Task(SubClient):
         if include_results and isinstance(task.get("results"), list):
             for item in task["results"]:
                 if isinstance(item, dict) and "result" in item:
-                    item["result"] = self.parent.crypto.decode(item["result"])
+                    item["result"] = self.parent.crypto.decode(item["result"], task)
         return task
 
     @_shape_many
@@ -785,12 +802,12 @@ class Task(SubClient):
         if collaboration is None:
             raise ValueError("give a collaboration or a study")
         org_ids = _ids(organizations) or []
-        encrypted = self.parent.crypto.collaboration_encrypted(int(collaboration))
+        inputs = self.parent.crypto.encrypt_input(input_ or {}, org_ids, int(collaboration))
         body: dict[str, Any] = {
             "name": name,
             "image": image,
             "description": description,
-            "organizations": self.parent.crypto.encrypt_input(input_ or {}, org_ids, encrypted),
+            "organizations": inputs,
             "databases": parse_databases(databases),
         }
         if study is not None:
@@ -856,7 +873,7 @@ class Run(SubClient):
     def _decode_input(self, run: dict[str, Any]) -> dict[str, Any]:
         if isinstance(run, dict) and run.get("input"):
             try:
-                run["input"] = self.parent.crypto.decode(run["input"])
+                run["input"] = self.parent.crypto.decode(run["input"], run.get("task"))
             except V6ClientError:
                 pass  # input for another organization: leave it as the server sent it
         return run
@@ -919,7 +936,7 @@ class Result(SubClient):
     def get(self, id_: int) -> Any:
         """The decoded result of one run (by run id)."""
         item = self._get(id_)
-        return self.parent.crypto.decode(item.get("result"))
+        return self.parent.crypto.decode(item.get("result"), item.get("task"))
 
     @_shape_many
     def list(
@@ -933,7 +950,7 @@ class Result(SubClient):
         results = self._list(params, page, per_page)
         for item in results.data:
             if isinstance(item, dict) and "result" in item:
-                item["result"] = self.parent.crypto.decode(item["result"])
+                item["result"] = self.parent.crypto.decode(item["result"], item.get("task"))
         return results
 
     @_shape_many

@@ -4,8 +4,8 @@ Two payload formats are understood:
 
 ``v6-ctr`` (:data:`SCHEME_V6`)
     The vantage6 4.x format ``b64(rsa_pkcs1v15(key))$b64(iv)$b64(aes256_ctr(payload))``.
-    It has no integrity protection; we produce it only for peers that know nothing else and
-    accept it for compatibility.
+    It has no integrity protection; we produce it only in collaborations declared readable by
+    vantage6 4.x (see :mod:`vantage6_common.scheme_policy`) and accept it for compatibility.
 
 ``gcm-oaep`` (:data:`SCHEME_GCM`)
     Ours: ``GCM_PREFIX + b64(rsa_oaep_sha256(key)) "." b64(nonce) "." b64(aes256_gcm(payload))``
@@ -50,7 +50,6 @@ __all__ = [
     "public_key_to_b64",
     "load_public_key_b64",
     "detect_scheme",
-    "choose_scheme",
     "CryptorBase",
     "DummyCryptor",
     "PlainCryptor",
@@ -63,8 +62,9 @@ SCHEME_V6 = "v6-ctr"
 SCHEME_GCM = "gcm-oaep"
 #: Schemes this implementation can produce and read, most preferred first.
 SUPPORTED_SCHEMES: tuple[str, ...] = (SCHEME_GCM, SCHEME_V6)
-#: What an encrypted payload uses when nothing was negotiated: the only format a vantage6
-#: 4.x peer can read. Callers that know the peer's schemes should use :func:`choose_scheme`.
+#: What :class:`Cryptor` writes when the caller names no scheme: the only format a vantage6 4.x
+#: peer can read. Which scheme a collaboration's values use is declared on the collaboration
+#: (see :mod:`vantage6_common.scheme_policy`).
 DEFAULT_SCHEME = SCHEME_V6
 
 GCM_PREFIX = "v6n-gcm1:"
@@ -196,37 +196,13 @@ def detect_scheme(data: str) -> str | None:
     return None
 
 
-def choose_scheme(
-    peer_schemes: Iterable[str] | None, own_schemes: Iterable[str] = SUPPORTED_SCHEMES
-) -> str:
-    """Pick the scheme to encrypt for a peer.
-
-    ``peer_schemes`` is what the receiving party says it can read. A peer that says nothing
-    (``None`` or empty, e.g. a vantage6 4.x node) can only read :data:`SCHEME_V6`. Otherwise the
-    first of ``own_schemes`` (ordered by preference) that the peer supports wins; if there is
-    none in common a ``ValueError`` is raised rather than silently sending something unreadable.
-    """
-    own = list(own_schemes)
-    if not peer_schemes:
-        if SCHEME_V6 not in own:
-            raise ValueError("The peer supports only the vantage6 scheme, which is disabled here")
-        return SCHEME_V6
-    if isinstance(peer_schemes, str):
-        peer_schemes = [s.strip() for s in peer_schemes.split(",")]
-    peer = set(peer_schemes)
-    for scheme in own:
-        if scheme in peer:
-            return scheme
-    raise ValueError(f"No encryption scheme in common: ours {own}, peer's {sorted(peer)}")
-
-
 # --------------------------------------------------------------------------------------------
 # cryptors
 # --------------------------------------------------------------------------------------------
 class CryptorBase:
     """Interface shared by the encrypting and the plain (unencrypted) cryptor."""
 
-    #: Schemes this cryptor can read; see :func:`choose_scheme`.
+    #: Schemes this cryptor can read.
     supported_schemes: tuple[str, ...] = ()
     encrypted: bool = False
 

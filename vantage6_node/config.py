@@ -178,11 +178,22 @@ class EncryptionConfig(_Strict):
     enabled: bool = False
     #: PEM file of this organization's RSA private key; created when missing
     private_key: Path | None = None
-    #: scheme for payloads whose reader's abilities are unknown: auto = answer in the
-    #: scheme we were addressed in, else the vantage6 one
-    scheme: Literal["auto", "v6-ctr", "gcm-oaep"] = "auto"
-    #: refuse unauthenticated (vantage6 format) payloads
+    #: kept for older configuration files; only "auto": the collaboration's encryption_scheme
+    #: decides the payload format (a node-local choice would break other readers)
+    scheme: str = "auto"
+    #: write and accept only the authenticated format, whatever the collaboration declares
     require_authenticated: bool = False
+
+    @field_validator("scheme")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if value != "auto":
+            raise ValueError(
+                "only 'auto' is accepted: the payload format is the collaboration's "
+                "encryption_scheme ('authenticated' requires it); to refuse the vantage6 format "
+                "on this node set encryption.require_authenticated: true"
+            )
+        return value
 
     @field_validator("private_key")
     @classmethod

@@ -1,16 +1,12 @@
 """The node's side of end-to-end encryption (glue to :mod:`vantage6_common.crypto`).
 
-Which format a payload uses is decided per reader:
-
-* a result goes to the task's initiating organization; with scheme ``auto`` it is written in
-  the scheme the run's input arrived in (whoever could write the authenticated format can read
-  it), otherwise in the vantage6 format;
-* subtask input goes to other organizations' nodes; ``auto`` uses the authenticated format only
-  for organizations whose nodes say they read it (``encryption_schemes`` in the node
-  information they share), otherwise the vantage6 format.
-
-A fixed ``encryption.scheme`` in the configuration overrides both. Input is always decrypted in
-whichever format it comes (unless ``require_authenticated``).
+Which format a payload is written in is declared on the collaboration (``encryption_scheme``,
+see :mod:`vantage6_common.scheme_policy`): ``vantage6`` = the vantage6 4.x format for every
+value (results and subtask input alike, so published 4.x clients and nodes read them),
+``authenticated`` = the authenticated format for every value, and the vantage6 format is refused
+on input. ``encryption.require_authenticated`` in the configuration makes this node behave as in
+an ``authenticated`` collaboration whatever the collaboration says. What other nodes announce
+plays no part, so the choice does not depend on who connected first.
 """
 
 from __future__ import annotations
@@ -22,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vantage6_common import crypto
+from vantage6_common.scheme_policy import SchemePolicy
 from vantage6_node.config import EncryptionConfig
 
 log = logging.getLogger(__name__)
@@ -38,6 +35,9 @@ class NodeEncryption:
         self.config = config
         self.key_path = Path(config.private_key or default_key_path)
         self.cryptor: crypto.CryptorBase = crypto.DummyCryptor()
+        #: what the collaboration declares (None: not looked up yet) and what this node applies
+        self.declared: SchemePolicy | None = None
+        self.policy = SchemePolicy().strictest(config.require_authenticated)
         self._rsa: crypto.Cryptor | None = None
 
     # setup -------------------------------------------------------------------------------------
@@ -50,22 +50,18 @@ class NodeEncryption:
                     f"encryption.private_key: file {str(self.key_path)!r} does not exist"
                 )
             self.key_path.parent.mkdir(parents=True, exist_ok=True)
-            accepted = (
-                (crypto.SCHEME_GCM,)
-                if self.config.require_authenticated
-                else crypto.SUPPORTED_SCHEMES
-            )
+            accepted = SchemePolicy().strictest(self.config.require_authenticated).accepted
             self._rsa = crypto.Cryptor(
-                crypto.load_or_create_private_key(self.key_path),
-                accepted_schemes=accepted,
+                crypto.load_or_create_private_key(self.key_path), accepted_schemes=accepted
             )
             if not existed:
                 os.chmod(self.key_path, 0o600)
                 log.info("created a new private key in %s", self.key_path)
         return self._rsa
 
-    def setup(self, collaboration_encrypted: bool) -> None:
-        """Choose the cryptor for the collaboration (the server's setting decides the format)."""
+    def setup(self, collaboration_encrypted: bool, policy: SchemePolicy | None = None) -> None:
+        """Choose the cryptor and the format policy for the collaboration (its settings)."""
+        self.set_policy(policy or SchemePolicy())
         if collaboration_encrypted:
             if not self.config.enabled:
                 raise EncryptionMismatch(
@@ -80,6 +76,26 @@ class NodeEncryption:
                     "encrypted; payloads are exchanged unencrypted"
                 )
             self.cryptor = crypto.DummyCryptor()
+
+    def set_policy(self, policy: SchemePolicy) -> None:
+        """Follow the collaboration's ``encryption_scheme`` (tightened by the configuration)."""
+        if policy == self.declared:
+            return
+        self.declared = policy
+        self.policy = policy.strictest(self.config.require_authenticated)
+        log.info("collaboration encryption_scheme: %s", policy.setting)
+        if self.policy != policy:
+            log.warning(
+                "encryption.require_authenticated: writing the authenticated format although "
+                "the collaboration's encryption_scheme is %r (its vantage6 4.x readers cannot "
+                "read what this node writes)",
+                policy.setting,
+            )
+
+    @property
+    def write_scheme(self) -> str | None:
+        """The format of everything this node encrypts (None: unencrypted collaboration)."""
+        return self.policy.write_scheme if self.encrypted else None
 
     @property
     def encrypted(self) -> bool:
@@ -113,34 +129,24 @@ class NodeEncryption:
         if payload == "":
             return b"", None
         scheme = crypto.detect_scheme(payload) if self.encrypted else None
+        if self.encrypted:
+            self.policy.check(payload)
         return self.cryptor.decrypt_str_to_bytes(payload), scheme
 
-    def result_scheme(self, input_scheme: str | None) -> str | None:
-        if not self.encrypted:
-            return None
-        if self.config.scheme != "auto":
-            return self.config.scheme
-        return input_scheme if input_scheme in crypto.SUPPORTED_SCHEMES else crypto.SCHEME_V6
-
-    def peer_scheme(self, peer_schemes: list[str] | None) -> str | None:
-        if not self.encrypted:
-            return None
-        if self.config.scheme != "auto":
-            return self.config.scheme
-        try:
-            return crypto.choose_scheme(peer_schemes or None, self.cryptor.supported_schemes)
-        except ValueError:
-            return crypto.SCHEME_V6
-
-    def encrypt_for(self, data: bytes, public_key_b64: str | None, scheme: str | None) -> str:
-        """Encrypt (or, unencrypted collaboration: base64) ``data`` for a reader."""
+    def encrypt_for(self, data: bytes, public_key_b64: str | None) -> str:
+        """Encrypt (or, unencrypted collaboration: base64) ``data`` for a reader, in the
+        collaboration's format."""
         if not self.encrypted:
             return self.cryptor.encrypt_bytes_to_str(data)
         if not public_key_b64:
             raise EncryptionMismatch(
                 "the receiving organization has no public key on the server; cannot encrypt"
             )
-        return self.cryptor.encrypt_bytes_to_str(data, public_key_b64, scheme=scheme)
+        return self.cryptor.encrypt_bytes_to_str(data, public_key_b64, scheme=self.write_scheme)
 
     def decrypt_result(self, payload: str) -> bytes:
+        """Decrypt a result for a container; :class:`DowngradeRefused` if the policy forbids
+        its format."""
+        if self.encrypted:
+            self.policy.check(payload)
         return self.cryptor.decrypt_str_to_bytes(payload)

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from vantage6_common.scheme_policy import SchemePolicy
 from vantage6_node.config import NodeConfig
 from vantage6_node.connection import Authenticator, LinkState, SocketLink
 from vantage6_node.encryption import NodeEncryption
@@ -89,7 +90,6 @@ class Node:
         self.syncs = 0
         self._sync_wanted = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
-        self._peer_schemes: dict[int, tuple[float, list[str] | None]] = {}
         self._service: PodmanServiceChild | None = None
         self.exit_watcher: ExitWatcher | None = None
         self._socket_root: Path | None = None
@@ -137,7 +137,11 @@ class Node:
         assert self.api is not None and self.encryption is not None
         collab = await self.api.get_collaboration(identity.collaboration_id)
         encrypted = bool(collab.get("encrypted"))
-        self.encryption.setup(encrypted)
+        try:
+            policy = SchemePolicy.of_collaboration(collab)
+        except ValueError as exc:
+            raise NodeStartError(f"collaboration {identity.collaboration_id}: {exc}") from exc
+        self.encryption.setup(encrypted, policy)
         if not self.config.encryption.enabled:
             return
         mine = await asyncio.to_thread(lambda: self.encryption.public_key_b64)
@@ -146,33 +150,16 @@ class Node:
             log.info("uploading this organization's public key to the server")
             await self.api.patch_organization(identity.organization_id, {"public_key": mine})
 
-    async def peer_schemes(self, org_id: int) -> list[str] | None:
-        """Encryption schemes every node of ``org_id`` in our collaboration says it reads."""
-        cached = self._peer_schemes.get(org_id)
-        if cached and time.monotonic() - cached[0] < 60:
-            return cached[1]
-        assert self.api is not None and self.identity is not None
-        schemes: list[str] | None = None
+    async def _refresh_policy(self) -> None:
+        """Follow a change of the collaboration's ``encryption_scheme`` (at each catch-up)."""
+        assert self.api is not None and self.identity is not None and self.encryption is not None
         try:
-            nodes = await self.api.list_all(
-                "node",
-                {"organization_id": org_id, "collaboration_id": self.identity.collaboration_id},
-                retry_for=10,
-            )
-        except (ServerError, ServerUnavailable):
-            nodes = []
-        for node in nodes:
-            values = [
-                str(item.get("value"))
-                for item in node.get("config") or []
-                if isinstance(item, dict) and item.get("key") == "encryption_schemes"
-            ]
-            if not values:
-                schemes = None
-                break
-            schemes = values if schemes is None else [s for s in schemes if s in values]
-        self._peer_schemes[org_id] = (time.monotonic(), schemes)
-        return schemes
+            collab = await self.api.get_collaboration(self.identity.collaboration_id)
+            self.encryption.set_policy(SchemePolicy.of_collaboration(collab))
+        except (ServerError, ServerUnavailable) as exc:
+            log.info("collaboration settings not refreshed: %s", exc)
+        except ValueError as exc:  # a setting this version does not know: keep the last one
+            log.error("collaboration %s: %s", self.identity.collaboration_id, exc)
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
@@ -194,9 +181,7 @@ class Node:
             self.identity = identity = await self._identify(iid)
             self.encryption = NodeEncryption(config.encryption, self.task_dir / "private_key.pem")
             await self._setup_encryption(identity)
-            self.proxy = NodeProxy(
-                api, self.encryption, config.proxy, self.board, peer_schemes=self.peer_schemes
-            )
+            self.proxy = NodeProxy(api, self.encryption, config.proxy, self.board)
             await self.proxy.start()
             routes = {config.proxy.port: "proxy.sock"}
             for relay in database_relays(config):
@@ -376,6 +361,7 @@ class Node:
                 log.warning("sync failed: %s", exc)
                 continue
             self.syncs += 1
+            await self._refresh_policy()
             await reconcile(self.manager, runs, since)
 
     async def _resync_timer(self) -> None:

@@ -287,8 +287,11 @@ def test_encrypted_sandbox(tmp_path):
         client.authenticate(facts["username"], facts["password"])
         raw = client.request("result", params={"task_id": report["id"]})["data"][0]["result"]
         raw_input = client.request("run", params={"task_id": report["id"]})["data"][0]["input"]
+        collab = client.collaboration.get(facts["collaboration_id"])
         client.close()
-        # the nodes advertise the authenticated format, so both directions use it
+        # the sandbox's encrypted collaboration requires the authenticated format, so both
+        # directions use it
+        assert collab["encryption_scheme"] == "authenticated"
         assert crypto.detect_scheme(raw) == crypto.SCHEME_GCM
         assert crypto.detect_scheme(raw_input) == crypto.SCHEME_GCM
         # without the key the CLI says what is missing

@@ -22,9 +22,9 @@ from vantage6_common.crypto import (
     Cryptor,
     DecryptionError,
     DummyCryptor,
-    choose_scheme,
     detect_scheme,
 )
+from vantage6_common.scheme_policy import DowngradeRefused, SchemePolicy
 
 PAYLOAD = json.dumps({"method": "summary_partial", "kwargs": {"columns": ["age", "ü"]}}).encode()
 
@@ -258,18 +258,22 @@ def test_make_cryptor(key_a):
         crypto.make_cryptor(True)
 
 
-def test_choose_scheme():
+def test_scheme_policy_follows_the_collaboration_setting(cryptor_a):
+    """The format is declared on the collaboration: absent (a vantage6 server) = vantage6."""
     assert SUPPORTED_SCHEMES[0] == SCHEME_GCM
-    assert choose_scheme(None) == SCHEME_V6
-    assert choose_scheme([]) == SCHEME_V6
-    assert choose_scheme([SCHEME_V6]) == SCHEME_V6
-    assert choose_scheme([SCHEME_V6, SCHEME_GCM]) == SCHEME_GCM
-    assert choose_scheme("v6-ctr, gcm-oaep") == SCHEME_GCM
-    assert choose_scheme([SCHEME_GCM], own_schemes=[SCHEME_V6, SCHEME_GCM]) == SCHEME_GCM
-    with pytest.raises(ValueError):
-        choose_scheme(["something-else"])
-    with pytest.raises(ValueError):
-        choose_scheme(None, own_schemes=[SCHEME_GCM])
+    v6 = SchemePolicy.of_collaboration({"encrypted": True})
+    assert v6.setting == "vantage6" and v6.write_scheme == SCHEME_V6
+    assert set(v6.accepted) == {SCHEME_V6, SCHEME_GCM}
+    strict = SchemePolicy.of_collaboration({"encryption_scheme": "authenticated"})
+    assert strict.write_scheme == SCHEME_GCM and strict.accepted == (SCHEME_GCM,)
+    assert v6.strictest(True) == strict and v6.strictest(False) == v6
+    token = cryptor_a.encrypt_bytes_to_str(PAYLOAD, cryptor_a.public_key_str, scheme=SCHEME_V6)
+    v6.check(token)
+    with pytest.raises(DowngradeRefused, match="requires the authenticated format"):
+        strict.check(token)
+    strict.check(cryptor_a.encrypt_bytes_to_str(PAYLOAD, cryptor_a.public_key_str, SCHEME_GCM))
+    with pytest.raises(ValueError, match="unknown encryption_scheme"):
+        SchemePolicy.of_collaboration({"encryption_scheme": "rot13"})
 
 
 # ------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import yaml
 from tests.api import Api
 from tests.livestack import LiveServer
 from vantage6_common import crypto
+from vantage6_common.scheme_policy import DEFAULT_SETTING, SchemePolicy
 from vantage6_node.runs.folder import RunFolder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,10 +153,14 @@ class Federation:
         datasets: list[pd.DataFrame],
         encrypted: bool = False,
         extra_config: dict[str, Any] | None = None,
-        input_scheme: str = crypto.SCHEME_V6,
+        encryption_scheme: str | None = None,
+        input_scheme: str | None = None,
     ) -> None:
+        """``encryption_scheme``: the collaboration's setting (None: the server's default);
+        ``input_scheme``: the format of the researcher's task input (default: the setting's)."""
         self.server = server
-        self.input_scheme = input_scheme
+        policy = SchemePolicy(encryption_scheme or DEFAULT_SETTING)
+        self.input_scheme = input_scheme or policy.write_scheme
         self.root = root
         self.workdir = workdir
         self.encrypted = encrypted
@@ -165,11 +170,10 @@ class Federation:
         for i in range(len(datasets)):
             org = root.ok("POST", "/organization", json={"name": f"org-{tag}-{i}"})
             org_ids.append(org["id"])
-        collab = root.ok(
-            "POST",
-            "/collaboration",
-            json={"name": f"collab-{tag}", "organization_ids": org_ids, "encrypted": encrypted},
-        )
+        body = {"name": f"collab-{tag}", "organization_ids": org_ids, "encrypted": encrypted}
+        if encryption_scheme is not None:
+            body["encryption_scheme"] = encryption_scheme
+        collab = root.ok("POST", "/collaboration", json=body)
         self.collaboration_id = collab["id"]
         self.stations: list[Station] = []
         for i, (org_id, data) in enumerate(zip(org_ids, datasets, strict=True)):

@@ -41,21 +41,20 @@ def _check_summary(result: dict, pooled: pd.DataFrame) -> None:
 
 
 @pytest.mark.parametrize(
-    ("encrypted", "scheme"),
-    [(False, None), (True, "v6-ctr"), (True, "gcm-oaep")],
+    ("encrypted", "setting", "scheme"),
+    [
+        (False, None, None),
+        (True, "vantage6", crypto.SCHEME_V6),
+        (True, "authenticated", crypto.SCHEME_GCM),
+    ],
     ids=["plain", "encrypted", "encrypted-gcm"],
 )
 def test_summary_over_three_nodes(
-    podman_images, live_server, root_api, tmp_path, encrypted, scheme
+    podman_images, live_server, root_api, tmp_path, encrypted, setting, scheme
 ):
     datasets = make_datasets(3)
     fed = Federation(
-        live_server,
-        root_api,
-        tmp_path,
-        datasets,
-        encrypted=encrypted,
-        input_scheme=scheme or "v6-ctr",
+        live_server, root_api, tmp_path, datasets, encrypted=encrypted, encryption_scheme=setting
     )
     try:
         fed.start()
@@ -80,18 +79,18 @@ def test_summary_over_three_nodes(
         central = [r["id"] for r in fed.runs(task["id"])]
         assert _sources(fed, central + [r["id"] for r in runs]) == ["offer"] * 4
         if encrypted:
-            # the result comes back in the format the input went out in; the subtasks between
-            # our nodes use the authenticated format (every node advertises it)
+            # every value is in the format the collaboration declares: the result, the
+            # subtask's inputs and its partial results (whatever the nodes advertise)
             raw = fed.researcher.ok("GET", "/result", params={"task_id": task["id"]})["data"]
             assert crypto.detect_scheme(raw[0]["result"]) == scheme
             for run in fed.researcher.ok(
                 "GET", "/run", params={"task_id": children[0]["id"], "per_page": 100}
             )["data"]:
-                assert crypto.detect_scheme(run["input"]) == crypto.SCHEME_GCM
+                assert crypto.detect_scheme(run["input"]) == scheme
             sub = fed.researcher.ok(
                 "GET", "/result", params={"task_id": children[0]["id"], "per_page": 100}
             )["data"]
-            assert all(crypto.detect_scheme(r["result"]) == crypto.SCHEME_GCM for r in sub)
+            assert [crypto.detect_scheme(r["result"]) for r in sub] == [scheme] * 3
     finally:
         fed.stop()
 

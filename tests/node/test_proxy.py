@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from vantage6_common import crypto
+from vantage6_common.scheme_policy import SchemePolicy
 from vantage6_node.config import EncryptionConfig, ProxyConfig
 from vantage6_node.encryption import NodeEncryption
 from vantage6_node.proxy import NodeProxy, RunContext
@@ -92,15 +93,18 @@ def keys(tmp_path_factory):
 
 
 @contextlib.asynccontextmanager
-async def _proxy_world(tmp_path: Path, keys, encrypted: bool, retry: float = 5.0):
-    """A fake server, the node proxy in front of it and a container's client on its socket."""
+async def _proxy_world(
+    tmp_path: Path, keys, encrypted: bool, retry: float = 5.0, setting: str = "vantage6"
+):
+    """A fake server, the node proxy in front of it and a container's client on its socket;
+    ``setting`` is the collaboration's ``encryption_scheme``."""
     org_keys = {org: crypto.Cryptor(path).public_key_str for org, path in keys.items()}
     server = FakeServer(org_keys)
     await server.start()
     session = aiohttp.ClientSession()
     api = ServerAPI(f"http://127.0.0.1:{server.port}/api", session, Tokens())
     enc = NodeEncryption(EncryptionConfig(enabled=encrypted, private_key=keys[1]), keys[1])
-    enc.setup(encrypted)
+    enc.setup(encrypted, SchemePolicy(setting))
     proxy = NodeProxy(api, enc, ProxyConfig(server_retry_seconds=retry, status_hold_seconds=3.0))
     await proxy.start()
     sock = tmp_path / "p.sock"
@@ -181,14 +185,23 @@ def test_subtask_input_encrypted_per_organization(tmp_path, keys):
                 except crypto.DecryptionError:
                     wrong = None
                 assert wrong != plain
-            # organizations whose nodes all read the authenticated format get it
-            server.schemes = {2: ["gcm-oaep", "v6-ctr"], 3: ["v6-ctr"]}
+            # what the organizations' nodes announce plays no part: the collaboration decides
+            server.schemes = {2: ["gcm-oaep", "v6-ctr"], 3: ["gcm-oaep", "v6-ctr"]}
             proxy._keys.clear()  # noqa: SLF001 - forget the cached organizations
             async with client.post("http://proxy/task", json=body, headers=AUTH) as resp:
                 assert resp.status == 201
             sent = server.requests[-1][3]
             schemes = {o["id"]: crypto.detect_scheme(o["input"]) for o in sent["organizations"]}
-            assert schemes == {2: crypto.SCHEME_GCM, 3: crypto.SCHEME_V6}
+            assert schemes == {2: crypto.SCHEME_V6, 3: crypto.SCHEME_V6}
+            # an authenticated collaboration: every organization gets the authenticated format,
+            # also one whose nodes never announced it
+            server.schemes = {}
+            proxy.encryption.set_policy(SchemePolicy("authenticated"))
+            async with client.post("http://proxy/task", json=body, headers=AUTH) as resp:
+                assert resp.status == 201
+            sent = server.requests[-1][3]
+            schemes = {o["id"]: crypto.detect_scheme(o["input"]) for o in sent["organizations"]}
+            assert schemes == {2: crypto.SCHEME_GCM, 3: crypto.SCHEME_GCM}
             for org in sent["organizations"]:
                 plain = crypto.Cryptor(keys[org["id"]]).decrypt_str_to_bytes(org["input"])
                 assert json.loads(plain) == payload
@@ -222,6 +235,30 @@ def test_results_decrypted_for_the_container(tmp_path, keys):
                 None if d["result"] is None else json.loads(base64.b64decode(d["result"]))
                 for d in data
             ] == [{"n": 1}, {"n": 2}, None]
+
+    asyncio.run(scenario())
+
+
+def test_vantage6_format_result_refused_in_authenticated_collaboration(tmp_path, keys):
+    """Downgrade protection: where the collaboration requires the authenticated format, a
+    result in the vantage6 format reaches the container as an error, never as data."""
+
+    async def scenario():
+        async with _proxy_world(tmp_path, keys, encrypted=True, setting="authenticated") as world:
+            server, session, proxy, client, ctx = world
+            ours = crypto.Cryptor(keys[1]).public_key_str
+            peer = crypto.Cryptor(keys[2])
+            gcm = peer.encrypt_bytes_to_str(b'{"n": 2}', ours, scheme=crypto.SCHEME_GCM)
+            server.results = [{"id": 2, "result": gcm}]
+            async with client.get("http://proxy/result?task_id=4", headers=AUTH) as resp:
+                assert resp.status == 200
+                (item,) = (await resp.json())["data"]
+                assert json.loads(base64.b64decode(item["result"])) == {"n": 2}
+            v6 = peer.encrypt_bytes_to_str(b'{"n": 1}', ours, scheme=crypto.SCHEME_V6)
+            server.results = [{"id": 1, "result": v6}, {"id": 2, "result": gcm}]
+            async with client.get("http://proxy/result?task_id=4", headers=AUTH) as resp:
+                assert resp.status == 502
+                assert "requires the authenticated format" in (await resp.json())["msg"]
 
     asyncio.run(scenario())
 

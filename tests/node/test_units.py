@@ -12,6 +12,7 @@ import pytest
 
 from vantage6_common import crypto
 from vantage6_common.envcoding import decode_env_value
+from vantage6_common.scheme_policy import DowngradeRefused, SchemePolicy
 from vantage6_node.backoff import Backoff
 from vantage6_node.config import EncryptionConfig, Policies, parse_config
 from vantage6_node.encryption import EncryptionMismatch, NodeEncryption
@@ -240,7 +241,7 @@ def test_plain_collaboration(tmp_path):
     enc.setup(False)
     data, scheme = enc.decrypt_input(base64.b64encode(b'{"a": 1}').decode())
     assert data == b'{"a": 1}' and scheme is None
-    assert enc.encrypt_for(b"xyz", None, None) == base64.b64encode(b"xyz").decode()
+    assert enc.encrypt_for(b"xyz", None) == base64.b64encode(b"xyz").decode()
     assert enc.public_key_b64 is None
 
 
@@ -256,23 +257,40 @@ def test_missing_configured_key_is_an_error(tmp_path):
         enc.setup(True)
 
 
-def test_encrypted_round_trip_and_negotiation(keys):
+@pytest.mark.parametrize(
+    ("setting", "written"),
+    [("vantage6", crypto.SCHEME_V6), ("authenticated", crypto.SCHEME_GCM)],
+)
+def test_encrypted_round_trip_in_the_collaboration_format(keys, setting, written):
+    """Input in either accepted format is read; everything written is in the collaboration's
+    declared format, whatever format the input came in."""
     ours, theirs = keys
     enc = NodeEncryption(EncryptionConfig(enabled=True, private_key=ours), ours)
-    enc.setup(True)
+    enc.setup(True, SchemePolicy(setting))
     peer = crypto.Cryptor(theirs)
-    for scheme in (crypto.SCHEME_V6, crypto.SCHEME_GCM):
+    for scheme in enc.policy.accepted:
         payload = peer.encrypt_bytes_to_str(b"secret input", enc.public_key_b64, scheme=scheme)
         data, seen = enc.decrypt_input(payload)
         assert data == b"secret input" and seen == scheme
-        # the result goes back in the scheme the input came in
-        result = enc.encrypt_for(b"result", peer.public_key_str, enc.result_scheme(seen))
-        assert crypto.detect_scheme(result) == scheme
+        result = enc.encrypt_for(b"result", peer.public_key_str)
+        assert crypto.detect_scheme(result) == written
         assert peer.decrypt_str_to_bytes(result) == b"result"
-    assert enc.peer_scheme(None) == crypto.SCHEME_V6
-    assert enc.peer_scheme(["gcm-oaep", "v6-ctr"]) == crypto.SCHEME_GCM
     assert enc.public_key_matches(enc.public_key_b64)
     assert not enc.public_key_matches(peer.public_key_str)
+
+
+def test_authenticated_collaboration_refuses_vantage6_format(keys):
+    ours, theirs = keys
+    enc = NodeEncryption(EncryptionConfig(enabled=True, private_key=ours), ours)
+    enc.setup(True, SchemePolicy("authenticated"))
+    payload = crypto.Cryptor(theirs).encrypt_bytes_to_str(b"x", enc.public_key_b64)
+    with pytest.raises(DowngradeRefused, match="requires the authenticated format"):
+        enc.decrypt_input(payload)
+    with pytest.raises(DowngradeRefused):
+        enc.decrypt_result(payload)
+    # a later change of the setting is followed (the node refreshes it at each catch-up)
+    enc.set_policy(SchemePolicy("vantage6"))
+    assert enc.decrypt_input(payload)[0] == b"x"
 
 
 def test_require_authenticated_refuses_vantage6_format(keys):
@@ -280,10 +298,16 @@ def test_require_authenticated_refuses_vantage6_format(keys):
     enc = NodeEncryption(
         EncryptionConfig(enabled=True, private_key=ours, require_authenticated=True), ours
     )
-    enc.setup(True)
+    enc.setup(True, SchemePolicy("vantage6"))
+    assert enc.write_scheme == crypto.SCHEME_GCM
     payload = crypto.Cryptor(theirs).encrypt_bytes_to_str(b"x", enc.public_key_b64)
     with pytest.raises(crypto.DecryptionError):
         enc.decrypt_input(payload)
+
+
+def test_a_fixed_scheme_in_the_configuration_is_refused():
+    with pytest.raises(ValueError, match="encryption_scheme"):
+        EncryptionConfig(enabled=True, scheme="gcm-oaep")
 
 
 # -- exit watcher ------------------------------------------------------------------------------

@@ -8,10 +8,12 @@ server with the run's current container token (renewed when the server has forgo
 after a server restart).
 
 Only requests a container may make are forwarded (see :data:`ALLOWED`). On ``POST /task`` each
-organization's input is encrypted for that organization; on ``GET /result`` and ``GET /run``
-results are decrypted for the container (it receives base64 of the plaintext, as with
-vantage6). ``GET /task/{id}/status`` of an unfinished task is held until a status change is
-announced (or a few seconds pass) so that waiting algorithms learn of results at once.
+organization's input is encrypted for that organization, in the format the collaboration
+declares (``encryption_scheme``; see :mod:`vantage6_node.encryption`); on ``GET /result`` and
+``GET /run`` results are decrypted for the container (it receives base64 of the plaintext, as
+with vantage6), and a result in a format the collaboration refuses is an error, never data.
+``GET /task/{id}/status`` of an unfinished task is held until a status change is announced (or
+a few seconds pass) so that waiting algorithms learn of results at once.
 """
 
 from __future__ import annotations
@@ -25,14 +27,13 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from vantage6_common import crypto
+from vantage6_common.scheme_policy import DowngradeRefused
 from vantage6_common.status import UNFINISHED_STATUSES
 from vantage6_node.backoff import Backoff
 from vantage6_node.config import ProxyConfig
@@ -119,9 +120,6 @@ class StatusBoard:
             await asyncio.wait_for(event.wait(), timeout=timeout)
 
 
-PeerSchemes = Callable[[int], Awaitable[list[str] | None]]
-
-
 @dataclass
 class _Site:
     context: RunContext
@@ -137,19 +135,15 @@ class NodeProxy:
         encryption: NodeEncryption,
         config: ProxyConfig,
         board: StatusBoard | None = None,
-        peer_schemes: PeerSchemes | None = None,
     ) -> None:
         self.api = api
         self.encryption = encryption
         self.config = config
         self.board = board or StatusBoard()
-        self.peer_schemes = peer_schemes
         self._sites: dict[str, _Site] = {}
         self._by_run: dict[int, str] = {}
         self._runner: web.AppRunner | None = None
-        self._keys: dict[int, tuple[float, str | None, list[str] | None]] = {}
-        #: set once the server refused an input in the authenticated format
-        self.gcm_refused = False
+        self._keys: dict[int, tuple[float, str | None]] = {}
 
     # lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -226,6 +220,9 @@ class NodeProxy:
             if method == "GET" and (path.startswith("/result") or path.startswith("/run")):
                 resp.data = await self._decrypt_results(resp.data)
             return _reply(resp)
+        except DowngradeRefused as exc:
+            log.warning("run %s: %s", ctx.run_id, exc)
+            return _error(502, f"a result from the server was refused: {exc}")
         except ServerUnavailable as exc:
             return _error(503, f"the server is unreachable: {exc}")
         except ServerError as exc:
@@ -285,28 +282,15 @@ class NodeProxy:
                 # wait for news, but look again now and then in case an event was missed
                 await self.board.wait(min(remaining, 1.0))
 
-    async def _organization(self, org_id: int) -> tuple[str | None, list[str] | None]:
-        """Public key and, if the server says, the payload formats the org's nodes read."""
+    async def _public_key(self, org_id: int) -> str | None:
+        """The organization's public key (as the server holds it; cached for a minute)."""
         cached = self._keys.get(org_id)
         if cached and time.monotonic() - cached[0] < 60:
-            return cached[1], cached[2]
+            return cached[1]
         org = await self.api.get_organization(org_id, retry_for=self.config.server_retry_seconds)
-        org = org if isinstance(org, dict) else {}
-        schemes = org.get("encryption_schemes")
-        schemes = [str(x) for x in schemes] if isinstance(schemes, list) else None
-        self._keys[org_id] = (time.monotonic(), org.get("public_key"), schemes)
-        return org.get("public_key"), schemes
-
-    async def _public_key(self, org_id: int) -> str | None:
-        return (await self._organization(org_id))[0]
-
-    async def _reader_schemes(self, org_id: int) -> list[str] | None:
-        """What the nodes of ``org_id`` read: from the organization (our server says), else
-        from the configuration its nodes shared (vantage6 servers list that with the nodes)."""
-        _key, schemes = await self._organization(org_id)
-        if schemes is not None:
-            return schemes
-        return await self.peer_schemes(org_id) if self.peer_schemes else None
+        key = org.get("public_key") if isinstance(org, dict) else None
+        self._keys[org_id] = (time.monotonic(), key)
+        return key
 
     async def _create_task(self, request: web.Request, ctx: RunContext) -> web.Response:
         try:
@@ -335,32 +319,13 @@ class NodeProxy:
                 plain[int(org["id"])] = base64.b64decode(raw, validate=True) if raw else b""
             except (binascii.Error, ValueError):
                 return _error(400, f"input for organization {org['id']} is not base64")
-        used_gcm = False
         for org in organizations:
             org_id = int(org["id"])
             key = await self._public_key(org_id)
             if not key:
                 return _error(400, f"organization {org_id} has no public key; cannot encrypt")
-            scheme = crypto.SCHEME_V6
-            if not self.gcm_refused:
-                peers = await self._reader_schemes(org_id)
-                scheme = self.encryption.peer_scheme(peers) or crypto.SCHEME_V6
-            used_gcm |= scheme == crypto.SCHEME_GCM
-            org["input"] = await asyncio.to_thread(
-                self.encryption.encrypt_for, plain[org_id], key, scheme
-            )
-        resp = await self._forward(ctx, "POST", "/task", json=body)
-        if resp.status == 400 and used_gcm:
-            # a server that does not know the authenticated format: fall back, remember it
-            log.warning("the server refused authenticated encryption; using the vantage6 format")
-            self.gcm_refused = True
-            for org in organizations:
-                key = await self._public_key(int(org["id"]))
-                org["input"] = await asyncio.to_thread(
-                    self.encryption.encrypt_for, plain[int(org["id"])], key, crypto.SCHEME_V6
-                )
-            resp = await self._forward(ctx, "POST", "/task", json=body)
-        return _reply(resp)
+            org["input"] = await asyncio.to_thread(self.encryption.encrypt_for, plain[org_id], key)
+        return _reply(await self._forward(ctx, "POST", "/task", json=body))
 
     async def _decrypt_results(self, data: Any) -> Any:
         if not self.encryption.encrypted:
@@ -375,6 +340,8 @@ class NodeProxy:
                 continue
             try:
                 plain = await asyncio.to_thread(self.encryption.decrypt_result, value)
+            except DowngradeRefused:
+                raise
             except Exception as exc:  # noqa: BLE001 - pass it on undecrypted, as vantage6 does
                 log.info("could not decrypt the result of run %s: %s", item.get("id"), exc)
                 continue

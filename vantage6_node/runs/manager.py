@@ -242,8 +242,7 @@ class RunManager:
         if not key:
             # maybe uploaded since we looked
             key = await self.org_public_key(state.init_org_id, max_age=0)
-        scheme = self.encryption.result_scheme(state.input_scheme)
-        return await asyncio.to_thread(self.encryption.encrypt_for, output, key, scheme)
+        return await asyncio.to_thread(self.encryption.encrypt_for, output, key)
 
     # -- intake ----------------------------------------------------------------------------------
     async def fetch_task(self, task_id: int) -> None:

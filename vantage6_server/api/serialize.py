@@ -49,6 +49,7 @@ def collaboration(collab: m.Collaboration, include_orgs: bool = False) -> dict[s
         "name": collab.name,
         "encrypted": collab.encrypted,
         "session_restrict_to_same_image": collab.session_restrict_to_same_image,
+        "encryption_scheme": collab.encryption_scheme,
         "organizations": (
             [organization(o) for o in collab.organizations]
             if include_orgs

@@ -18,6 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from vantage6_common.scheme_policy import DEFAULT_SETTING
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -96,6 +98,10 @@ class Collaboration(Base):
     name: Mapped[str] = mapped_column(String(128), unique=True)
     encrypted: Mapped[bool] = mapped_column(Boolean, default=True)
     session_restrict_to_same_image: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: payload format of the collaboration's values (vantage6_common.scheme_policy.SETTINGS)
+    encryption_scheme: Mapped[str] = mapped_column(
+        String(16), default=DEFAULT_SETTING, server_default=DEFAULT_SETTING
+    )
 
     organizations: Mapped[list[Organization]] = relationship(
         secondary=collaboration_organization, back_populates="collaborations"

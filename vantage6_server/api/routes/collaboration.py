@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from sqlalchemy import select
 
+from vantage6_common.scheme_policy import DEFAULT_SETTING
 from vantage6_server.api import serialize
 from vantage6_server.api.common import Body, IdBody, get_or_404, includes, parse_bool
 from vantage6_server.api.deps import Auth, Db, UserAuth
@@ -19,11 +22,17 @@ router = APIRouter(tags=["Collaboration"])
 SORTABLE = {"id": m.Collaboration.id, "name": m.Collaboration.name}
 
 
+#: values of vantage6_common.scheme_policy.SETTINGS
+EncryptionScheme = Literal["vantage6", "authenticated"]
+
+
 class CollaborationIn(Body):
     name: str = Field(min_length=1, max_length=128)
     organization_ids: list[int] = Field(default_factory=list, max_length=10000)
     encrypted: bool = True
     session_restrict_to_same_image: bool = False
+    #: payload format: "vantage6" (readable by vantage6 4.x) or "authenticated" (required)
+    encryption_scheme: EncryptionScheme = DEFAULT_SETTING
 
 
 class CollaborationPatch(Body):
@@ -31,6 +40,7 @@ class CollaborationPatch(Body):
     organization_ids: list[int] | None = Field(None, max_length=10000)
     encrypted: bool | None = None
     session_restrict_to_same_image: bool | None = None
+    encryption_scheme: EncryptionScheme | None = None
 
 
 def _organizations(session, ids: list[int]) -> list[m.Organization]:
@@ -121,6 +131,7 @@ def create_collaboration(body: CollaborationIn, user: UserAuth, session: Db) -> 
         name=body.name,
         encrypted=body.encrypted,
         session_restrict_to_same_image=body.session_restrict_to_same_image,
+        encryption_scheme=body.encryption_scheme,
         organizations=_organizations(session, body.organization_ids),
     )
     session.add(collab)
@@ -146,7 +157,7 @@ def patch_collaboration(id: int, body: CollaborationPatch, user: UserAuth, sessi
         )
         if clash:
             raise bad_request(f"Collaboration with name '{changes['name']}' already exists")
-    for field in ("name", "encrypted", "session_restrict_to_same_image"):
+    for field in ("name", "encrypted", "session_restrict_to_same_image", "encryption_scheme"):
         if changes.get(field) is not None:
             setattr(collab, field, changes[field])
     if new_members is not None:

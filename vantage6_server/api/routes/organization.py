@@ -102,8 +102,9 @@ def get_organization(id: int, principal: Auth, session: Db) -> dict:
 def encryption_schemes(org: m.Organization) -> list[str]:
     """Payload formats every node of the organization reads (from ``node_info_update``).
 
-    A node that never reported is taken to read only the vantage6 format, so senders fall
-    back to it; the list is empty when the organization has no node that reported.
+    Information only: which format a value is written in is declared on the collaboration
+    (``encryption_scheme``), never chosen from this list, which changes as nodes come and go.
+    A node that never reported counts as reading nothing; empty when no node reported.
     """
     common: set[str] | None = None
     for node in org.nodes:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from vantage6_common.crypto import detect_scheme
 from vantage6_common.labels import check_label
+from vantage6_common.scheme_policy import SchemePolicy
 from vantage6_common.status import RunStatus
 from vantage6_server.api import serialize
 from vantage6_server.api.common import LenientBody, get_or_404, includes
@@ -62,8 +63,11 @@ class TaskIn(LenientBody):
         return value
 
 
-def _check_input_encryption(encrypted: bool, inputs: list[OrganizationInput]) -> None:
-    """Refuse plaintext in encrypted collaborations and ciphertext in plain ones."""
+def _check_input_encryption(
+    encrypted: bool, inputs: list[OrganizationInput], scheme_policy: SchemePolicy
+) -> None:
+    """Refuse plaintext in encrypted collaborations and ciphertext in plain ones, and the
+    vantage6 format where the collaboration requires the authenticated one."""
     for item in inputs:
         text = item.input
         looks_encrypted = detect_scheme(text) is not None
@@ -72,6 +76,13 @@ def _check_input_encryption(encrypted: bool, inputs: list[OrganizationInput]) ->
                 "This collaboration is encrypted but the input for organization "
                 f"id={item.id} is not encrypted",
                 {"organizations": ["input not encrypted"]},
+            )
+        if encrypted and detect_scheme(text) not in scheme_policy.accepted:
+            raise bad_request(
+                f"The input for organization id={item.id} is in the unauthenticated vantage6 "
+                "format, but this collaboration requires the authenticated format "
+                "(encryption_scheme 'authenticated'; vantage6 4.x clients cannot write it)",
+                {"organizations": ["input not in the authenticated format"]},
             )
         if not encrypted:
             if looks_encrypted:
@@ -129,7 +140,9 @@ def create_task(body: TaskIn, principal: Auth, ctx: Ctx, session: Db) -> dict:
             f"{'study' if study else 'collaboration'}",
             {"organizations": [f"not a member: {outsiders}"]},
         )
-    _check_input_encryption(collab.encrypted, body.organizations)
+    _check_input_encryption(
+        collab.encrypted, body.organizations, SchemePolicy(collab.encryption_scheme)
+    )
     if body.store_id is not None:
         get_or_404(session, m.AlgorithmStore, body.store_id, "Algorithm store")
     task = m.Task(
