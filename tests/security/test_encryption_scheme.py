@@ -118,10 +118,18 @@ def test_server_refuses_vantage6_input_where_authenticated_is_required(root_api,
         for scheme in (V6, GCM)
     }
     for setting, accepted in (("vantage6", {V6, GCM}), ("authenticated", {GCM})):
-        collab = _collab(root_api, encrypted=True, encryption_scheme=setting)
-        org_id = root_api.ok("GET", "/organization", params={"collaboration_id": collab["id"]})[
-            "data"
-        ][0]["id"]
+        # root's own organization takes part: only members create tasks
+        org_id = root_api.ok("POST", "/token/user/validate")["organization_id"]
+        collab = root_api.ok(
+            "POST",
+            "/collaboration",
+            json={
+                "name": f"collab-{time.monotonic_ns()}",
+                "organization_ids": [org_id],
+                "encrypted": True,
+                "encryption_scheme": setting,
+            },
+        )
         for scheme, value in values.items():
             resp = root_api.post(
                 "/task",
