@@ -19,12 +19,6 @@ from tests.livestack import LiveServer, free_port, start_server
 BACKENDS = os.environ.get("V6_TEST_DATABASES", "sqlite,postgresql").split(",")
 GENERIC = "Invalid username or password, or the account is temporarily locked"
 PASSWORD = "Start-Pass-1!"
-#: rate limits high enough that only the test that means to meet one does
-NO_LIMITS = {
-    "V6_RATE_LIMIT_AUTH": "100000/minute",
-    "V6_RATE_LIMIT_RECOVER": "100000/minute",
-    "V6_RATE_LIMIT_RECOVER_TARGET": "100000/minute",
-}
 
 
 class MailSink:
@@ -76,8 +70,9 @@ def smtp_env(sink: MailSink) -> str:
 
 @contextlib.contextmanager
 def server(backend: str = "sqlite", **env: str) -> Iterator[LiveServer]:
-    """A live server on a fresh database; ``env`` adds ``V6_*`` settings."""
-    live, cleanup = start_server(backend, extra_env={**NO_LIMITS, **env})
+    """A live server on a fresh database; ``env`` adds ``V6_*`` settings (rate limits are
+    high unless set here: see ``tests.livestack.TEST_RATE_LIMITS``)."""
+    live, cleanup = start_server(backend, extra_env=env)
     try:
         yield live
     finally:

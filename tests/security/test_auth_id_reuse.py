@@ -260,11 +260,14 @@ def test_existing_sqlite_database_is_migrated_to_never_reuse_ids(tmp_path: Path)
     with sqlite3.connect(db_file) as conn:
         tables = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
         fk_problems = conn.execute("PRAGMA foreign_key_check").fetchall()
-    with_int_id = [
-        name
-        for name, sql in tables.items()
-        if sql and '"id" INTEGER' in sql.replace("id INTEGER", '"id" INTEGER')
-    ]
+        with_int_id = [
+            name
+            for name in tables
+            if any(
+                col[1] == "id" and col[2].upper() == "INTEGER" and col[5] == 1
+                for col in conn.execute(f"PRAGMA table_info('{name}')")
+            )
+        ]
     assert {"user", "node", "task", "run", "organization"} <= set(with_int_id)
     missing = [n for n in with_int_id if "AUTOINCREMENT" not in tables[n].upper()]
     assert not missing, f"tables that may still reuse ids: {missing}"

@@ -22,7 +22,7 @@ from vantage6_server.events.emitter import (
 )
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.principal import Principal, user_rule_keys
-from vantage6_server.security.tokens import TokenError
+from vantage6_server.security.tokens import TokenError, key_matches
 from vantage6_server.services.offers import FEATURE as OFFER_FEATURE
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class TasksNamespace(socketio.AsyncNamespace):
             kind = claims.get("client_type")
             if kind == "node":
                 node = session.get(m.Node, int(claims["sub"]))
-                if node is None:
+                if node is None or not key_matches(claims, node.token_key):
                     return None
                 return {
                     "kind": "node",
@@ -101,7 +101,11 @@ class TasksNamespace(socketio.AsyncNamespace):
                 }
             if kind == "user":
                 user = session.get(m.User, int(claims["sub"]))
-                if user is None or claims.get("ver", 0) != user.token_version:
+                if (
+                    user is None
+                    or claims.get("ver", 0) != user.token_version
+                    or not key_matches(claims, user.token_key)
+                ):
                     return None
                 principal = Principal(
                     kind="user",

@@ -1,6 +1,9 @@
 """Password change, password and 2FA recovery by e-mail, and new node API keys.
 
-Recovery answers are identical whether or not the user exists.
+Recovery answers are identical, and take the same time, whether or not the user exists: the
+request only looks the user up; the reset token is stored and mailed by a background job.
+Each account gets at most ``rate_limit_recover_target`` mails (more requests are answered the
+same but send nothing); the middleware limits each client (``rate_limit_recover``).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import IdBody, LenientBody, get_or_404, require
 from vantage6_server.api.deps import Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request, unauthorized
+from vantage6_server.api.routes.token import user_token_pair
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import Operation
+from vantage6_server.security import lockout
 from vantage6_server.security.passwords import hash_password, password_problems, verify_password
 from vantage6_server.security.secrets_util import digest, new_api_key, new_token
 
@@ -58,17 +63,26 @@ def _find_user(session, body: LostBody) -> m.User | None:
     return session.scalar(select(m.User).where(or_(*conditions)))
 
 
-def _issue(ctx, session, user: m.User | None, purpose: str, subject: str, text: str) -> dict:
+def _issue(ctx, session, body: LostBody, purpose: str, subject: str, text: str) -> dict:
+    user = _find_user(session, body)
     token = new_token()
-    if user is not None:
+    target = (body.username or body.email or "").strip().lower()
+    allowed = ctx.limiter.hit("recover_target", target) is None
+    if user is not None and allowed:
+        user_id, email, username = user.id, user.email, user.username
         expires = m.utcnow() + dt.timedelta(minutes=ctx.settings.recovery_token_minutes)
-        session.add(
-            m.RecoveryToken(
-                digest=digest(token), user_id=user.id, purpose=purpose, expires_at=expires
-            )
-        )
-        session.commit()
-        ctx.mailer.send(user.email, subject, text.format(token=token, username=user.username))
+
+        def store_and_mail() -> None:
+            with ctx.db.session() as job_session:
+                job_session.add(
+                    m.RecoveryToken(
+                        digest=digest(token), user_id=user_id, purpose=purpose, expires_at=expires
+                    )
+                )
+                job_session.commit()
+            ctx.mailer.send(email, subject, text.format(token=token, username=username))
+
+        ctx.jobs.submit(store_and_mail)
     return {"msg": SENT}
 
 
@@ -86,11 +100,10 @@ def _redeem(session, token: str, purpose: str) -> m.User:
 
 @router.post("/recover/lost", summary="E-mail a password reset token")
 def lost_password(body: LostPasswordBody, ctx: Ctx, session: Db) -> dict:
-    user = _find_user(session, body)
     return _issue(
         ctx,
         session,
-        user,
+        body,
         "password",
         "Password reset",
         "Hello {username},\n\nUse this token to reset your password:\n\n{token}\n\n"
@@ -113,11 +126,10 @@ def reset_password(body: ResetPassword, session: Db) -> dict:
 
 @router.post("/recover/2fa/lost", summary="E-mail a two-factor reset token")
 def lost_two_factor(body: LostBody, ctx: Ctx, session: Db) -> dict:
-    user = _find_user(session, body)
     return _issue(
         ctx,
         session,
-        user,
+        body,
         "2fa",
         "Two-factor authentication reset",
         "Hello {username},\n\nUse this token to reset two-factor authentication:\n\n{token}\n",
@@ -129,24 +141,35 @@ def reset_two_factor(body: ResetTwoFactor, session: Db) -> dict:
     user = _redeem(session, body.reset_token, "2fa")
     user.otp_secret = None
     user.otp_confirmed = False
+    user.otp_last_step = None
     user.token_version += 1
     session.commit()
     return {"msg": "Two-factor authentication has been reset; log in to set it up again"}
 
 
 @router.patch("/password/change", summary="Change your own password")
-def change_password(body: ChangePassword, user: UserAuth, session: Db) -> dict:
+def change_password(body: ChangePassword, user: UserAuth, ctx: Ctx, session: Db) -> dict:
+    """Wrong current passwords count toward the login lockout. The change ends every session
+    of the user; the answer carries a new token pair for the caller."""
     db_user = session.get(m.User, user.id)
-    if not verify_password(db_user.password_hash, body.current_password):
-        raise unauthorized("The current password is not correct")
+    password_ok = verify_password(db_user.password_hash, body.current_password)
+    now = m.utcnow()
+    if lockout.is_locked(db_user, ctx.settings, now):
+        raise unauthorized(lockout.FAILED)
+    if not password_ok:
+        lockout.record_failure(db_user, ctx.settings, now)
+        session.commit()
+        raise unauthorized(lockout.FAILED)
     if body.new_password == body.current_password:
         raise bad_request("The new password must differ from the current one")
     problems = password_problems(body.new_password)
     if problems:
         raise bad_request("Password is not strong enough", {"new_password": problems})
     db_user.password_hash = hash_password(body.new_password)
+    db_user.token_version += 1
+    lockout.record_success(db_user, now)
     session.commit()
-    return {"msg": "The password has been changed"}
+    return {"msg": "The password has been changed", **user_token_pair(ctx, db_user)}
 
 
 @router.post("/recover/node", summary="Give a node a new API key")
