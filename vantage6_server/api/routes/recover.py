@@ -66,7 +66,8 @@ def _find_user(session, body: LostBody) -> m.User | None:
 def _issue(ctx, session, body: LostBody, purpose: str, subject: str, text: str) -> dict:
     user = _find_user(session, body)
     token = new_token()
-    target = (body.username or body.email or "").strip().lower()
+    # an account is counted once whether it is named by username or e-mail address
+    target = f"user {user.id}" if user else (body.username or body.email or "").strip().lower()
     allowed = ctx.limiter.hit("recover_target", target) is None
     if user is not None and allowed:
         user_id, email, username = user.id, user.email, user.username
