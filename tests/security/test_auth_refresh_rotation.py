@@ -78,3 +78,43 @@ def test_node_refresh_token_rotates_and_reuse_revokes(live: LiveServer, admin: A
     # the real node still has its API key
     again = _ok(httpx.post(live.api_url + "/token/node", json={"api_key": node["api_key"]}))
     assert Api(live.api_url, again["access_token"]).get("/run").status_code == 200
+
+
+def test_our_node_and_client_keep_refreshing(live: LiveServer, admin: Api) -> None:
+    """The node's Authenticator and the Python client keep the refresh token each refresh
+    returns, so refreshing again and again works."""
+    import asyncio
+
+    import aiohttp
+
+    from vantage6_client.transport import Transport
+    from vantage6_node.connection import Authenticator
+    from vantage6_node.server_api import ServerAPI
+
+    org = admin.ok("POST", "/organization", json={"name": "own node org"})["id"]
+    collab = admin.ok(
+        "POST",
+        "/collaboration",
+        json={"name": "own node collab", "encrypted": False, "organization_ids": [org]},
+    )["id"]
+    key = admin.ok("POST", "/node", json={"collaboration_id": collab, "organization_id": org})[
+        "api_key"
+    ]
+
+    async def node_side() -> tuple[int, int]:
+        async with aiohttp.ClientSession() as session:
+            auth = Authenticator(ServerAPI(live.api_url, session), key)
+            await auth.login()
+            for _ in range(3):
+                await auth._refresh()
+            return auth.logins, auth.refreshes
+
+    assert asyncio.run(node_side()) == (1, 3)
+
+    make_user(admin, "own_client")
+    tokens = _ok(login(live, "own_client", PASSWORD))
+    transport = Transport(live.api_url)
+    transport.set_tokens(tokens["access_token"], tokens["refresh_token"], tokens["refresh_url"])
+    for _ in range(3):
+        transport.refresh()
+    assert Api(live.api_url, transport.access_token).get("/user").status_code == 200
