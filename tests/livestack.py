@@ -16,6 +16,12 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT_PASSWORD = "Root-Test-Pass-1!"
+#: tests log in far more often than people do; tests of the limits pass their own
+TEST_RATE_LIMITS = {
+    "V6_RATE_LIMIT_AUTH": "100000/minute",
+    "V6_RATE_LIMIT_RECOVER": "100000/minute",
+    "V6_RATE_LIMIT_RECOVER_TARGET": "100000/minute",
+}
 PG_ADMIN_URI = os.environ.get("V6_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -70,7 +76,7 @@ class LiveServer:
         return self.workdir / "server.log"
 
     def start(self, timeout: float = 60) -> LiveServer:
-        env = {**os.environ, **self.extra_env}
+        env = {**TEST_RATE_LIMITS, **os.environ, **self.extra_env}
         env.pop("V6_ROOT_PASSWORD", None)
         if self.set_root_password:
             env["V6_ROOT_PASSWORD"] = self.root_password

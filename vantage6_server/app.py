@@ -13,9 +13,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from vantage6_common import WIRE_VERSION, __version__
 from vantage6_server.api.errors import ERROR_RESPONSES, document_errors, install_error_handlers
+from vantage6_server.api.headers import SecurityHeaders
 from vantage6_server.api.limits import BodySizeLimit
 from vantage6_server.api.routes import ALL_ROUTERS
 from vantage6_server.api.static import StaticAnswers
+from vantage6_server.api.throttle import AuthRateLimit
 from vantage6_server.bootstrap import ensure_root, ensure_rules_and_roles, ensure_secret
 from vantage6_server.context import ServerContext
 from vantage6_server.db.migrate import upgrade_to_head
@@ -27,6 +29,7 @@ from vantage6_server.events.socket import (
     revalidate_users,
 )
 from vantage6_server.mail import Mailer
+from vantage6_server.security.ratelimit import RateLimiter
 from vantage6_server.security.tokens import TokenIssuer
 from vantage6_server.settings import ServerSettings
 
@@ -57,8 +60,12 @@ def _socket_server(settings: ServerSettings) -> socketio.AsyncServer:
     )
 
 
-def create_app(settings: ServerSettings | None = None) -> StaticAnswers:
-    """The full server as one ASGI app (REST + OpenAPI docs + Socket.IO)."""
+def create_app(settings: ServerSettings | None = None) -> SecurityHeaders:
+    """The full server as one ASGI app (REST + OpenAPI docs + Socket.IO).
+
+    Outermost first: security headers, per-client limits on the authentication endpoints,
+    fixed answers, Socket.IO, then FastAPI with CORS and the body size limit.
+    """
     settings = settings or ServerSettings()
     db, secret = prepare_database(settings)
     sio = _socket_server(settings)
@@ -68,6 +75,13 @@ def create_app(settings: ServerSettings | None = None) -> StaticAnswers:
         tokens=TokenIssuer(secret, settings.access_token_minutes, settings.refresh_token_minutes),
         events=EventEmitter(sio),
         mailer=Mailer(settings.smtp),
+        limiter=RateLimiter(
+            {
+                "auth": settings.rate_limit_auth,
+                "recover": settings.rate_limit_recover,
+                "recover_target": settings.rate_limit_recover_target,
+            }
+        ),
     )
     namespace = TasksNamespace(ctx)
     sio.register_namespace(namespace)
@@ -111,4 +125,7 @@ def create_app(settings: ServerSettings | None = None) -> StaticAnswers:
         f"{api}/version": {"version": WIRE_VERSION},
         f"{api}/blobstream/status": {"blob_store_enabled": False},
     }
-    return StaticAnswers(full, static, any_origin="*" in settings.cors_origins)
+    any_origin = "*" in settings.cors_origins
+    answers = StaticAnswers(full, static, any_origin=any_origin)
+    limited = AuthRateLimit(answers, ctx.limiter, api, any_origin=any_origin)
+    return SecurityHeaders(limited, docs_paths={f"{api}/docs", f"{api}/redoc"})

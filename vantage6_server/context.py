@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vantage6_server.db.session import Database
 from vantage6_server.events.emitter import EventEmitter
 from vantage6_server.mail import Mailer
+from vantage6_server.security.ratelimit import RateLimiter
 from vantage6_server.security.tokens import TokenIssuer
+from vantage6_server.services.background import BackgroundJobs
 from vantage6_server.settings import ServerSettings
 
 
@@ -18,3 +20,5 @@ class ServerContext:
     tokens: TokenIssuer
     events: EventEmitter
     mailer: Mailer
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter({}))
+    jobs: BackgroundJobs = field(default_factory=BackgroundJobs)

@@ -3,48 +3,17 @@
 from __future__ import annotations
 
 import logging
-import queue
 import smtplib
-import threading
-from collections.abc import Callable
 from email.message import EmailMessage
 
 from vantage6_server.settings import SmtpSettings
 
 log = logging.getLogger(__name__)
-#: mail jobs waiting for the mail thread; beyond this, new ones are dropped (and logged)
-MAX_PENDING_JOBS = 1000
 
 
 class Mailer:
     def __init__(self, settings: SmtpSettings | None) -> None:
         self.settings = settings
-        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue(MAX_PENDING_JOBS)
-        self._worker: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def later(self, job: Callable[[], None]) -> None:
-        """Run ``job`` in the mail thread, after the caller has answered its request.
-
-        Recovery requests put their whole work here (account lookup, token, mail), so that
-        neither their answer nor its time depends on whether the account exists.
-        """
-        with self._lock:
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._work, name="mail", daemon=True)
-                self._worker.start()
-        try:
-            self._jobs.put_nowait(job)
-        except queue.Full:
-            log.warning("Mail queue full; a recovery request was dropped")
-
-    def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            try:
-                job()
-            except Exception:  # noqa: BLE001 - one failed job must not stop the mail thread
-                log.exception("Mail job failed")
 
     @property
     def enabled(self) -> bool:

@@ -38,6 +38,17 @@ class ServerSettings(BaseSettings):
     inactivation_minutes: int = Field(15, ge=1)
     two_factor_auth: bool = False
     recovery_token_minutes: int = Field(60, ge=1)
+    rate_limit_auth: str = Field(
+        "60/minute",
+        description="per client address and endpoint: logins, refresh, password change and "
+        "resets (e.g. '60/minute;600/hour'; empty: no limit)",
+    )
+    rate_limit_recover: str = Field(
+        "5/minute;30/hour", description="per client address: recovery mails asked for"
+    )
+    rate_limit_recover_target: str = Field(
+        "3/hour", description="per account named: recovery mails sent (more are not sent)"
+    )
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     node_offline_seconds: int = Field(180, ge=5)
     server_name: str = "vantage6"
@@ -45,6 +56,14 @@ class ServerSettings(BaseSettings):
     rabbitmq_uri: str | None = None
     cors_origins: list[str] = ["*"]
     log_level: str = "info"
+
+    @field_validator("rate_limit_auth", "rate_limit_recover", "rate_limit_recover_target")
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        from vantage6_server.security.ratelimit import parse_limit
+
+        parse_limit(value)  # ValueError names the problem
+        return value.strip()
 
     @field_validator("api_path")
     @classmethod

@@ -11,42 +11,20 @@ import time
 from pathlib import Path
 
 import httpx
-import pyotp
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
 
 from tests.api import Api
 from tests.livestack import LiveServer, free_port, start_server
+from tests.security.auth_fixtures import MailSink, Totp
 
 GENERIC = "Invalid username or password, or the account is temporarily locked"
 
 
-class MailSink:
-    """A real SMTP server on loopback that keeps what it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-        self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
-        self.messages.append(envelope.content.decode("utf-8", "replace"))
-        return "250 OK"
-
-    def wait_for(self, count: int, timeout: float = 10) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.messages
-
-
 @pytest.fixture(scope="module")
 def mail() -> MailSink:
-    sink = MailSink()
-    sink.controller.start()
-    yield sink
-    sink.controller.stop()
+    with MailSink().running() as sink:
+        yield sink
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +80,12 @@ def _totp_login(server: LiveServer, username: str, password: str) -> Api:
         assert first["qr_uri"].startswith("otpauth://totp/")
     else:
         pytest.fail(f"expected a 2FA setup answer, got {first}")
-    resp = _login(server, username, password, pyotp.TOTP(secret).now())
+    codes = Totp(secret)
+    resp = _login(server, username, password, codes.code())
     assert resp.status_code == 200, resp.text
     api = Api(server.api_url, resp.json()["access_token"])
     api.otp_secret = secret
+    api.codes = codes  # each code is accepted once
     return api
 
 
@@ -203,7 +183,7 @@ def test_two_factor_required_once_set_up(strict_server: LiveServer, strict_root:
     assert no_code.status_code == 401 and "qr_uri" not in no_code.text
     bad = _login(strict_server, "twofa", "Start-Pass-1!", "000000")
     assert bad.status_code == 401
-    good = _login(strict_server, "twofa", "Start-Pass-1!", pyotp.TOTP(api.otp_secret).now())
+    good = _login(strict_server, "twofa", "Start-Pass-1!", api.codes.code())
     assert good.status_code == 200
 
 
@@ -238,7 +218,7 @@ def test_password_recovery_by_mail(
         json={"reset_token": token, "password": "Other-New-Pass-3!"},
     )
     assert again.status_code == 400
-    code = pyotp.TOTP(api.otp_secret).now()
+    code = api.codes.code()
     assert _login(strict_server, "forgetful", "Start-Pass-1!", code).status_code == 401
     assert _login(strict_server, "forgetful", "Brand-New-Pass-2!", code).status_code == 200
     # tokens issued before the reset are revoked
@@ -277,7 +257,15 @@ def test_password_change_and_refresh(live_server: LiveServer, root_api: Api) -> 
         json={"current_password": "Start-Pass-1!", "new_password": "Next-Pass-2!"},
     )
     assert ok.status_code == 200
-    assert _login(live_server, "changer", "Next-Pass-2!").status_code == 200
+    # the change ends every earlier session; the answer carries the caller's new pair
+    assert api.get("/user").status_code == 401
+    assert Api(live_server.api_url, ok.json()["access_token"]).get("/user").status_code == 200
+    old_refresh = httpx.post(
+        live_server.api_url + "/token/refresh",
+        headers={"Authorization": f"Bearer {tokens['refresh_token']}"},
+    )
+    assert old_refresh.status_code == 401
+    tokens = _login(live_server, "changer", "Next-Pass-2!").json()
     refreshed = httpx.post(
         live_server.api_url + "/token/refresh",
         headers={"Authorization": f"Bearer {tokens['refresh_token']}"},

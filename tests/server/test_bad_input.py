@@ -589,6 +589,8 @@ def _token(context: Context, *, key: str | None = None, alg: str = "HS256", **cl
         "client_type": "user",
         "type": "access",
         "ver": 0,
+        # the root user's token_key, as its real tokens carry it
+        "key": jwt.decode(context.root.token, options={"verify_signature": False}).get("key"),
         "exp": now + dt.timedelta(minutes=10),
         **claims,
     }

@@ -19,7 +19,7 @@ from vantage6_server.rbac.principal import (
     node_principal,
     user_rule_keys,
 )
-from vantage6_server.security.tokens import TokenError
+from vantage6_server.security.tokens import TokenError, key_matches
 
 
 # The trivial dependencies are ``async def`` so that FastAPI does not send each of them
@@ -49,14 +49,24 @@ def bearer_token(request: Request) -> str:
 
 
 def principal_from_claims(claims: dict, session: Session) -> Principal:
-    """Turn verified access-token claims into a principal, checking it still exists."""
+    """Turn verified access-token claims into a principal, checking it still exists.
+
+    The ``key`` claim must be the subject row's ``token_key``: a token outlives neither its
+    subject nor a revocation, even if another row gets the subject's id.
+    """
     kind = claims.get("client_type")
     if kind == "user":
         user_id = _int(claims["sub"])
         user = session.execute(
-            select(m.User.organization_id, m.User.token_version).where(m.User.id == user_id)
+            select(m.User.organization_id, m.User.token_version, m.User.token_key).where(
+                m.User.id == user_id
+            )
         ).one_or_none()
-        if user is None or claims.get("ver", 0) != user.token_version:
+        if (
+            user is None
+            or claims.get("ver", 0) != user.token_version
+            or not key_matches(claims, user.token_key)
+        ):
             raise unauthorized("Token no longer valid")
         return Principal(
             kind="user",
@@ -67,7 +77,7 @@ def principal_from_claims(claims: dict, session: Session) -> Principal:
         )
     if kind == "node":
         node = session.get(m.Node, _int(claims["sub"]))
-        if node is None:
+        if node is None or not key_matches(claims, node.token_key):
             raise unauthorized("Token no longer valid")
         return node_principal(node, session)
     if kind == "container":
@@ -75,7 +85,11 @@ def principal_from_claims(claims: dict, session: Session) -> Principal:
         if not isinstance(identity, dict) or "task_id" not in identity:
             raise unauthorized("Invalid container token")
         task = session.get(m.Task, _int(identity["task_id"]))
-        if task is None or task.status not in UNFINISHED_STATUSES:
+        if (
+            task is None
+            or task.status not in UNFINISHED_STATUSES
+            or not key_matches(claims, task.token_key)
+        ):
             raise unauthorized("Container token expired: its task has ended")
         try:
             return container_principal(identity, session)

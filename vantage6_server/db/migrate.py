@@ -18,12 +18,35 @@ def alembic_config(uri: str) -> Config:
     return config
 
 
+class MigrationError(RuntimeError):
+    """A migration left the database inconsistent (it was rolled back)."""
+
+
 def upgrade_to_head(engine: Engine) -> None:
-    """Bring the database schema to the newest revision."""
+    """Bring the database schema to the newest revision.
+
+    On SQLite, foreign keys are off while migrations run (a table rebuild drops the old table,
+    which would cascade-delete the rows that refer to it) and checked before the commit.
+    """
     config = alembic_config(str(engine.url))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            # outside any transaction: SQLite ignores this pragma inside one
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise MigrationError(f"foreign keys broken by a migration: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 if __name__ == "__main__":  # pragma: no cover - developer tool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from sqlalchemy import (
     JSON,
@@ -27,6 +28,16 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     """Declarative base of every model."""
+
+
+#: table options of every table with an integer id: SQLite never hands out a deleted row's id
+#: again (PostgreSQL sequences never do). Tokens name their subject by id.
+NO_ID_REUSE = {"sqlite_autoincrement": True}
+
+
+def new_token_key() -> str:
+    """A random value that tells this row from any other that ever had its id."""
+    return secrets.token_hex(16)
 
 
 collaboration_organization = Table(
@@ -73,6 +84,7 @@ class ServerSetting(Base):
 
 class Organization(Base):
     __tablename__ = "organization"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     domain: Mapped[str | None] = mapped_column(String(256))
@@ -94,6 +106,7 @@ class Organization(Base):
 
 class Collaboration(Base):
     __tablename__ = "collaboration"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     encrypted: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -115,6 +128,7 @@ class Collaboration(Base):
 
 class Study(Base):
     __tablename__ = "study"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     collaboration_id: Mapped[int] = mapped_column(
@@ -128,7 +142,7 @@ class Study(Base):
 
 class Rule(Base):
     __tablename__ = "rule"
-    __table_args__ = (UniqueConstraint("name", "operation", "scope"),)
+    __table_args__ = (UniqueConstraint("name", "operation", "scope"), NO_ID_REUSE)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
     operation: Mapped[str] = mapped_column(String(16))
@@ -138,6 +152,7 @@ class Rule(Base):
 
 class Role(Base):
     __tablename__ = "role"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
     description: Mapped[str | None] = mapped_column(String(512))
@@ -151,6 +166,7 @@ class Role(Base):
 
 class User(Base):
     __tablename__ = "user"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(128), unique=True)
     email: Mapped[str] = mapped_column(String(256), unique=True)
@@ -165,6 +181,10 @@ class User(Base):
     otp_secret: Mapped[str | None] = mapped_column(String(64))
     otp_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     token_version: Mapped[int] = mapped_column(Integer, default=0)
+    #: in every token of this user: a token of a deleted user never fits another one
+    token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
+    #: the TOTP time step of the last accepted code; a code of that step or older is refused
+    otp_last_step: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     organization: Mapped[Organization] = relationship(back_populates="users")
@@ -174,6 +194,7 @@ class User(Base):
 
 class Node(Base):
     __tablename__ = "node"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(256), unique=True)
     api_key_digest: Mapped[str] = mapped_column(String(64), unique=True, index=True)
@@ -187,6 +208,8 @@ class Node(Base):
     last_seen: Mapped[dt.datetime | None] = mapped_column(DateTime)
     ip: Mapped[str | None] = mapped_column(String(64))
     config: Mapped[dict | None] = mapped_column(JSON)
+    #: in every token of this node; a new one revokes them all
+    token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
 
     organization: Mapped[Organization] = relationship(back_populates="nodes")
     collaboration: Mapped[Collaboration] = relationship(back_populates="nodes")
@@ -194,6 +217,7 @@ class Node(Base):
 
 class AlgorithmStore(Base):
     __tablename__ = "algorithm_store"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
     url: Mapped[str] = mapped_column(String(512))
@@ -204,6 +228,7 @@ class AlgorithmStore(Base):
 
 class Task(Base):
     __tablename__ = "task"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str | None] = mapped_column(String(256))
     description: Mapped[str | None] = mapped_column(Text)
@@ -230,6 +255,8 @@ class Task(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     databases: Mapped[list | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(32), default="pending", index=True)
+    #: in the container tokens of this task
+    token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
 
     collaboration: Mapped[Collaboration] = relationship(back_populates="tasks")
     runs: Mapped[list[Run]] = relationship(
@@ -241,6 +268,7 @@ class Task(Base):
 
 class Run(Base):
     __tablename__ = "run"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"), index=True)
     organization_id: Mapped[int] = mapped_column(
@@ -262,9 +290,24 @@ class RecoveryToken(Base):
     """Single-use token e-mailed for password or 2FA recovery; only its digest is stored."""
 
     __tablename__ = "recovery_token"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
     purpose: Mapped[str] = mapped_column(String(16))
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RefreshFamily(Base):
+    """The refresh tokens of one login: each refresh spends one and issues the next.
+
+    The row is written at the first refresh (a login writes nothing); ``generation`` is the
+    number of the refresh token that may be used next. Presenting a spent one means it was
+    copied: the subject's tokens are all revoked.
+    """
+
+    __tablename__ = "refresh_family"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)

@@ -24,7 +24,7 @@ from vantage6_server.events.emitter import (
 from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Scope
 from vantage6_server.rbac.principal import Principal, node_principal, user_rule_keys
-from vantage6_server.security.tokens import TokenError
+from vantage6_server.security.tokens import TokenError, key_matches
 from vantage6_server.services.offers import FEATURE as OFFER_FEATURE
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class TasksNamespace(socketio.AsyncNamespace):
             kind = claims.get("client_type")
             if kind == "node":
                 node = session.get(m.Node, int(claims["sub"]))
-                if node is None:
+                if node is None or not key_matches(claims, node.token_key):
                     return None
                 return {
                     "kind": "node",
@@ -105,7 +105,11 @@ class TasksNamespace(socketio.AsyncNamespace):
                 }
             if kind == "user":
                 user = session.get(m.User, int(claims["sub"]))
-                if user is None or claims.get("ver", 0) != user.token_version:
+                if (
+                    user is None
+                    or claims.get("ver", 0) != user.token_version
+                    or not key_matches(claims, user.token_key)
+                ):
                     return None
                 principal = Principal(
                     kind="user",

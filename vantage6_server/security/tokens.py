@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,19 @@ ALGORITHM = "HS256"
 
 class TokenError(Exception):
     """A token is missing, malformed, forged, expired or of the wrong kind."""
+
+
+def key_matches(claims: dict[str, Any], token_key: str | None) -> bool:
+    """Whether a token was issued to this very row (its ``key`` claim is the row's
+    ``token_key``), not to a deleted one whose id the row got."""
+    claimed = claims.get("key")
+    if not isinstance(claimed, str) or not token_key:
+        return False
+    return hmac.compare_digest(claimed.encode(), token_key.encode())
+
+
+def new_family() -> str:
+    return secrets.token_hex(16)
 
 
 @dataclass(frozen=True)
@@ -29,18 +43,39 @@ class TokenIssuer:
             payload["exp"] = now + dt.timedelta(minutes=minutes)
         return jwt.encode(payload, self.secret, algorithm=ALGORITHM)
 
-    def pair(self, identity: int, client_type: str, extra: dict[str, Any] | None = None) -> dict:
-        """Access and refresh tokens for a user or a node."""
-        claims = {"sub": identity, "client_type": client_type, **(extra or {})}
+    def pair(
+        self,
+        identity: int,
+        client_type: str,
+        key: str,
+        extra: dict[str, Any] | None = None,
+        family: str | None = None,
+        generation: int = 0,
+    ) -> dict:
+        """Access and refresh tokens for a user or a node.
+
+        ``key`` is the subject's ``token_key``; the refresh token is number ``generation`` of
+        ``family`` (a new family, i.e. a new login, when not given).
+        """
+        claims = {"sub": identity, "client_type": client_type, "key": key, **(extra or {})}
+        refresh = {"type": "refresh", "fam": family or new_family(), "gen": generation}
         return {
             "access_token": self._encode({**claims, "type": "access"}, self.access_minutes),
-            "refresh_token": self._encode({**claims, "type": "refresh"}, self.refresh_minutes),
+            "refresh_token": self._encode({**claims, **refresh}, self.refresh_minutes),
         }
 
-    def container(self, identity: dict[str, Any], minutes: int) -> str:
-        """A container token; the server also rejects it once its task has finished."""
+    def refresh_expiry(self) -> dt.datetime:
+        """When a refresh token issued now expires (naive UTC, as the database keeps it)."""
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return now + dt.timedelta(minutes=self.refresh_minutes)
+
+    def container(self, identity: dict[str, Any], minutes: int, key: str) -> str:
+        """A container token; the server also rejects it once its task has finished.
+
+        ``key`` is the task's ``token_key``.
+        """
         # vantage6 algorithm tools read the container identity from the "sub" claim.
-        claims = {"sub": identity, "client_type": "container", "type": "access"}
+        claims = {"sub": identity, "client_type": "container", "type": "access", "key": key}
         return self._encode(claims, minutes)
 
     def decode(self, token: str, expected_type: str = "access") -> dict[str, Any]:

@@ -43,7 +43,9 @@ def container_identity(task: m.Task, node: m.Node) -> dict[str, Any]:
 
 
 def issue_container_token(tokens: TokenIssuer, task: m.Task, node: m.Node) -> str:
-    return tokens.container(container_identity(task, node), CONTAINER_TOKEN_MAX_MINUTES)
+    return tokens.container(
+        container_identity(task, node), CONTAINER_TOKEN_MAX_MINUTES, task.token_key
+    )
 
 
 def offer_runs(session: Session, events: EventEmitter, tokens: TokenIssuer, task: m.Task) -> int:

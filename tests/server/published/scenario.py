@@ -25,6 +25,12 @@ client = Client(host, port, "/api", log_level="error")
 client.authenticate("root", root_password)
 step("login", client.whoami is not None and client.whoami.organization_name == "root")
 step("version", client.util.get_server_version().get("version", "").startswith("4."))
+# refresh tokens are single use: the client keeps the one each refresh hands back
+for i in range(2):
+    before = client.token
+    client.refresh_token()
+    step(f"refresh token {i}", client.token != before and client.whoami is not None)
+step("works after refresh", client.organization.get(client.whoami.organization_id)["id"])
 
 orgs = []
 for i in range(3):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Request
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from vantage6_common.status import UNFINISHED_STATUSES
 from vantage6_server.api.common import LenientBody, get_or_404
@@ -21,7 +19,7 @@ from vantage6_server.api.deps import (
 from vantage6_server.api.errors import bad_request, unauthorized
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
-from vantage6_server.security import totp
+from vantage6_server.security import lockout, refresh_family, totp
 from vantage6_server.security.passwords import verify_password
 from vantage6_server.security.secrets_util import digest
 from vantage6_server.security.tokens import TokenError
@@ -29,7 +27,8 @@ from vantage6_server.services.offers import issue_container_token
 
 router = APIRouter(tags=["Authentication"])
 
-LOGIN_FAILED = "Invalid username or password, or the account is temporarily locked"
+LOGIN_FAILED = lockout.FAILED
+REFRESH_REUSED = "This refresh token was used before: every session of this account has ended"
 
 
 class UserLogin(LenientBody):
@@ -47,15 +46,36 @@ class ContainerTokenRequest(LenientBody):
     image: str = Field(min_length=1, max_length=512)
 
 
-def user_token_pair(ctx, user: m.User) -> dict:
+def user_token_pair(ctx, user: m.User, family: str | None = None, generation: int = 0) -> dict:
     extra = {"ver": user.token_version, "roles": [r.name for r in user.roles]}
-    tokens = ctx.tokens.pair(user.id, "user", extra)
+    tokens = ctx.tokens.pair(user.id, "user", user.token_key, extra, family, generation)
     return {**tokens, "refresh_url": "/api/token/refresh", "user_url": f"/api/user/{user.id}"}
 
 
-def node_token_pair(ctx, node: m.Node) -> dict:
-    tokens = ctx.tokens.pair(node.id, "node")
+def node_token_pair(ctx, node: m.Node, family: str | None = None, generation: int = 0) -> dict:
+    tokens = ctx.tokens.pair(node.id, "node", node.token_key, None, family, generation)
     return {**tokens, "refresh_url": "/api/token/refresh", "node_url": f"/api/node/{node.id}"}
+
+
+def _use_totp_step(session, user: m.User, code) -> bool:
+    """Accept ``code`` once: record its time step, unless that step (or a later one) was
+    used before. The conditional update makes two requests with one code race safely."""
+    step = totp.accepted_step(user.otp_secret, code, user.otp_last_step)
+    if step is None:
+        return False
+    claimed = session.execute(
+        update(m.User)
+        .where(
+            m.User.id == user.id,
+            or_(m.User.otp_last_step.is_(None), m.User.otp_last_step < step),
+        )
+        .values(otp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return False
+    user.otp_last_step = step
+    return True
 
 
 @router.post("/token/user", summary="Log in as a user")
@@ -66,26 +86,20 @@ def login_user(body: UserLogin, ctx: Ctx, session: Db) -> dict:
     if user is None:
         raise unauthorized(LOGIN_FAILED)
     now = m.utcnow()
-    window = dt.timedelta(minutes=settings.inactivation_minutes)
-    locked = (
-        user.failed_login_attempts >= settings.max_failed_attempts
-        and user.last_login_attempt is not None
-        and now - user.last_login_attempt < window
-    )
-    if locked or not password_ok:
-        if not locked:
-            recent = user.last_login_attempt and now - user.last_login_attempt < window
-            user.failed_login_attempts = (user.failed_login_attempts if recent else 0) + 1
-            user.last_login_attempt = now
-            session.commit()
+    if lockout.is_locked(user, settings, now):
         raise unauthorized(LOGIN_FAILED)
+    if not password_ok:
+        lockout.record_failure(user, settings, now)
+        session.commit()
+        raise unauthorized(LOGIN_FAILED)
+    code = None if body.mfa_code is None else str(body.mfa_code)
     if settings.two_factor_auth:
         if not (user.otp_secret and user.otp_confirmed):
             if not user.otp_secret:
                 user.otp_secret = totp.new_secret()
             user.failed_login_attempts = 0
             session.commit()
-            if body.mfa_code is not None and totp.verify(user.otp_secret, str(body.mfa_code)):
+            if code is not None and _use_totp_step(session, user, code):
                 user.otp_confirmed = True
                 session.commit()
             else:
@@ -97,15 +111,11 @@ def login_user(body: UserLogin, ctx: Ctx, session: Db) -> dict:
                     "msg": "Scan this QR code with an authenticator app, then log in again "
                     "with the code it shows as mfa_code",
                 }
-        elif not totp.verify(
-            user.otp_secret, None if body.mfa_code is None else str(body.mfa_code)
-        ):
-            user.failed_login_attempts += 1
-            user.last_login_attempt = now
+        elif not _use_totp_step(session, user, code):
+            lockout.record_failure(user, settings, now)
             session.commit()
             raise unauthorized("Invalid or missing two-factor authentication code")
-    user.failed_login_attempts = 0
-    user.last_login_attempt = now
+    lockout.record_success(user, now)
     session.commit()
     return user_token_pair(ctx, user)
 
@@ -135,16 +145,27 @@ def container_token(body: ContainerTokenRequest, node: NodeAuth, ctx: Ctx, sessi
 
 @router.post("/token/refresh", summary="New token pair from a refresh token")
 def refresh(request: Request, ctx: Ctx, session: Db) -> dict:
+    """Spend a refresh token for a new pair; a spent one presented again ends every session
+    of its user or node (a copy of it is in someone else's hands)."""
     try:
         claims = ctx.tokens.decode(bearer_token(request), expected_type="refresh")
     except TokenError as exc:
         raise unauthorized(str(exc)) from exc
     principal = principal_from_claims(claims, session)
+    if principal.is_container:
+        raise unauthorized("Containers cannot refresh tokens")
+    family, generation = claims.get("fam"), claims.get("gen")
+    if not isinstance(family, str) or type(generation) is not int:
+        raise unauthorized("Invalid refresh token")
+    if not refresh_family.spend(session, family, generation, ctx.tokens.refresh_expiry()):
+        refresh_family.revoke_subject(session, principal.kind, principal.id)
+        session.commit()
+        raise unauthorized(REFRESH_REUSED)
+    session.commit()
     if principal.is_user:
-        return user_token_pair(ctx, session.get(m.User, principal.id))
-    if principal.is_node:
-        return node_token_pair(ctx, session.get(m.Node, principal.id))
-    raise unauthorized("Containers cannot refresh tokens")
+        user = session.get(m.User, principal.id)
+        return user_token_pair(ctx, user, family, generation + 1)
+    return node_token_pair(ctx, session.get(m.Node, principal.id), family, generation + 1)
 
 
 @router.post("/token/user/validate", summary="Validate a user token (for the algorithm store)")
