@@ -34,10 +34,12 @@ def admin(live: LiveServer) -> Api:
 
 def _org_collab_node(admin: Api, tag: str) -> tuple[int, int, dict]:
     org = admin.ok("POST", "/organization", json={"name": f"{tag} org"})["id"]
+    # the admin's own organization takes part: only members create tasks
+    own = admin.ok("POST", "/token/user/validate")["organization_id"]
     collab = admin.ok(
         "POST",
         "/collaboration",
-        json={"name": f"{tag} collab", "encrypted": False, "organization_ids": [org]},
+        json={"name": f"{tag} collab", "encrypted": False, "organization_ids": [org, own]},
     )["id"]
     node = admin.ok("POST", "/node", json={"collaboration_id": collab, "organization_id": org})
     return org, collab, node

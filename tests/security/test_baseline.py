@@ -12,6 +12,7 @@ import pytest
 import socketio
 from sqlalchemy import create_engine, text
 
+from tests.api import Api
 from tests.livestack import LiveServer, start_server
 
 
@@ -32,9 +33,10 @@ def _secret(server: LiveServer) -> str:
         ).scalar_one()
 
 
-def _root_token(secret: str | None, alg: str = "HS256", **claims) -> str:
+def _root_token(secret: str | None, alg: str = "HS256", *, key: str, **claims) -> str:
     now = dt.datetime.now(dt.UTC)
     payload = {
+        "key": key,  # the root user's token_key, as its real tokens carry it
         "iat": now,
         "nbf": now,
         "jti": "forged",
@@ -67,15 +69,21 @@ def test_socketio_refuses_forged_tokens(server: LiveServer):
     """A real root token connects; the same claims unsigned (``alg: none``), signed with
     another key or another algorithm, expired, or as a refresh token do not."""
     secret = _secret(server)
+    real = Api.as_user(server.api_url, server.root_username, server.root_password).token
+    key = jwt.decode(real, options={"verify_signature": False})["key"]
     past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
-    assert _connects(server, _root_token(secret)), "the forging is right: valid claims connect"
+    assert _connects(server, _root_token(secret, key=key)), (
+        "the forging is right: valid claims connect"
+    )
     forged = {
-        "alg none": _root_token(None, alg="none"),
-        "wrong key": _root_token("not-the-server-secret-" * 3),
-        "HS512 with the right key": _root_token(secret, alg="HS512"),
-        "expired": _root_token(secret, iat=past, nbf=past, exp=past + dt.timedelta(hours=1)),
-        "refresh token": _root_token(secret, type="refresh"),
-        "stale token version": _root_token(secret, ver=7),
+        "alg none": _root_token(None, key=key, alg="none"),
+        "wrong key": _root_token("not-the-server-secret-" * 3, key=key),
+        "HS512 with the right key": _root_token(secret, key=key, alg="HS512"),
+        "expired": _root_token(
+            secret, key=key, iat=past, nbf=past, exp=past + dt.timedelta(hours=1)
+        ),
+        "refresh token": _root_token(secret, key=key, type="refresh"),
+        "stale token version": _root_token(secret, key=key, ver=7),
     }
     connected = [name for name, token in forged.items() if _connects(server, token)]
     assert connected == []

@@ -43,7 +43,7 @@ class Listener:
     def _recorder(self, name: str):
         return lambda data=None: self.events.put((name, data))
 
-    def wait(self, name: str, timeout: float = 5.0, match=lambda d: True):
+    def wait(self, name: str, timeout: float = 20.0, match=lambda d: True):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
