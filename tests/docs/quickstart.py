@@ -16,7 +16,7 @@ MARKER = "<!-- quickstart-test -->"
 _BLOCK = re.compile(re.escape(MARKER) + r"\s*\n```bash\n(.*?)\n```", re.DOTALL)
 
 
-def tested_blocks(text: str | None = None) -> list[str]:
+def quickstart_blocks(text: str | None = None) -> list[str]:
     """The marked ``bash`` blocks, in page order."""
     if text is None:
         text = QUICKSTART.read_text(encoding="utf-8")

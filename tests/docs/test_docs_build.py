@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.docs.quickstart import REPO, tested_blocks
+from tests.docs.quickstart import REPO, quickstart_blocks
 
 README = REPO / "README.md"
 
@@ -43,7 +43,7 @@ def test_readme_has_exactly_two_setup_commands():
 
 
 def test_quickstart_starts_with_the_readme_sandbox_command():
-    blocks = tested_blocks()
+    blocks = quickstart_blocks()
     assert len(blocks) >= 5
     assert blocks[0].strip() == "bash scripts/sandbox.sh"
     assert blocks[-1].strip() == "v6 sandbox down --purge"

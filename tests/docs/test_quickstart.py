@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from tests.docs.quickstart import REPO, tested_blocks
+from tests.docs.quickstart import REPO, quickstart_blocks
 
 pytestmark = pytest.mark.containers
 
@@ -40,7 +40,7 @@ def test_quickstart_commands_run_as_written(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = clean_environment(home)
-    script = "set -euo pipefail\n" + "\n".join(tested_blocks()) + "\n"
+    script = "set -euo pipefail\n" + "\n".join(quickstart_blocks()) + "\n"
     (tmp_path / "quickstart.sh").write_text(script)
     proc = subprocess.Popen(
         ["bash", str(tmp_path / "quickstart.sh")],
@@ -74,6 +74,7 @@ def test_quickstart_commands_run_as_written(tmp_path):
     )
     assert "export V6_SERVER_URL=" in out
     assert '"bmi"' in out  # the summary of step 5, printed by --wait
+    assert '"systolic_bp"' in out  # v6 task result 1: the sandbox's own demo task
     assert "mean systolic blood pressure:" in out  # the Python client of step 6
     assert "sandbox 'sandbox' stopped and deleted" in err
     assert not (home / ".config" / "vantage6-next" / "sandbox" / "sandbox").exists()
