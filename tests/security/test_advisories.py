@@ -1,8 +1,8 @@
 """Published vantage6 advisories, each replayed against a real server (and a real node).
 
-One test per advisory that no other security module covers; ``docs/security.md`` maps every
-advisory to its test. Each docstring says what a vulnerable server or node would do, so that
-the assertion that catches it is clear.
+One test per advisory that no other security module covers; ``docs/design/security.md`` maps
+every advisory to its test. Each docstring says what a vulnerable server or node would do, so
+that the assertion that catches it is clear.
 """
 
 from __future__ import annotations
