@@ -1,8 +1,9 @@
 """The published vantage6-node 4.14 as a station of a test federation (tests/node/harness.py).
 
 The node runs on the host (its non-dockerized mode, started by ``run_published_node.py``) from
-its own Python 3.10 venv, against our live server on loopback. Its docker SDK talks to a private ``podman
-system service`` (Docker API). What the node needs outside its own image, read from its source:
+its own Python 3.10 venv, against our live server on loopback. Its docker SDK talks to a
+private ``podman system service`` (Docker API). What the node needs outside its own image,
+read from its source:
 
 - a YAML config in the 4.x node format; ``directories`` puts its logs and data (task folders,
   the copied CSV) under the test's folder; the instance name (the config file's stem) names
