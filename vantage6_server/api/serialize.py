@@ -8,6 +8,9 @@ from typing import Any
 from vantage6_server.db import models as m
 
 API = "/api"
+# Every run and result carries these in vantage6 4.14; its node and proxy index them directly.
+# This server keeps inputs and results in the database (no blob store, no scheduled cleanup).
+NO_BLOB = {"blob_storage_used": False, "cleanup_at": None}
 
 
 def stub(resource: str, id_: int | None, methods: tuple[str, ...] = ("GET", "PATCH", "DELETE")):
@@ -190,6 +193,7 @@ def run(rn: m.Run, include_task: bool = False, node_stub: dict | None = None) ->
         "results": stub("result", rn.id, ("GET", "PATCH")),
         "node": node_stub,
         "ports": [],
+        **NO_BLOB,
     }
     return out
 
@@ -200,4 +204,5 @@ def result(rn: m.Run) -> dict[str, Any]:
         "result": rn.result,
         "run": stub("run", rn.id, ("GET", "PATCH")),
         "task": stub("task", rn.task_id, ("GET", "DELETE")),
+        **NO_BLOB,
     }

@@ -58,8 +58,10 @@ class TasksNamespace(socketio.AsyncNamespace):
         try:
             claims = self.ctx.tokens.decode(token)
         except TokenError as exc:
+            # without data: the 4.x node's handlers take none. It then refreshes its token (or
+            # logs in again) and connects anew; this connection is refused all the same.
             event = "expired_token" if "expired" in str(exc) else "invalid_token"
-            await self.emit(event, {"msg": str(exc)}, to=sid)
+            await self.emit(event, to=sid)
             return False
         info = await to_thread.run_sync(self._identify, claims)
         if info is None:
@@ -77,7 +79,7 @@ class TasksNamespace(socketio.AsyncNamespace):
                 room=collaboration_room(info["collaboration_id"]),
                 skip_sid=sid,
             )
-            await self.emit("sync", {}, to=sid)
+            await self.emit("sync", to=sid)  # without data: the 4.x node's handler takes none
         return True
 
     def _identify(self, claims: dict) -> dict | None:
