@@ -14,9 +14,11 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
+from tests.api import Api
+from tests.livestack import start_server
 from tests.mixed.published_node import PublishedNode, published_logs
 from tests.node.conftest import make_datasets, podman_images, test_image  # noqa: F401 - fixtures
-from tests.node.harness import Federation, image_present, podman
+from tests.node.harness import PASSWORD, Federation, image_present, podman
 from tests.published import published_node_python
 from vantage6_node.runtime.podman_service import PodmanService
 
@@ -27,7 +29,7 @@ DEMO_IMAGE = "localhost/v6-demo:latest"
 FINISHED = ("completed", "failed", "crashed", "killed by user", "not allowed", "start failed")
 
 
-# -- fixtures --------------------------------------------------------------------------------------
+# -- fixtures -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def published_image(podman_images) -> str:  # noqa: F811 - the fixture imported above
     published_node_python()  # skip (fail under CI) before anything starts
@@ -98,6 +100,25 @@ class PublishedFederation:
             time.sleep(0.2)
 
 
+class RenewingApi(Api):
+    """A user's API session that logs in again when its access token has expired."""
+
+    def __init__(self, api_url: str, username: str, password: str) -> None:
+        super().__init__(api_url)
+        self.username, self.password = username, password
+        self.login()
+
+    def login(self) -> None:
+        self.token = Api.as_user(self.api_url, self.username, self.password).token
+
+    def request(self, method: str, path: str, **kwargs):
+        resp = super().request(method, path, **kwargs)
+        if resp.status_code == 401:
+            self.login()
+            resp = super().request(method, path, **kwargs)
+        return resp
+
+
 def _federation(live_server, root_api, workdir, docker_api, encrypted, datasets, published=None):
     fed = Federation(live_server, root_api, workdir, datasets, encrypted=encrypted)
     pub = PublishedFederation(fed, docker_api, published)
@@ -131,7 +152,7 @@ def _no_errors(node: PublishedNode, since: int = 0) -> None:
     assert "Traceback" not in output, output[-4000:]
 
 
-# -- tests: published nodes only ---------------------------------------------------------------------
+# -- tests: published nodes only -----------------------------------------------------------------
 def test_central_task_with_partials_through_the_proxy(two_published: PublishedFederation):
     """A central task on a published node starts partial subtasks at both organizations through
     the node's proxy (encrypting each input for its organization in the encrypted case), reads
@@ -207,6 +228,27 @@ def _containers(node: PublishedNode, run_id: int) -> list[str]:
     return out.split()
 
 
+def test_database_parameters_reach_the_algorithm(
+    two_published: PublishedFederation,
+    test_image,  # noqa: F811
+):
+    """A task's per-database parameters (here a query) arrive in the algorithm's environment:
+    the node reads ``task.databases[].parameters`` as JSON text."""
+    pub = two_published
+    fed = pub.fed
+    task = fed.create_task(
+        {"method": "database_env"},
+        [fed.stations[0].org_id],
+        image=test_image,
+        databases=[{"label": "default", "query": "SELECT age FROM t", "sheet_name": "S1"}],
+    )
+    assert pub.wait_task(task["id"], timeout=180) == "completed", pub.logs()
+    (env,) = fed.results(task["id"])
+    assert env["DEFAULT_QUERY"] == "SELECT age FROM t"
+    assert env["DEFAULT_SHEET_NAME"] == "S1"
+    assert env["DEFAULT_DATABASE_TYPE"] == "csv"
+
+
 def test_offline_node_catches_up(two_published: PublishedFederation):
     """A run created while the node was down is picked up when it reconnects (``sync``)."""
     pub = two_published
@@ -235,35 +277,77 @@ def test_offline_node_catches_up(two_published: PublishedFederation):
     _no_errors(node, since)
 
 
-# -- tests: our nodes and a published one ------------------------------------------------------------
+def test_expired_token_reconnects_and_keeps_working(tmp_path, docker_api, published_image):
+    """The node's socket reconnects with the token it first connected with. After the server
+    was away for longer than an access token lives, that token has expired: the server sends
+    ``expired_token``, the node refreshes its token, connects anew and keeps running tasks."""
+    config = tmp_path / "server.yaml"
+    config.write_text("access_token_minutes: 1\n")
+    server, cleanup = start_server("sqlite", config_file=config)
+    pub = None
+    try:
+        # (access tokens live a minute here)
+        root = RenewingApi(server.api_url, server.root_username, server.root_password)
+        datasets = make_datasets(1, seed=3)
+        pub = _federation(server, root, tmp_path, docker_api, False, datasets)
+        fed = pub.fed
+        fed.researcher = RenewingApi(server.api_url, fed.researcher_username, PASSWORD)
+        node = pub.nodes[0]
+        # (its token refresher renews a token that lives under 10 minutes without pause: keep
+        # this part short)
+        server.stop()
+        time.sleep(65 + 5)  # longer than the token lifetime, whenever it was last renewed
+        since = len(node.log_text())
+        server.start()
+        node.wait_log(r"Your token is no longer valid", after=since, timeout=120)
+        node.wait_log(r"Tasks synced again with the server", after=since, timeout=120)
+        task = fed.create_task(
+            {"method": "partial_stats", "kwargs": {"column": "visits"}},
+            [fed.stations[0].org_id],
+            image=PUBLISHED_IMAGE,
+        )
+        assert pub.wait_task(task["id"]) == "completed", pub.logs()
+        (result,) = fed.results(task["id"])
+        assert result["count"] == len(datasets[0])
+        assert result["sum"] == datasets[0]["visits"].sum()
+    finally:
+        if pub is not None:
+            pub.stop()
+        cleanup()
+
+
+# -- tests: our nodes and a published one --------------------------------------------------------
 def test_mixed_federation(live_server, root_api, tmp_path, docker_api):
-    """One published 4.14 node and two of ours: one task over all three organizations, its
-    central part on the published node, equals pandas on the pooled data."""
+    """One published 4.14 node and two of ours in an encrypted collaboration: a task over all
+    three organizations equals pandas on the pooled data, with its central part on the published
+    node (its proxy encrypts the subtask input for our nodes) and on one of ours (our proxy
+    encrypts for the published node in the vantage6 format, the one it reads)."""
     datasets = make_datasets(3, seed=23)
     pub = _federation(live_server, root_api, tmp_path, docker_api, True, datasets, published=1)
     try:
         fed = pub.fed
-        columns = ["age", "weight"]
-        task = fed.create_task(
-            {"method": "summary", "kwargs": {"columns": columns}},
-            [fed.stations[0].org_id],
-            image=DEMO_IMAGE,
-        )
-        assert pub.wait_task(task["id"]) == "completed", (fed.runs(task["id"]), pub.logs())
-        (result,) = fed.results(task["id"])
         pooled = pd.concat(datasets, ignore_index=True)
-        for column in columns:
-            values = pooled[column]
-            got = result[column]
-            assert got["count"] == len(values)
-            assert math.isclose(got["mean"], values.mean(), rel_tol=1e-12)
-            assert math.isclose(got["variance"], values.var(ddof=1), rel_tol=1e-9)
-            assert got["min"] == values.min() and got["max"] == values.max()
-        (child,) = fed.researcher.ok("GET", "/task", params={"parent_id": task["id"]})["data"]
-        runs = fed.runs(child["id"])
-        assert sorted(r["organization"]["id"] for r in runs) == sorted(
-            s.org_id for s in fed.stations
-        )
+        columns = ["age", "weight"]
+        for central in fed.stations[:2]:  # the published node, then one of ours
+            task = fed.create_task(
+                {"method": "summary", "kwargs": {"columns": columns}},
+                [central.org_id],
+                image=DEMO_IMAGE,
+            )
+            assert pub.wait_task(task["id"]) == "completed", (fed.runs(task["id"]), pub.logs())
+            (result,) = fed.results(task["id"])
+            for column in columns:
+                values = pooled[column]
+                got = result[column]
+                assert got["count"] == len(values)
+                assert math.isclose(got["mean"], values.mean(), rel_tol=1e-12)
+                assert math.isclose(got["variance"], values.var(ddof=1), rel_tol=1e-9)
+                assert got["min"] == values.min() and got["max"] == values.max()
+            (child,) = fed.researcher.ok("GET", "/task", params={"parent_id": task["id"]})["data"]
+            runs = fed.runs(child["id"])
+            assert sorted(r["organization"]["id"] for r in runs) == sorted(
+                s.org_id for s in fed.stations
+            )
         _no_errors(pub.nodes[0])
     finally:
         pub.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from vantage6_server.db import models as m
@@ -159,7 +160,8 @@ def task(tk: m.Task, runs: list[m.Run] | None = None, results: bool = False) -> 
         "init_user": stub("user", tk.init_user_id),
         "algorithm_store": stub("algorithmstore", tk.algorithm_store_id),
         "databases": [
-            {"label": d.get("label"), "parameters": d.get("parameters")} for d in tk.databases or []
+            {"label": d.get("label"), "parameters": _json_text(d.get("parameters"))}
+            for d in tk.databases or []
         ],
         "runs": link("run", "task_id", tk.id),
         "results": link("result", "task_id", tk.id),
@@ -170,6 +172,11 @@ def task(tk: m.Task, runs: list[m.Run] | None = None, results: bool = False) -> 
     if results:
         out["results"] = [result(r) for r in tk.runs]
     return out
+
+
+def _json_text(parameters: dict | None) -> str:
+    """A database's parameters as vantage6 sends them: JSON text (the 4.x node parses it)."""
+    return json.dumps(parameters or {}, separators=(",", ":"))
 
 
 def _finished_at(tk: m.Task) -> dt.datetime | None:
