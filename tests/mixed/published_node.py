@@ -167,9 +167,28 @@ class PublishedNode:
         except OSError:
             return ""
 
-    def error_lines(self) -> list[str]:
-        """ERROR and CRITICAL lines of the node's log (the proxy has a log of its own)."""
-        return [line for line in self.log_text().splitlines() if ERROR_LINE.search(line)]
+    def output_text(self) -> str:
+        """What the process wrote to stdout/stderr (exceptions of its socket threads land here)."""
+        try:
+            return self.output_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def marks(self) -> tuple[int, int]:
+        """Current lengths of the log and the output, for ``problems(since=...)``."""
+        return len(self.log_text()), len(self.output_text())
+
+    def problems(self, since: tuple[int, int] = (0, 0)) -> list[str]:
+        """ERROR/CRITICAL lines of the node's log and tracebacks on its output after ``since``
+        (the proxy keeps a log of its own)."""
+        log_from, output_from = since
+        found = [
+            line for line in self.log_text()[log_from:].splitlines() if ERROR_LINE.search(line)
+        ]
+        output = self.output_text()[output_from:]
+        if "Traceback" in output:
+            found.append(f"output: {output[-3000:]}")
+        return found
 
     def wait_log(self, pattern: str, timeout: float = 120, after: int = 0) -> re.Match[str]:
         """Wait until the node's log (from character ``after`` on) matches ``pattern``."""
@@ -187,10 +206,7 @@ class PublishedNode:
 
     def tail(self, chars: int = 6000) -> str:
         text = self.log_text()[-chars:]
-        try:
-            output = self.output_path.read_text(errors="replace")[-2000:]
-        except OSError:
-            output = ""
+        output = self.output_text()[-2000:]
         return f"{text}\n--- output ---\n{output}" if output.strip() else text
 
 
