@@ -13,7 +13,6 @@ import glob
 import http.client
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +30,9 @@ REF_PACKAGES = [
     "uwsgi",
 ]
 DEFAULT_REF_VENV = Path.home() / ".cache" / "vantage6-next" / "v6ref"
+
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+from find_python310 import find_python310  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -90,24 +92,6 @@ def wait_for_quiet(threshold: float = 0.15, window_s: float = 2.0, max_wait_s: f
 # --------------------------------------------------------------------------- reference venv
 
 
-def _find_python310() -> str:
-    explicit = os.environ.get("V6REF_PYTHON")
-    if explicit:
-        return explicit
-    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    candidates = [shutil.which("python3.10")]
-    candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.10*/bin/python"), reverse=True)
-    for candidate in candidates:
-        # (a pyenv shim is found on PATH even when pyenv does not enable that version)
-        if candidate and subprocess.run([candidate, "-c", ""], capture_output=True).returncode == 0:
-            return candidate
-    raise RuntimeError(
-        "vantage6 4.14 needs Python 3.10, which was not found: set V6REF_PYTHON to a "
-        "python3.10 executable (or pass --ref-venv to an existing venv with "
-        "vantage6-server 4.14 and uwsgi)."
-    )
-
-
 def _venv_ready(venv: Path) -> bool:
     python = venv / "bin" / "python"
     if not (python.exists() and (venv / "bin" / "uwsgi").exists()):
@@ -134,7 +118,7 @@ def ensure_reference_venv(venv: Path, log_dir: Path) -> Path:
     with open(log_file, "w") as out:
         if not (venv / "bin" / "python").exists():
             subprocess.run(
-                [_find_python310(), "-m", "venv", str(venv)], stdout=out, stderr=out, check=True
+                [find_python310(), "-m", "venv", str(venv)], stdout=out, stderr=out, check=True
             )
         pip = [str(venv / "bin" / "python"), "-m", "pip"]
         subprocess.run(

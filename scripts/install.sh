@@ -3,6 +3,7 @@
 # - system packages for containers (podman, runc, debootstrap) when running as root
 # - .venv with the project and its test tools
 # - the published vantage6 4.14 client and algorithm tools in their own venv (compat tests)
+# - the published vantage6 4.14 node in a Python 3.10 venv (mixed-federation tests)
 # With --sandbox only what `v6 sandbox` needs: the container tools and .venv with the project
 # (no test tools, no completion shells, no published packages).
 set -euo pipefail
@@ -12,6 +13,7 @@ if [ "${1:-}" = "--sandbox" ]; then SANDBOX_ONLY=1; fi
 
 PYTHON="${PYTHON:-python3.11}"
 PUBLISHED_VENV="${V6_PUBLISHED_VENV:-$HOME/.cache/vantage6-next/v6client}"
+NODE_VENV="${V6_PUBLISHED_NODE_VENV:-$HOME/.cache/vantage6-next/v6node}"
 
 if [ -x containers/setup.sh ] || [ -f containers/setup.sh ]; then
   bash containers/setup.sh
@@ -39,4 +41,22 @@ if [ ! -x "$PUBLISHED_VENV/bin/python" ] || ! "$PUBLISHED_VENV/bin/python" -c 'i
   "$PUBLISHED_VENV/bin/pip" install -q --upgrade pip
   "$PUBLISHED_VENV/bin/pip" install -q 'vantage6-client==4.14.*' 'vantage6-algorithm-tools==4.14.*'
 fi
-echo "installed: .venv and $PUBLISHED_VENV" >&2
+
+# vantage6-node 4.14 needs Python 3.10 (found the way the benchmarks find it: PATH or pyenv).
+# Its proxy imports flask, which the package lists only as a dev extra, and its socket falls back
+# to long polling without websocket-client (it logs an ERROR then); vantage6's own image gets
+# both from their requirements.txt, so install them with the pins from there.
+node_venv_ready() {
+  "$NODE_VENV/bin/python" -c 'import importlib.metadata as m, sys, flask, websocket
+sys.exit(0 if m.version("vantage6-node").startswith("4.14.") else 1)' 2>/dev/null
+}
+if ! node_venv_ready; then
+  PYTHON310="$("$PYTHON" scripts/find_python310.py)"
+  rm -rf "$NODE_VENV"
+  mkdir -p "$(dirname "$NODE_VENV")"
+  "$PYTHON310" -m venv "$NODE_VENV"
+  "$NODE_VENV/bin/pip" install -q --upgrade pip
+  "$NODE_VENV/bin/pip" install -q 'vantage6-node==4.14.*' 'flask==3.1.1' 'websocket-client==1.5.0'
+  node_venv_ready
+fi
+echo "installed: .venv, $PUBLISHED_VENV and $NODE_VENV" >&2

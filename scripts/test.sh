@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export V6_PUBLISHED_VENV="${V6_PUBLISHED_VENV:-$HOME/.cache/vantage6-next/v6client}"
+export V6_PUBLISHED_NODE_VENV="${V6_PUBLISHED_NODE_VENV:-$HOME/.cache/vantage6-next/v6node}"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/containers/containers.conf}"
 # Container images the node and algorithm tests run (cached; rebuilt only when inputs change).
 .venv/bin/python -m vantage6_node.images build

@@ -1,6 +1,6 @@
-"""Where the published vantage6 4.14 packages live (their own venv, made by scripts/install.sh).
+"""Where the published vantage6 4.14 packages live (their own venvs, made by scripts/install.sh).
 
-Without it a developer's run skips the tests that need it; under CI (``CI`` set) it is an
+Without them a developer's run skips the tests that need them; under CI (``CI`` set) it is an
 error, so a broken install cannot pass as skipped tests.
 """
 
@@ -12,14 +12,34 @@ from pathlib import Path
 import pytest
 
 PUBLISHED_VENV = Path(os.environ.get("V6_PUBLISHED_VENV", "/opt/v6client"))
+# vantage6-node 4.14 (Python 3.10)
+PUBLISHED_NODE_VENV = Path(
+    os.environ.get(
+        "V6_PUBLISHED_NODE_VENV", str(Path.home() / ".cache" / "vantage6-next" / "v6node")
+    )
+)
 
 
-def published_python() -> Path:
-    """The venv's python, or skip (fail under CI) when it is missing."""
-    python = PUBLISHED_VENV / "bin" / "python"
-    if not python.exists():
-        message = f"published vantage6 venv not found at {PUBLISHED_VENV} (set V6_PUBLISHED_VENV)"
+def _require(executable: Path, what: str, variable: str) -> Path:
+    if not executable.exists():
+        message = f"{what} not found at {executable.parent.parent} (set {variable})"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return python
+    return executable
+
+
+def published_python() -> Path:
+    """The client venv's python, or skip (fail under CI) when it is missing."""
+    return _require(
+        PUBLISHED_VENV / "bin" / "python", "published vantage6 venv", "V6_PUBLISHED_VENV"
+    )
+
+
+def published_node_python() -> Path:
+    """The published node venv's python, or skip (fail under CI) when it is missing."""
+    return _require(
+        PUBLISHED_NODE_VENV / "bin" / "python",
+        "published vantage6-node venv",
+        "V6_PUBLISHED_NODE_VENV",
+    )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from vantage6_server.db import models as m
 
 API = "/api"
+# Every run and result carries these in vantage6 4.14; its node and proxy index them directly.
+# This server keeps inputs and results in the database (no blob store, no scheduled cleanup).
+NO_BLOB = {"blob_storage_used": False, "cleanup_at": None}
 
 
 def stub(resource: str, id_: int | None, methods: tuple[str, ...] = ("GET", "PATCH", "DELETE")):
@@ -160,7 +164,8 @@ def task(
         "init_user": stub("user", tk.init_user_id),
         "algorithm_store": stub("algorithmstore", tk.algorithm_store_id),
         "databases": [
-            {"label": d.get("label"), "parameters": d.get("parameters")} for d in tk.databases or []
+            {"label": d.get("label"), "parameters": _json_text(d.get("parameters"))}
+            for d in tk.databases or []
         ],
         "runs": link("run", "task_id", tk.id),
         "results": link("result", "task_id", tk.id),
@@ -171,6 +176,11 @@ def task(
     if results is not None:
         out["results"] = [result(r) for r in results]
     return out
+
+
+def _json_text(parameters: dict | None) -> str:
+    """A database's parameters as vantage6 sends them: JSON text (the 4.x node parses it)."""
+    return json.dumps(parameters or {}, separators=(",", ":"))
 
 
 def _finished_at(tk: m.Task) -> dt.datetime | None:
@@ -194,6 +204,7 @@ def run(rn: m.Run, include_task: bool = False, node_stub: dict | None = None) ->
         "results": stub("result", rn.id, ("GET", "PATCH")),
         "node": node_stub,
         "ports": [],
+        **NO_BLOB,
     }
     return out
 
@@ -204,4 +215,5 @@ def result(rn: m.Run) -> dict[str, Any]:
         "result": rn.result,
         "run": stub("run", rn.id, ("GET", "PATCH")),
         "task": stub("task", rn.task_id, ("GET", "DELETE")),
+        **NO_BLOB,
     }

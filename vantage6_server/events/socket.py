@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+import jwt
 import socketio
 from anyio import to_thread
 from sqlalchemy import select
@@ -28,6 +29,8 @@ from vantage6_server.security.tokens import TokenError, key_matches
 from vantage6_server.services.offers import FEATURE as OFFER_FEATURE
 
 log = logging.getLogger(__name__)
+#: seconds a node with an expired token stays connected (without rooms) to renew it
+EXPIRED_GRACE = 10.0
 
 
 def _token_from(environ: dict, auth: Any) -> str | None:
@@ -37,6 +40,15 @@ def _token_from(environ: dict, auth: Any) -> str | None:
     if isinstance(auth, dict) and auth.get("token"):
         return str(auth["token"]).removeprefix("Bearer ").strip()
     return None
+
+
+def _client_type(token: str) -> str | None:
+    """The ``client_type`` of a token whose signature was already verified (an expired one)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+    except jwt.PyJWTError:
+        return None
+    return claims.get("client_type")
 
 
 def _wants(auth: Any, feature: str) -> bool:
@@ -53,6 +65,7 @@ class TasksNamespace(socketio.AsyncNamespace):
         self.ctx = ctx
         # runs a node's connection may report on, checked once each (sid -> run ids)
         self._own_runs: dict[str, set[int]] = {}
+        self._closers: set[asyncio.Task] = set()
 
     # -- connection ---------------------------------------------------------------------------
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> bool:
@@ -62,8 +75,12 @@ class TasksNamespace(socketio.AsyncNamespace):
         try:
             claims = self.ctx.tokens.decode(token)
         except TokenError as exc:
-            event = "expired_token" if "expired" in str(exc) else "invalid_token"
-            await self.emit(event, {"msg": str(exc)}, to=sid)
+            # without data: the 4.x node's handlers take none
+            expired = "expired" in str(exc)
+            await self.emit("expired_token" if expired else "invalid_token", to=sid)
+            if expired and _client_type(token) == "node":
+                await self._hold_until_renewed(sid)
+                return True
             return False
         info = await to_thread.run_sync(self._identify, claims)
         if info is None:
@@ -81,8 +98,28 @@ class TasksNamespace(socketio.AsyncNamespace):
                 room=collaboration_room(info["collaboration_id"]),
                 skip_sid=sid,
             )
-            await self.emit("sync", {}, to=sid)
+            await self.emit("sync", to=sid)  # without data: the 4.x node's handler takes none
         return True
+
+    async def _hold_until_renewed(self, sid: str) -> None:
+        """Accept a node whose token expired, in no room and with no identity, until it
+        reconnects with a renewed token (or for ``EXPIRED_GRACE`` seconds at most).
+
+        A 4.x node reconnects its socket with the token it first connected with. On
+        ``expired_token`` it drops that socket, refreshes its token and opens a new one; but
+        its socket client only stops reconnecting once the namespace is connected. Refused, the
+        old socket would keep coming back with the stale token, and each ``expired_token`` it
+        gets makes the node drop its new, working socket again.
+        """
+        await self.save_session(sid, {"kind": "expired"})
+
+        async def close_later() -> None:
+            await asyncio.sleep(EXPIRED_GRACE)
+            await self.disconnect(sid)
+
+        task = asyncio.create_task(close_later())
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
 
     def _identify(self, claims: dict) -> dict | None:
         with self.ctx.db.session() as session:

@@ -2,7 +2,8 @@
 
 VPN, algorithm stores, large results (blobstream) and column discovery answer
 ``400 {"msg": "... not enabled"}`` (never a 5xx), or an empty answer where the
-published vantage6 client reads it on every call.
+published vantage6 client or node calls it routinely (the node removes a run's VPN
+ports after every run).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select, text
 
 from vantage6_common import WIRE_VERSION
-from vantage6_server.api.deps import Auth, Ctx, Db
-from vantage6_server.api.errors import ApiError, ErrorBody
+from vantage6_server.api.common import get_or_404
+from vantage6_server.api.deps import Auth, Ctx, Db, NodeAuth
+from vantage6_server.api.errors import ApiError, ErrorBody, bad_request, forbidden
 from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
 from vantage6_server.db import models as m
 
@@ -74,9 +76,18 @@ def add_port(principal: Auth) -> dict:
     raise not_enabled("VPN")
 
 
-@router.delete("/port", summary="Remove VPN ports (not enabled)")
-def delete_ports(principal: Auth) -> dict:
-    raise not_enabled("VPN")
+@router.delete("/port", summary="Remove the VPN ports of a run (its node only)")
+def delete_ports(node: NodeAuth, session: Db, run_id: int | None = None) -> dict:
+    """The 4.x node calls this after every run; without VPN a run has no ports to remove."""
+    if run_id is None:
+        raise bad_request("run_id is required", {"run_id": ["required"]})
+    run = get_or_404(session, m.Run, run_id, "Run")
+    if (
+        run.organization_id != node.organization_id
+        or run.task.collaboration_id != node.collaboration_id
+    ):
+        raise forbidden("This run belongs to another node")
+    return {"msg": f"Run id={run_id} has no VPN ports (VPN is not enabled on this server)"}
 
 
 @router.get(
