@@ -27,11 +27,13 @@ def fed(live_server: LiveServer, root_api: Api) -> dict:
     """Two organizations in two collaborations, a node each, and a task for organization 0."""
     tag = secrets.token_hex(3)
     orgs = [root_api.ok("POST", "/organization", json={"name": f"W{tag}{i}"})["id"] for i in (0, 1)]
+    # root's organization takes part too: only members create tasks
+    members = [*orgs, root_api.ok("POST", "/token/user/validate")["organization_id"]]
     collabs = [
         root_api.ok(
             "POST",
             "/collaboration",
-            json={"name": f"wire-{tag}-{i}", "organization_ids": orgs, "encrypted": False},
+            json={"name": f"wire-{tag}-{i}", "organization_ids": members, "encrypted": False},
         )["id"]
         for i in (0, 1)
     ]
@@ -192,10 +194,15 @@ def test_expired_node_token_gets_the_event_and_a_held_connection(keyed_server: L
     keeps reconnecting until it is) but joins no room, and the server closes it soon."""
     root = Api.as_user(keyed_server.api_url, keyed_server.root_username, keyed_server.root_password)
     org = root.ok("POST", "/organization", json={"name": f"K{secrets.token_hex(3)}"})["id"]
+    own = root.ok("POST", "/token/user/validate")["organization_id"]  # only members create tasks
     collab = root.ok(
         "POST",
         "/collaboration",
-        json={"name": f"k-{secrets.token_hex(3)}", "organization_ids": [org], "encrypted": False},
+        json={
+            "name": f"k-{secrets.token_hex(3)}",
+            "organization_ids": [org, own],
+            "encrypted": False,
+        },
     )["id"]
     node = root.ok("POST", "/node", json={"collaboration_id": collab, "organization_id": org})
     recorder = Recorder()
