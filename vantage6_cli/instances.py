@@ -78,6 +78,11 @@ class Instance:
         return self.data_dir / f"{self.kind}.pid"
 
     @property
+    def status_file(self) -> Path:
+        """Nodes: the state the node process reports (see :mod:`vantage6_node.status`)."""
+        return self.data_dir / f"{self.kind}.status.json"
+
+    @property
     def root_password_file(self) -> Path:
         """Servers: the first root password (given to the server on its first start)."""
         return self.data_dir / "root-password"

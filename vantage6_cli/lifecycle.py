@@ -12,8 +12,18 @@ import click
 import requests
 
 from vantage6_cli import configs, output, process, wizard
-from vantage6_cli.errors import STATE, CliError
+from vantage6_cli.errors import (
+    CONFIG,
+    CONNECTION,
+    ERROR,
+    NO_RUNTIME,
+    SERVER,
+    STATE,
+    TIMEOUT,
+    CliError,
+)
 from vantage6_cli.instances import Instance, instance_options, list_instances, resolve
+from vantage6_node.status import read_status
 
 
 def server_ready(api_url: str) -> bool:
@@ -64,8 +74,76 @@ def start_instance(instance: Instance, timeout: float = 60.0) -> dict[str, Any]:
     conf = Path(__file__).resolve().parents[1] / "containers" / "containers.conf"
     if "CONTAINERS_CONF" not in os.environ and conf.is_file():
         env["CONTAINERS_CONF"] = str(conf)
-    started = process.start(instance, process.command_for(instance), env=env, settle=2.0)
+    if not process.state(instance).running:
+        instance.status_file.unlink(missing_ok=True)
+    started = process.start(
+        instance,
+        process.command_for(instance),
+        env=env,
+        ready=lambda: _node_online(instance),
+        timeout=timeout,
+        explain=lambda code: _node_failure(instance, code, timeout),
+    )
     return {"name": instance.name, "pid": started.pid, "server": config.api_url}
+
+
+#: what a node's failure ``kind`` (its status file) means as an exit code
+_NODE_EXIT = {
+    "config": CONFIG,
+    "encryption": CONFIG,
+    "runtime": NO_RUNTIME,
+    "auth": SERVER,
+    "server": CONNECTION,
+}
+
+
+def _node_online(instance: Instance) -> bool:
+    found = read_status(instance.status_file)
+    return found is not None and found["state"] == "online"
+
+
+def _node_failure(instance: Instance, code: int | None, timeout: float) -> CliError:
+    """The node's own reason for exiting (``code``) or for not being online in time."""
+    found = read_status(instance.status_file) or {}
+    detail = str(found.get("detail") or "")
+    hint = f"its log: v6 {instance.kind} logs {process.ref(instance)} ({instance.log_file})"
+    if code is not None:
+        if found.get("state") == "failed" and detail:
+            exit_code = _NODE_EXIT.get(str(found.get("kind")), ERROR)
+            return CliError(f"{instance.label} did not start: {detail}", exit_code, hint=hint)
+        return CliError(
+            f"{instance.label} exited right after starting (exit code {code}); last lines of "
+            f"{instance.log_file}:\n{process.tail_text(instance.log_file)}",
+            ERROR,
+        )
+    if found.get("state") == "no-server":
+        return CliError(
+            f"{instance.label} could not reach its server within {timeout:g} s, so it was "
+            f"stopped: {detail}",
+            CONNECTION,
+            hint="check the server_url and port in the configuration and that the server runs; "
+            "a longer wait: --timeout SECONDS",
+        )
+    doing = f" (it was {detail})" if detail else ""
+    return CliError(
+        f"{instance.label} was not online within {timeout:g} s{doing}, so it was stopped",
+        TIMEOUT,
+        hint=hint,
+    )
+
+
+def node_status(instance: Instance) -> tuple[str, str]:
+    """``(status, detail)`` of a node: stopped, crashed, starting, online, no-server."""
+    st = process.state(instance)
+    if not st.running:
+        return st.label, ""
+    found = read_status(instance.status_file)
+    if found is None or found.get("pid") != st.pid:
+        return "running", ""
+    state = found["state"]
+    if state in ("failed", "stopped"):
+        state = "stopping"
+    return state, str(found.get("detail") or "")
 
 
 def stop_instance(instance: Instance, timeout: float) -> process.ProcessState:
@@ -157,7 +235,8 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
         if as_json:
             output.print_json(facts)
         else:
-            output.success(f"{instance.label} started (pid {facts['pid']})")
+            done = "is online" if kind == "node" else "started"
+            output.success(f"{instance.label} {done} (pid {facts['pid']})")
             for key in ("api_url", "server"):
                 if key in facts:
                     output.info(f"  {key.replace('_', ' ')}: {facts[key]}")
@@ -214,21 +293,25 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
         rows = []
         for instance in list_instances(kind, system):
             st = process.state(instance)
-            rows.append(
-                {
-                    "name": instance.name,
-                    "scope": instance.scope,
-                    "status": st.label,
-                    "pid": st.pid if st.running else None,
-                    "config": str(instance.config_file),
-                }
-            )
+            row = {
+                "name": instance.name,
+                "scope": instance.scope,
+                "status": st.label,
+                "pid": st.pid if st.running else None,
+                "config": str(instance.config_file),
+            }
+            if kind == "node":
+                row["status"], row["detail"] = node_status(instance)
+            rows.append(row)
         if as_json:
             output.print_json(rows)
             return
+        columns = ["name", "scope", "status", "pid", "config"]
+        if kind == "node":
+            columns.insert(3, "detail")
         output.print_table(
-            ["name", "scope", "status", "pid", "config"],
-            [[r["name"], r["scope"], r["status"], r["pid"], r["config"]] for r in rows],
+            columns,
+            [[r.get(c) for c in columns] for r in rows],
             empty=f"no {kind} configurations yet (create one with: v6 {kind} new NAME)",
         )
 

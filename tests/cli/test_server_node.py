@@ -482,7 +482,7 @@ def test_node_lifecycle(v6, v6env, live_server, tmp_path):
             time.sleep(0.3)
         assert v6("node", "start", "station").exit_code == 5
         listed = json.loads(v6("node", "list", "--json").stdout)
-        assert listed[0]["status"] == "running" and listed[0]["pid"] == pid
+        assert listed[0]["status"] == "online" and listed[0]["pid"] == pid
         files = json.loads(v6("node", "files", "station", "--json").stdout)
         assert files["database default"] == str(data)
     finally:
