@@ -34,7 +34,7 @@ def test_help_and_version(v6):
         assert group in result.stdout
     assert v6("--version").stdout.startswith("v6, version")
     helped = v6("node", "new", "--help").stdout
-    assert "[default: 7601]" in helped and "--api-key" in helped
+    assert "else 7601]" in helped and "--api-key" in helped
 
 
 def test_every_data_command_has_json():
@@ -216,6 +216,7 @@ def test_node_new_flags(v6, v6env, tmp_path):
         "--no-pull",
         "--allowed-algorithm",
         "localhost/v6-demo.*",
+        "--no-check",
         "--no-input",
         "--json",
     )
@@ -238,17 +239,17 @@ def test_node_new_flags(v6, v6env, tmp_path):
     assert written["task_dir"] == str(v6env.user_data / "node" / "station1" / "tasks")
     assert json.loads(result.stdout)["databases"] == ["default", "other"]
 
-    # a data file that does not exist is a configuration error naming the key
-    bad = v6("node", "new", "station2", "--api-key", "k", "--database", "d=/nope.csv", "--no-input")
+    # a data file that does not exist is a configuration error naming the flag and the file
+    bad = v6("node", "new", "station2", "--api-key", "k", "--database", "d=/nope.csv", "--no-check")
     assert bad.exit_code == 3
-    assert "databases[0]" in bad.stderr and "uri" in bad.stderr and "not written" in bad.stderr
+    assert "--database d" in bad.stderr and "/nope.csv" in bad.stderr
     assert not (v6env.user_config / "node" / "station2.yaml").exists()
-    wrong = v6("node", "new", "s3", "--api-key", "k", "--database", "nolabel", "--no-input")
+    wrong = v6("node", "new", "s3", "--api-key", "k", "--database", "nolabel", "--no-check")
     assert wrong.exit_code == 2 and "LABEL=URI" in wrong.stderr
 
 
 def test_node_set_api_key_and_private_key(v6, v6env):
-    assert v6("node", "new", "n1", "--api-key", "old", "--no-input").exit_code == 0
+    assert v6("node", "new", "n1", "--api-key", "old", "--no-check", "--no-input").exit_code == 0
     config = v6env.user_config / "node" / "n1.yaml"
     assert v6("node", "set-api-key", "n1", "--no-input").exit_code == 2
     assert v6("node", "set-api-key", "n1", "--api-key", "new").exit_code == 0
@@ -530,7 +531,15 @@ def test_private_key_upload_and_node_remove(v6, v6env, live_server, tmp_path):
     )
     assert (
         v6(
-            "node", "new", "keyed", "--api-key", "k", "--port", live_server.port, "--no-input"
+            "node",
+            "new",
+            "keyed",
+            "--api-key",
+            "k",
+            "--port",
+            live_server.port,
+            "--no-check",
+            "--no-input",
         ).exit_code
         == 0
     )
