@@ -65,12 +65,22 @@ def cli(verbose: int) -> None:
 def _register() -> None:
     from vantage6_cli.algorithm import algorithm
     from vantage6_cli.completion import completion
+    from vantage6_cli.entities import collaboration, organization
     from vantage6_cli.node import node
     from vantage6_cli.sandbox import sandbox
     from vantage6_cli.server import server
     from vantage6_cli.task import task
 
-    for command in (server, node, sandbox, task, algorithm, completion):
+    for command in (
+        server,
+        node,
+        sandbox,
+        task,
+        collaboration,
+        organization,
+        algorithm,
+        completion,
+    ):
         cli.add_command(command)
 
 
