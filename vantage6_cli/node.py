@@ -528,6 +528,12 @@ def node_set_api_key(
 )
 @click.option("--username", envvar="V6_USERNAME", help="For --upload [env V6_USERNAME].")
 @click.option("--password", envvar="V6_PASSWORD", help="For --upload [env V6_PASSWORD].")
+@click.option(
+    "--encryption/--no-encryption",
+    default=None,
+    help="Turn the node's encryption on or off.  [default: as the server says the node's "
+    "collaboration is; unchanged when it cannot be asked]",
+)
 @output.json_option
 def node_create_private_key(
     name: str | None,
@@ -537,13 +543,26 @@ def node_create_private_key(
     upload: bool,
     username: str | None,
     password: str | None,
+    encryption: bool | None,
     as_json: bool,
 ) -> None:
-    """Create the organization's RSA key pair and turn encryption on in the configuration."""
+    """Create the organization's RSA key pair; encryption is turned on in the configuration
+    when the node's collaboration is encrypted (the server is asked with the node's key)."""
     from vantage6_common import crypto
 
     instance = resolve("node", name, config, system)
     node_config = configs.validate_node(instance, check_files=False)
+    if encryption is None:
+        check = check_api_key(node_config.api_url, node_config.api_key)
+        if check.accepted and check.encrypted is not None:
+            encryption = check.encrypted
+        else:
+            encryption = bool(node_config.encryption.enabled)
+            output.warn(
+                f"{check.reason or 'the server did not say'}; whether the collaboration is "
+                f"encrypted is unknown, so encryption stays {'on' if encryption else 'off'} "
+                "(--encryption/--no-encryption set it)"
+            )
     key_path = node_config.encryption.private_key or (instance.data_dir / "private_key.pem")
     key_path = Path(key_path)
     if key_path.exists() and not overwrite:
@@ -555,9 +574,9 @@ def node_create_private_key(
     output.info("generating a 4096-bit RSA key ...")
     crypto.save_private_key(crypto.generate_private_key(), key_path)
     data = configs.read_yaml(instance.config_file)
-    encryption = dict(data.get("encryption") or {})
-    encryption.update(enabled=True, private_key=str(key_path))
-    data["encryption"] = encryption
+    settings = dict(data.get("encryption") or {})
+    settings.update(enabled=encryption, private_key=str(key_path))
+    data["encryption"] = settings
     configs.write_yaml(instance.config_file, data, private=True)
     public = crypto.Cryptor(key_path).public_key_str
     uploaded = False
@@ -565,10 +584,20 @@ def node_create_private_key(
         with logged_in(node_config.api_url, username, password) as client:
             client.setup_encryption(key_path)  # uploads when the server has another key
             uploaded = True
-    result = {"private_key": str(key_path), "public_key": public, "uploaded": uploaded}
+    result = {
+        "private_key": str(key_path),
+        "public_key": public,
+        "uploaded": uploaded,
+        "encryption": encryption,
+    }
     if as_json:
         output.print_json(result)
         return
+    output.info(
+        "encryption is on for this node"
+        if encryption
+        else "the collaboration is not encrypted: encryption stays off for this node"
+    )
     output.success(
         f"private key written to {key_path} (keep it secret; only this node and "
         "your organization's researchers need it)"

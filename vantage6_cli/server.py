@@ -35,7 +35,33 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15) + "-Aa1"
 
 
-def server_questions(data_dir: Path) -> list[Question]:
+def ports_in_use(exclude: Path | None = None) -> dict[int, str]:
+    """Ports of the servers configured here (``port -> "server 'NAME' (FILE)"``), except
+    the one whose configuration file is ``exclude``."""
+    taken: dict[int, str] = {}
+    for instance in list_instances("server"):
+        if instance.config_file == exclude:
+            continue
+        try:
+            port = configs.read_yaml(instance.config_file).get("port", 7601)
+        except CliError:
+            continue
+        if isinstance(port, int):
+            taken.setdefault(port, f"server '{instance.name}' ({instance.config_file})")
+    return taken
+
+
+def _port_problem(value: int, taken: dict[int, str]) -> str | None:
+    if not 1 <= int(value) <= 65535:
+        return "must be 1-65535"
+    if int(value) in taken:
+        return f"port {value} is already used by {taken[int(value)]}"
+    return None
+
+
+def server_questions(data_dir: Path, taken: dict[int, str] | None = None) -> list[Question]:
+    taken = taken or {}
+    default_port = next(p for p in range(7601, 65536) if p not in taken)
     return [
         Question("host", "--host", "Interface to listen on", default="127.0.0.1"),
         Question(
@@ -43,8 +69,8 @@ def server_questions(data_dir: Path) -> list[Question]:
             "--port",
             "Port",
             kind="int",
-            default=7601,
-            validate=lambda v: None if 1 <= int(v) <= 65535 else "must be 1-65535",
+            default=default_port,
+            validate=lambda v: _port_problem(v, taken),
         ),
         Question("api_path", "--api-path", "API path", default="/api"),
         Question(
@@ -74,7 +100,12 @@ def server_questions(data_dir: Path) -> list[Question]:
 @server.command("new", short_help="Create a server configuration (a wizard).")
 @click.argument("name", required=False)
 @click.option("--host", help="Interface to listen on.  [default: 127.0.0.1]")
-@click.option("--port", type=int, help="Port to listen on.  [default: 7601]")
+@click.option(
+    "--port",
+    type=int,
+    help="Port to listen on; not one another server here uses.  [default: 7601, or the next "
+    "free one]",
+)
 @click.option("--api-path", help="Path of the REST API.  [default: /api]")
 @click.option(
     "--database-uri",
@@ -119,7 +150,8 @@ def server_new(
         "two_factor_auth": two_factor_auth,
         "root_password": root_password,
     }
-    answers = wizard.answer(server_questions(instance.data_dir), given, no_input)
+    taken = ports_in_use(exclude=instance.config_file)
+    answers = wizard.answer(server_questions(instance.data_dir, taken), given, no_input)
     password = answers.pop("root_password") or generate_password()
     data: dict[str, Any] = {
         "host": answers["host"],

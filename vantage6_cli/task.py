@@ -11,8 +11,17 @@ import click
 
 from vantage6_cli import output
 from vantage6_cli.connect import logged_in, login_options
-from vantage6_cli.errors import NOT_FOUND, OK, TASK_FAILED, TIMEOUT, USAGE, CliError
+from vantage6_cli.errors import (
+    INTERRUPTED,
+    NOT_FOUND,
+    OK,
+    TASK_FAILED,
+    TIMEOUT,
+    USAGE,
+    CliError,
+)
 from vantage6_client.exceptions import WaitTimeoutError
+from vantage6_common.status import RunStatus
 
 
 @click.group("task")
@@ -263,7 +272,11 @@ def task_create(
 @task.command("list")
 @login_options
 @click.option("--collaboration", "-C", type=int, help="Only this collaboration.")
-@click.option("--status", help="Only tasks with this status (e.g. completed, failed).")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in RunStatus], case_sensitive=False),
+    help="Only tasks with this status.",
+)
 @click.option("--name", help="Only tasks with this name.")
 @click.option("--image", help="Only tasks with this image.")
 @click.option("--mine", is_flag=True, help="Only tasks you created.")
@@ -377,12 +390,24 @@ def _wait_and_report(
 
     try:
         status = client.wait_for_task(task_id, timeout=timeout, on_update=update)
+    except KeyboardInterrupt:
+        if spinner is not None:
+            spinner.stop()
+        raise CliError(
+            f"stopped waiting; task {task_id} goes on at the nodes",
+            INTERRUPTED,
+            hint=f"wait for it again with: v6 task wait {task_id} --results "
+            f"(or stop it: v6 task kill {task_id})",
+        ) from None
     except WaitTimeoutError as exc:
         if spinner is not None:
             spinner.stop()
         if as_json:
             output.print_json({"id": task_id, "status": exc.status, "timed_out": True})
-        output.error(f"task {task_id} still {exc.status} after {timeout:g} s")
+        output.error(
+            f"task {task_id} still {exc.status} after {timeout:g} s; it goes on at the nodes",
+            f"wait again with: v6 task wait {task_id} --results",
+        )
         return TIMEOUT
     finally:
         if spinner is not None:

@@ -255,7 +255,7 @@ def test_node_set_api_key_and_private_key(v6, v6env):
     assert v6("node", "set-api-key", "n1", "--api-key", "new").exit_code == 0
     assert yaml.safe_load(config.read_text())["api_key"] == "new"
 
-    result = v6("node", "create-private-key", "n1", "--json")
+    result = v6("node", "create-private-key", "n1", "--encryption", "--json")
     assert result.exit_code == 0, result.stderr
     facts = json.loads(result.stdout)
     key = Path(facts["private_key"])
@@ -333,9 +333,17 @@ def test_server_lifecycle(v6, v6env):
         busy = v6("server", "remove", "life", "--yes")
         assert busy.exit_code == 5 and "stop it first" in busy.stderr
 
-        # another server on the same port: a clear error, no process left behind
-        assert v6("server", "new", "clash", "--port", port, "--no-input").exit_code == 0
-        clash = v6("server", "start", "clash")
+        # another configured server's port: refused when the configuration is made
+        clash = v6("server", "new", "clash", "--port", port, "--no-input")
+        assert clash.exit_code == 2 and "already used by server 'life'" in clash.stderr
+        # a port some other program holds: a clear error at start, no process left behind
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            busy_port = holder.getsockname()[1]
+            made = v6("server", "new", "clash", "--port", busy_port, "--no-input")
+            assert made.exit_code == 0, made.stderr
+            clash = v6("server", "start", "clash")
         assert clash.exit_code == 5 and "already in use" in clash.stderr
     finally:
         stopped = v6("server", "stop", "--all", "--json")
