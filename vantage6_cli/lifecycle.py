@@ -49,6 +49,16 @@ def start_instance(instance: Instance, timeout: float = 60.0) -> dict[str, Any]:
     if instance.kind == "server":
         settings = configs.validate_server(instance)
         current = process.state(instance)
+        if not current.running:
+            from vantage6_cli.dbcheck import database_problem
+
+            problem = database_problem(settings.database_uri, instance.data_dir)
+            if problem:
+                raise CliError(
+                    f"{instance.label} cannot use its database: {problem}",
+                    CONFIG,
+                    hint=f"fix database_uri in {instance.config_file} (or start the database)",
+                )
         if not current.running and not port_free(settings.host, settings.port):
             raise CliError(
                 f"port {settings.port} on {settings.host} is already in use",

@@ -10,6 +10,7 @@ import click
 
 from vantage6_cli import configs, output, process, wizard
 from vantage6_cli.connect import logged_in
+from vantage6_cli.dbcheck import database_problem
 from vantage6_cli.errors import CONFIG, CliError
 from vantage6_cli.instances import list_instances, new_instance, resolve, scope_options
 from vantage6_cli.lifecycle import add_lifecycle_commands
@@ -59,7 +60,9 @@ def _port_problem(value: int, taken: dict[int, str]) -> str | None:
     return None
 
 
-def server_questions(data_dir: Path, taken: dict[int, str] | None = None) -> list[Question]:
+def server_questions(
+    data_dir: Path, taken: dict[int, str] | None = None, check_database: bool = True
+) -> list[Question]:
     taken = taken or {}
     default_port = next(p for p in range(7601, 65536) if p not in taken)
     return [
@@ -78,6 +81,7 @@ def server_questions(data_dir: Path, taken: dict[int, str] | None = None) -> lis
             "--database-uri",
             "Database (SQLAlchemy URI)",
             default=f"sqlite:///{data_dir / 'server.sqlite'}",
+            validate=(lambda v: database_problem(str(v), data_dir)) if check_database else None,
         ),
         Question(
             "two_factor_auth",
@@ -112,6 +116,12 @@ def server_questions(data_dir: Path, taken: dict[int, str] | None = None) -> lis
     help="SQLAlchemy URI of the database.  [default: SQLite file in the data folder]",
 )
 @click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Connect to the database now (it must exist and answer).",
+)
+@click.option(
     "--two-factor/--no-two-factor",
     "two_factor_auth",
     default=None,
@@ -132,6 +142,7 @@ def server_new(
     port: int | None,
     api_path: str | None,
     database_uri: str | None,
+    check: bool,
     two_factor_auth: bool | None,
     root_password: str | None,
     overwrite: bool,
@@ -151,7 +162,8 @@ def server_new(
         "root_password": root_password,
     }
     taken = ports_in_use(exclude=instance.config_file)
-    answers = wizard.answer(server_questions(instance.data_dir, taken), given, no_input)
+    questions = server_questions(instance.data_dir, taken, check_database=check)
+    answers = wizard.answer(questions, given, no_input)
     password = answers.pop("root_password") or generate_password()
     data: dict[str, Any] = {
         "host": answers["host"],
