@@ -255,6 +255,67 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
             follow(instance)
 
     @group.command(
+        "restart",
+        short_help="Stop it (if it runs) and start it again.",
+        help=f"Stop the {kind} if it runs and start it again (e.g. after changing its "
+        "configuration).",
+    )
+    @instance_options(kind)
+    @click.option(
+        "--timeout",
+        default=60.0,
+        show_default=True,
+        help="Seconds to wait for it to stop, and again to be ready.",
+    )
+    @click.option("--attach", is_flag=True, help="Follow the log after starting.")
+    @output.json_option
+    def restart_cmd(
+        name: str | None,
+        config: Path | None,
+        system: bool,
+        timeout: float,
+        attach: bool,
+        as_json: bool,
+    ) -> None:
+        instance = resolve(kind, name, config, system)
+        before = stop_instance(instance, timeout)
+        facts = start_instance(instance, timeout)
+        facts["was"] = before.label
+        if as_json:
+            output.print_json(facts)
+        else:
+            done = "is online" if kind == "node" else "started"
+            output.success(f"{instance.label} restarted and {done} (pid {facts['pid']})")
+        if attach:
+            follow(instance)
+
+    @group.command(
+        "attach",
+        short_help="Follow its log (Ctrl-C stops following, not it).",
+        help=f"Follow the log of a running {kind}; Ctrl-C stops following, the {kind} goes on.",
+    )
+    @instance_options(kind)
+    def attach_cmd(name: str | None, config: Path | None, system: bool) -> None:
+        instance = resolve(kind, name, config, system)
+        if not process.state(instance).running:
+            raise CliError(
+                f"{instance.label} is not running",
+                STATE,
+                hint=f"start it with: v6 {kind} start {process.ref(instance)} --attach",
+            )
+        follow(instance)
+
+    @group.command("version", short_help="Print the version.")
+    @output.json_option
+    def version_cmd(as_json: bool) -> None:
+        from vantage6_common import WIRE_VERSION, __version__
+
+        if as_json:
+            output.print_json({"version": __version__, "vantage6": WIRE_VERSION})
+        else:
+            click.echo(f"{kind} {__version__} (speaks vantage6 {WIRE_VERSION})")
+
+    @group.command(
         "stop",
         short_help="Stop it (SIGTERM, then SIGKILL).",
         help=f"Stop a running {kind} (SIGTERM, then SIGKILL after --timeout).",
@@ -361,7 +422,7 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
         short_help="Print its log (-f: follow it).",
         help=f"Print the {kind}'s log (with -f: keep following it).",
     )
-    @instance_options(kind)
+    @instance_options(kind, short_name=False)
     @click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing new lines.")
     @click.option(
         "-n", "--lines", type=int, default=None, help="Only the last N lines (default: all)."

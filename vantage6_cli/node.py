@@ -13,6 +13,7 @@ from vantage6_cli.errors import CONFIG, SERVER, STATE, USAGE, CliError
 from vantage6_cli.instances import (
     instance_options,
     list_instances,
+    name_option,
     new_instance,
     resolve,
     scope_options,
@@ -272,6 +273,7 @@ def _api_key_and_check(
 
 @node.command("new", short_help="Create a node configuration (a wizard).")
 @click.argument("name", required=False)
+@name_option("node")
 @click.option(
     "--server-url",
     help="URL of the server; a full URL such as http://host:7601/api also gives the port and "
@@ -489,6 +491,40 @@ def node_new(
 
 
 add_lifecycle_commands(node, "node")
+
+
+@node.command("clean", short_help="Remove containers left by stopped nodes.")
+@instance_options("node")
+@output.json_option
+def node_clean(name: str | None, config: Path | None, system: bool, as_json: bool) -> None:
+    """Remove the containers (algorithm runs, forwarders) that stopped or crashed nodes left
+    behind; running nodes are not touched. Without NAME: every node here."""
+    from vantage6_cli.lifecycle import remove_node_containers
+
+    if name is None and config is None:
+        targets = list_instances("node", system)
+    else:
+        targets = [resolve("node", name, config, system)]
+        if process.state(targets[0]).running:
+            raise CliError(
+                f"{targets[0].label} is running; its containers are in use",
+                STATE,
+                hint=f"stop it first: v6 node stop {targets[0].name}",
+            )
+    report = []
+    for instance in targets:
+        if process.state(instance).running:
+            report.append({"name": instance.name, "removed": 0, "skipped": "running"})
+            continue
+        report.append({"name": instance.name, "removed": remove_node_containers(instance)})
+    if as_json:
+        output.print_json(report)
+        return
+    output.print_table(
+        ["node", "containers removed", "note"],
+        [[r["name"], r["removed"], r.get("skipped", "")] for r in report],
+        empty="no node configurations here",
+    )
 
 
 @node.command("set-api-key")

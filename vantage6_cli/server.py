@@ -12,7 +12,13 @@ from vantage6_cli import configs, output, process, wizard
 from vantage6_cli.connect import logged_in
 from vantage6_cli.dbcheck import database_problem
 from vantage6_cli.errors import CONFIG, CliError
-from vantage6_cli.instances import list_instances, new_instance, resolve, scope_options
+from vantage6_cli.instances import (
+    list_instances,
+    name_option,
+    new_instance,
+    resolve,
+    scope_options,
+)
 from vantage6_cli.lifecycle import add_lifecycle_commands
 from vantage6_cli.wizard import Question
 
@@ -103,6 +109,7 @@ def server_questions(
 
 @server.command("new", short_help="Create a server configuration (a wizard).")
 @click.argument("name", required=False)
+@name_option("server")
 @click.option("--host", help="Interface to listen on.  [default: 127.0.0.1]")
 @click.option(
     "--port",
@@ -391,10 +398,3 @@ def import_entities(client: Any, spec: dict[str, Any], source: str) -> list[dict
             )
             report[-1]["api_key"] = node["api_key"]
     return report
-
-
-@server.command("version", hidden=True)
-def server_version() -> None:
-    from vantage6_common import WIRE_VERSION, __version__
-
-    click.echo(f"{__version__} (vantage6 {WIRE_VERSION} compatible)")
