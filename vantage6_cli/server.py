@@ -336,12 +336,16 @@ def import_entities(client: Any, spec: dict[str, Any], source: str) -> list[dict
             email = user.get("email") or (
                 username if "@" in username else f"{username}@{org.get('domain') or 'example.org'}"
             )
+            password = str(user.get("password") or "")
+            weak = _password_problem(password) if password else "there is none"
+            if weak:
+                password = generate_password()
             try:
                 created = client.user.create(
                     username=username,
                     firstname=user.get("firstname"),
                     lastname=user.get("lastname"),
-                    password=str(user.get("password") or ""),
+                    password=password,
                     email=email,
                     organization=org_ids[org_name],
                     roles=[roles[r] for r in role_names],
@@ -350,7 +354,17 @@ def import_entities(client: Any, spec: dict[str, Any], source: str) -> list[dict
                 detail = exc.msg + (f" {exc.errors}" if exc.errors else "")
                 note("user", username, None, "failed", detail)
                 continue
-            note("user", username, created["id"], "created")
+            if weak:
+                note(
+                    "user",
+                    username,
+                    created["id"],
+                    "created",
+                    f"the file's password is not accepted ({weak}); password: {password}",
+                )
+                report[-1]["password"] = password
+            else:
+                note("user", username, created["id"], "created")
 
     existing_collabs = {c["name"]: c for c in client.collaboration.list(scope="global").data}
     for collab in spec.get("collaborations") or []:
@@ -380,21 +394,39 @@ def import_entities(client: Any, spec: dict[str, Any], source: str) -> list[dict
                 continue
             collab_id = created["id"]
             note("collaboration", collab_name, collab_id, "created")
-        with_node = {
-            n["organization"]["id"] for n in client.node.list(collaboration=collab_id).data
+        existing_nodes = {
+            n["organization"]["id"]: n for n in client.node.list(collaboration=collab_id).data
+        }
+        keys = {
+            str(p["name"]): str(p["api_key"])
+            for p in collab.get("participants") or []
+            if isinstance(p, dict) and p.get("api_key")
         }
         for participant, org_id in zip(participants, member_ids, strict=True):
-            node_name = f"{participant} - {collab_name}"
-            if org_id in with_node:
-                note("node", node_name, None, "exists")
+            if org_id in existing_nodes:
+                found = existing_nodes[org_id]
+                note("node", found.get("name") or participant, found["id"], "exists")
                 continue
-            node = client.node.create(collaboration=collab_id, organization=org_id)
-            note(
-                "node",
-                node.get("name") or node_name,
-                node["id"],
-                "created",
-                f"api_key: {node['api_key']}",
-            )
+            node, detail = _create_node(client, collab_id, org_id, keys.get(participant))
+            note("node", node["name"], node["id"], "created", detail)
             report[-1]["api_key"] = node["api_key"]
     return report
+
+
+def _create_node(
+    client: Any, collab_id: int, org_id: int, api_key: str | None
+) -> tuple[dict[str, Any], str]:
+    """Create a node with the file's API key when it has one the server accepts."""
+    from vantage6_client.exceptions import BadRequestError
+
+    body = {"collaboration_id": collab_id, "organization_id": org_id}
+    if api_key:
+        try:
+            node = client.request("node", method="post", json={**body, "api_key": api_key})
+            return node, "api_key: as in the file"
+        except BadRequestError as exc:
+            why = exc.msg if "api_key" in exc.msg or "API key" in exc.msg else str(exc.errors)
+            node = client.request("node", method="post", json=body)
+            return node, f"the file's api_key is not accepted ({why}); api_key: {node['api_key']}"
+    node = client.request("node", method="post", json=body)
+    return node, f"api_key: {node['api_key']}"

@@ -96,14 +96,16 @@ def imported(live_server, tmp_path_factory):
 def test_import(live_server, imported):
     tag = imported["tag"]
     result = imported["result"]
-    # a weak password and an unknown participant are reported, the rest is imported
+    # an unknown participant is reported, the rest is imported (a weak password is replaced)
     assert result.exit_code == 3, result.stderr
     report = imported["report"]
     actions = {(r["kind"], r["name"]): r["action"] for r in report}
     assert actions[("organization", f"Alpha {tag}")] == "created"
     assert actions[("organization", f"Beta {tag}")] == "created"
     assert actions[("user", f"ann-{tag}")] == "created"
-    assert actions[("user", f"weak-{tag}")] == "failed"
+    assert actions[("user", f"weak-{tag}")] == "created"
+    weak = next(r for r in report if r["name"] == f"weak-{tag}")
+    assert "not accepted" in weak["detail"] and weak["password"] != "password"
     assert actions[("collaboration", f"Study {tag}")] == "created"
     assert actions[("collaboration", f"Broken {tag}")] == "failed"
     nodes = [r for r in report if r["kind"] == "node"]
