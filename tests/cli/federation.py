@@ -43,15 +43,22 @@ class Federation:
         return run_v6(self.env, *args, **{**self.login, **extra})
 
 
-def write_data(folder: Path) -> tuple[Path, Path]:
+PARQUET_AGES = [11, 22, 33, 44]
+
+
+def write_data(folder: Path) -> tuple[Path, Path, Path]:
+    import pandas as pd
+
     folder.mkdir(parents=True, exist_ok=True)
+    parquet = folder / "visits.parquet"
+    pd.DataFrame({"age": PARQUET_AGES}).to_parquet(parquet)
     csv = folder / "patients.csv"
     csv.write_text("age\n" + "\n".join(str(a) for a in AGES) + "\n")
     db = folder / "records.sqlite"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE patients (age INTEGER, name TEXT)")
         conn.executemany("INSERT INTO patients VALUES (?, ?)", [(a, f"p{a}") for a in SQL_AGES])
-    return csv, db
+    return csv, db, parquet
 
 
 def start_federation(root: Path, with_node: bool = True) -> Federation:
@@ -90,7 +97,7 @@ def start_federation(root: Path, with_node: bool = True) -> Federation:
         if shutil.which("podman") is None:
             stop_federation(fed)
             pytest.skip("podman is not installed")
-        csv, db = write_data(root / "data")
+        csv, db, parquet = write_data(root / "data")
         made = run_v6(
             env,
             "node",
@@ -102,6 +109,8 @@ def start_federation(root: Path, with_node: bool = True) -> Federation:
             f"default={csv}",
             "--database",
             f"records=sqlite:///{db}",
+            "--database",
+            f"visits={parquet}",
             "--no-input",
         )
         assert made.returncode == 0, made.stderr

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 
 import pytest
 
-from tests.cli.federation import AGES, SQL_AGES, start_federation, stop_federation
+from tests.cli.conftest import run_v6
+from tests.cli.federation import AGES, PARQUET_AGES, SQL_AGES, start_federation, stop_federation
 
 pytestmark = pytest.mark.containers
 
@@ -42,7 +44,7 @@ def test_ids_are_listed(fed):
 def test_no_database_is_refused_before_a_task_exists(fed):
     result = fed.v6("task", "create", "-i", DEMO, "-m", "summary")
     assert result.returncode == 2, result.stderr
-    assert "--database" in result.stderr and "default, records" in result.stderr
+    assert "--database" in result.stderr and "default, records, visits" in result.stderr
     assert json.loads(fed.v6("task", "list", "--json").stdout) == []
 
 
@@ -99,3 +101,57 @@ def test_an_sql_database_with_a_query(fed):
     assert age["count"] == len(wanted) and age["mean"] == pytest.approx(statistics.mean(wanted))
     bad = fed.v6("task", "create", "-i", DEMO, "-m", "x", "-d", "a", "-d", "b", "--query", "q")
     assert bad.returncode == 2 and "one --database" in bad.stderr
+
+
+def test_parquet_with_the_demo_image_and_a_new_algorithm(fed, tmp_path):
+    """Parquet (item 4): the demo image and an image from the algorithm template read it."""
+    ran = fed.v6(
+        "task",
+        "create",
+        "-i",
+        DEMO,
+        "-m",
+        "summary",
+        "--kwarg",
+        'columns=["age"]',
+        "-d",
+        "visits",
+        "--wait",
+        "--timeout",
+        "300",
+        "--json",
+        timeout=400,
+    )
+    assert ran.returncode == 0, ran.stderr + ran.stdout
+    assert json.loads(ran.stdout)["results"][0]["result"]["age"]["count"] == len(PARQUET_AGES)
+
+    target = tmp_path / "parquet-average"
+    made = run_v6(fed.env, "algorithm", "create", "parquet-average", "--directory", target)
+    assert made.returncode == 0, made.stderr
+    built = run_v6(fed.env, "algorithm", "build", target, "--json", timeout=900)
+    assert built.returncode == 0, built.stderr
+    image = json.loads(built.stdout)["image"]
+    try:
+        mine = fed.v6(
+            "task",
+            "create",
+            "-i",
+            image,
+            "-m",
+            "central_average",
+            "--kwarg",
+            "column=age",
+            "-d",
+            "visits",
+            "--wait",
+            "--timeout",
+            "300",
+            "--json",
+            timeout=400,
+        )
+        assert mine.returncode == 0, mine.stderr + mine.stdout
+        result = json.loads(mine.stdout)["results"][0]["result"]
+        assert result["count"] == len(PARQUET_AGES)
+        assert result["mean"] == pytest.approx(statistics.mean(PARQUET_AGES))
+    finally:
+        subprocess.run(["podman", "rmi", "-f", image], capture_output=True, env=fed.env.environ())
