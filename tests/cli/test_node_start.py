@@ -34,6 +34,7 @@ def _node(v6env, name: str, port: int, api_key: str = "not-a-key", **extra) -> P
         "--port",
         port,
         "--no-pull",
+        "--no-check",  # the key is wrong on purpose in some tests
         "--no-input",
     )
     assert created.returncode == 0, created.stderr
