@@ -342,8 +342,10 @@ def connection_reason(exc: Exception) -> str:
     "Max retries exceeded with url ... NameResolutionError(...)")."""
     text = str(exc)
     host = urlsplit(getattr(getattr(exc, "request", None), "url", "") or "").hostname
-    if "NameResolutionError" in text or "Name or service not known" in text or (
-        "nodename nor servname" in text or "Temporary failure in name resolution" in text
+    if (
+        "NameResolutionError" in text
+        or "Name or service not known" in text
+        or ("nodename nor servname" in text or "Temporary failure in name resolution" in text)
     ):
         name = f"'{host}' " if host else ""
         return f"the host name {name}cannot be resolved (check the server URL)"
