@@ -4,12 +4,9 @@
 # - .venv with the project and its test tools
 # - the published vantage6 4.14 client and algorithm tools in their own venv (compat tests)
 # - the published vantage6 4.14 node in a Python 3.10 venv (mixed-federation tests)
-# With --sandbox only what `v6 sandbox` needs: the container tools and .venv with the project
-# (no test tools, no completion shells, no published packages).
+# (scripts/sandbox.sh installs only what the sandbox needs.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SANDBOX_ONLY=0
-if [ "${1:-}" = "--sandbox" ]; then SANDBOX_ONLY=1; fi
 
 PYTHON="${PYTHON:-python3.11}"
 PUBLISHED_VENV="${V6_PUBLISHED_VENV:-$HOME/.cache/vantage6-next/v6client}"
@@ -20,7 +17,7 @@ if [ -x containers/setup.sh ] || [ -f containers/setup.sh ]; then
 fi
 
 # Shells whose completion scripts the tests load for real.
-if [ "$SANDBOX_ONLY" = 0 ] && [ "$(id -u)" = 0 ] && { ! command -v zsh >/dev/null || ! command -v fish >/dev/null; }; then
+if [ "$(id -u)" = 0 ] && { ! command -v zsh >/dev/null || ! command -v fish >/dev/null; }; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q zsh fish >/dev/null
 fi
 
@@ -28,11 +25,6 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/pip install -q --upgrade pip
-if [ "$SANDBOX_ONLY" = 1 ]; then
-  .venv/bin/pip install -q -e .
-  echo "installed: .venv (v6 is .venv/bin/v6)" >&2
-  exit 0
-fi
 .venv/bin/pip install -q -e '.[test]'
 
 if [ ! -x "$PUBLISHED_VENV/bin/python" ] || ! "$PUBLISHED_VENV/bin/python" -c 'import vantage6.client, vantage6.algorithm.tools' 2>/dev/null; then

@@ -118,7 +118,10 @@ def algorithm_create(
         return
     output.success(f"algorithm '{name}' created in {target}")
     output.print_table(["file"], [[f] for f in result["files"]])
-    output.info(f"next: cd {target} && python -m pytest && v6 algorithm build .")
+    output.info(
+        f"next: cd {target} && python -m pip install -e '.[test]' && python -m pytest "
+        "&& v6 algorithm build ."
+    )
 
 
 @algorithm.command("build", short_help="Build the image of an algorithm.")

@@ -99,10 +99,14 @@ def api_errors() -> Iterator[None]:
         detail = f" ({exc.errors})" if exc.errors else ""
         raise CliError(f"the server refused: {exc.msg}{detail}", SERVER) from None
     except EncryptionError as exc:
+        message = str(exc)
+        if "setup_encryption" in message:  # the Python API's wording, not the CLI's
+            what = "data" if message.startswith("this data") else "collaboration"
+            message = f"this {what} is encrypted and no private key was given"
         raise CliError(
-            str(exc),
+            message,
             USAGE,
-            hint="give your organization's key: --private-key FILE or V6_PRIVATE_KEY",
+            hint="give your organization's private key: --private-key FILE or V6_PRIVATE_KEY",
         ) from None
     except V6ClientError as exc:
         raise CliError(str(exc), SERVER) from None

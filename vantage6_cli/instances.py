@@ -13,6 +13,7 @@ data folder is ``<folder of PATH>/<stem>-data/``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,6 +77,11 @@ class Instance:
     @property
     def pid_file(self) -> Path:
         return self.data_dir / f"{self.kind}.pid"
+
+    @property
+    def status_file(self) -> Path:
+        """Nodes: the state the node process reports (see :mod:`vantage6_node.status`)."""
+        return self.data_dir / f"{self.kind}.status.json"
 
     @property
     def root_password_file(self) -> Path:
@@ -185,8 +191,42 @@ def scope_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-def instance_options(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """NAME argument (optional), ``-c/--config PATH`` and ``--user/--system``."""
+def name_option(
+    kind: str, short: bool = True
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``-n/--name NAME`` (vantage6 4.x's way) as well as the NAME argument: both end up in
+    the ``name`` parameter; given both ways, they must agree."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            option = kwargs.pop("name_option", None)
+            if option is not None:
+                if kwargs.get("name") not in (None, option):
+                    raise CliError(
+                        f"two names: {kwargs['name']!r} and --name {option!r}; give one", USAGE
+                    )
+                kwargs["name"] = option
+            return func(*args, **kwargs)
+
+        flags = ["-n", "--name"] if short else ["--name"]
+        return click.option(
+            *flags,
+            "name_option",
+            default=None,
+            metavar="NAME",
+            shell_complete=_complete(kind),
+            help=f"Name of the {kind} (the same as the NAME argument).",
+        )(wrapper)
+
+    return decorate
+
+
+def instance_options(
+    kind: str, short_name: bool = True
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """NAME argument (optional) or ``-n/--name NAME``, ``-c/--config PATH`` and
+    ``--user/--system``."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         func = scope_options(func)
@@ -197,6 +237,7 @@ def instance_options(kind: str) -> Callable[[Callable[..., Any]], Callable[..., 
             default=None,
             help=f"Path of the {kind} configuration file (instead of NAME).",
         )(func)
+        func = name_option(kind, short_name)(func)
         func = click.argument("name", required=False, shell_complete=_complete(kind))(func)
         return func
 

@@ -12,8 +12,18 @@ import click
 import requests
 
 from vantage6_cli import configs, output, process, wizard
-from vantage6_cli.errors import STATE, CliError
+from vantage6_cli.errors import (
+    CONFIG,
+    CONNECTION,
+    ERROR,
+    NO_RUNTIME,
+    SERVER,
+    STATE,
+    TIMEOUT,
+    CliError,
+)
 from vantage6_cli.instances import Instance, instance_options, list_instances, resolve
+from vantage6_node.status import read_status
 
 
 def server_ready(api_url: str) -> bool:
@@ -39,6 +49,16 @@ def start_instance(instance: Instance, timeout: float = 60.0) -> dict[str, Any]:
     if instance.kind == "server":
         settings = configs.validate_server(instance)
         current = process.state(instance)
+        if not current.running:
+            from vantage6_cli.dbcheck import database_problem
+
+            problem = database_problem(settings.database_uri, instance.data_dir)
+            if problem:
+                raise CliError(
+                    f"{instance.label} cannot use its database: {problem}",
+                    CONFIG,
+                    hint=f"fix database_uri in {instance.config_file} (or start the database)",
+                )
         if not current.running and not port_free(settings.host, settings.port):
             raise CliError(
                 f"port {settings.port} on {settings.host} is already in use",
@@ -64,8 +84,76 @@ def start_instance(instance: Instance, timeout: float = 60.0) -> dict[str, Any]:
     conf = Path(__file__).resolve().parents[1] / "containers" / "containers.conf"
     if "CONTAINERS_CONF" not in os.environ and conf.is_file():
         env["CONTAINERS_CONF"] = str(conf)
-    started = process.start(instance, process.command_for(instance), env=env, settle=2.0)
+    if not process.state(instance).running:
+        instance.status_file.unlink(missing_ok=True)
+    started = process.start(
+        instance,
+        process.command_for(instance),
+        env=env,
+        ready=lambda: _node_online(instance),
+        timeout=timeout,
+        explain=lambda code: _node_failure(instance, code, timeout),
+    )
     return {"name": instance.name, "pid": started.pid, "server": config.api_url}
+
+
+#: what a node's failure ``kind`` (its status file) means as an exit code
+_NODE_EXIT = {
+    "config": CONFIG,
+    "encryption": CONFIG,
+    "runtime": NO_RUNTIME,
+    "auth": SERVER,
+    "server": CONNECTION,
+}
+
+
+def _node_online(instance: Instance) -> bool:
+    found = read_status(instance.status_file)
+    return found is not None and found["state"] == "online"
+
+
+def _node_failure(instance: Instance, code: int | None, timeout: float) -> CliError:
+    """The node's own reason for exiting (``code``) or for not being online in time."""
+    found = read_status(instance.status_file) or {}
+    detail = str(found.get("detail") or "")
+    hint = f"its log: v6 {instance.kind} logs {process.ref(instance)} ({instance.log_file})"
+    if code is not None:
+        if found.get("state") == "failed" and detail:
+            exit_code = _NODE_EXIT.get(str(found.get("kind")), ERROR)
+            return CliError(f"{instance.label} did not start: {detail}", exit_code, hint=hint)
+        return CliError(
+            f"{instance.label} exited right after starting (exit code {code}); last lines of "
+            f"{instance.log_file}:\n{process.tail_text(instance.log_file)}",
+            ERROR,
+        )
+    if found.get("state") == "no-server":
+        return CliError(
+            f"{instance.label} could not reach its server within {timeout:g} s, so it was "
+            f"stopped: {detail}",
+            CONNECTION,
+            hint="check the server_url and port in the configuration and that the server runs; "
+            "a longer wait: --timeout SECONDS",
+        )
+    doing = f" (it was {detail})" if detail else ""
+    return CliError(
+        f"{instance.label} was not online within {timeout:g} s{doing}, so it was stopped",
+        TIMEOUT,
+        hint=hint,
+    )
+
+
+def node_status(instance: Instance) -> tuple[str, str]:
+    """``(status, detail)`` of a node: stopped, crashed, starting, online, no-server."""
+    st = process.state(instance)
+    if not st.running:
+        return st.label, ""
+    found = read_status(instance.status_file)
+    if found is None or found.get("pid") != st.pid:
+        return "running", ""
+    state = found["state"]
+    if state in ("failed", "stopped"):
+        state = "stopping"
+    return state, str(found.get("detail") or "")
 
 
 def stop_instance(instance: Instance, timeout: float) -> process.ProcessState:
@@ -157,13 +245,75 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
         if as_json:
             output.print_json(facts)
         else:
-            output.success(f"{instance.label} started (pid {facts['pid']})")
+            done = "is online" if kind == "node" else "started"
+            output.success(f"{instance.label} {done} (pid {facts['pid']})")
             for key in ("api_url", "server"):
                 if key in facts:
                     output.info(f"  {key.replace('_', ' ')}: {facts[key]}")
             output.info(f"  log: {instance.log_file}")
         if attach:
             follow(instance)
+
+    @group.command(
+        "restart",
+        short_help="Stop it (if it runs) and start it again.",
+        help=f"Stop the {kind} if it runs and start it again (e.g. after changing its "
+        "configuration).",
+    )
+    @instance_options(kind)
+    @click.option(
+        "--timeout",
+        default=60.0,
+        show_default=True,
+        help="Seconds to wait for it to stop, and again to be ready.",
+    )
+    @click.option("--attach", is_flag=True, help="Follow the log after starting.")
+    @output.json_option
+    def restart_cmd(
+        name: str | None,
+        config: Path | None,
+        system: bool,
+        timeout: float,
+        attach: bool,
+        as_json: bool,
+    ) -> None:
+        instance = resolve(kind, name, config, system)
+        before = stop_instance(instance, timeout)
+        facts = start_instance(instance, timeout)
+        facts["was"] = before.label
+        if as_json:
+            output.print_json(facts)
+        else:
+            done = "is online" if kind == "node" else "started"
+            output.success(f"{instance.label} restarted and {done} (pid {facts['pid']})")
+        if attach:
+            follow(instance)
+
+    @group.command(
+        "attach",
+        short_help="Follow its log (Ctrl-C stops following, not it).",
+        help=f"Follow the log of a running {kind}; Ctrl-C stops following, the {kind} goes on.",
+    )
+    @instance_options(kind)
+    def attach_cmd(name: str | None, config: Path | None, system: bool) -> None:
+        instance = resolve(kind, name, config, system)
+        if not process.state(instance).running:
+            raise CliError(
+                f"{instance.label} is not running",
+                STATE,
+                hint=f"start it with: v6 {kind} start {process.ref(instance)} --attach",
+            )
+        follow(instance)
+
+    @group.command("version", short_help="Print the version.")
+    @output.json_option
+    def version_cmd(as_json: bool) -> None:
+        from vantage6_common import WIRE_VERSION, __version__
+
+        if as_json:
+            output.print_json({"version": __version__, "vantage6": WIRE_VERSION})
+        else:
+            click.echo(f"{kind} {__version__} (speaks vantage6 {WIRE_VERSION})")
 
     @group.command(
         "stop",
@@ -214,21 +364,25 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
         rows = []
         for instance in list_instances(kind, system):
             st = process.state(instance)
-            rows.append(
-                {
-                    "name": instance.name,
-                    "scope": instance.scope,
-                    "status": st.label,
-                    "pid": st.pid if st.running else None,
-                    "config": str(instance.config_file),
-                }
-            )
+            row = {
+                "name": instance.name,
+                "scope": instance.scope,
+                "status": st.label,
+                "pid": st.pid if st.running else None,
+                "config": str(instance.config_file),
+            }
+            if kind == "node":
+                row["status"], row["detail"] = node_status(instance)
+            rows.append(row)
         if as_json:
             output.print_json(rows)
             return
+        columns = ["name", "scope", "status", "pid", "config"]
+        if kind == "node":
+            columns.insert(3, "detail")
         output.print_table(
-            ["name", "scope", "status", "pid", "config"],
-            [[r["name"], r["scope"], r["status"], r["pid"], r["config"]] for r in rows],
+            columns,
+            [[r.get(c) for c in columns] for r in rows],
             empty=f"no {kind} configurations yet (create one with: v6 {kind} new NAME)",
         )
 
@@ -268,7 +422,7 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
         short_help="Print its log (-f: follow it).",
         help=f"Print the {kind}'s log (with -f: keep following it).",
     )
-    @instance_options(kind)
+    @instance_options(kind, short_name=False)
     @click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing new lines.")
     @click.option(
         "-n", "--lines", type=int, default=None, help="Only the last N lines (default: all)."

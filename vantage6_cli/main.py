@@ -62,15 +62,37 @@ def cli(verbose: int) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
+@cli.command("version", short_help="Print the version.")
+@output.json_option
+def version(as_json: bool) -> None:
+    """Print the version of v6 and the vantage6 version it speaks."""
+    from vantage6_common import WIRE_VERSION, __version__
+
+    if as_json:
+        output.print_json({"version": __version__, "vantage6": WIRE_VERSION})
+    else:
+        click.echo(f"v6 {_version()}")
+
+
 def _register() -> None:
     from vantage6_cli.algorithm import algorithm
     from vantage6_cli.completion import completion
+    from vantage6_cli.entities import collaboration, organization
     from vantage6_cli.node import node
     from vantage6_cli.sandbox import sandbox
     from vantage6_cli.server import server
     from vantage6_cli.task import task
 
-    for command in (server, node, sandbox, task, algorithm, completion):
+    for command in (
+        server,
+        node,
+        sandbox,
+        task,
+        collaboration,
+        organization,
+        algorithm,
+        completion,
+    ):
         cli.add_command(command)
 
 

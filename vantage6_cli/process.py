@@ -86,7 +86,15 @@ def command_for(instance: Instance, settings: Any = None) -> list[str]:
                 settings.database_uri,
             ]
         return argv
-    return [sys.executable, "-m", "vantage6_node", "--config", str(instance.config_file)]
+    return [
+        sys.executable,
+        "-m",
+        "vantage6_node",
+        "--config",
+        str(instance.config_file),
+        "--status-file",
+        str(instance.status_file),
+    ]
 
 
 def start(
@@ -96,18 +104,21 @@ def start(
     ready: Callable[[], bool] | None = None,
     timeout: float = 60.0,
     settle: float = 1.5,
+    explain: Callable[[int | None], CliError | None] | None = None,
 ) -> ProcessState:
     """Start ``argv`` in the background for ``instance``.
 
     Waits until ``ready()`` is true (or, without ``ready``, for ``settle`` seconds) and fails
-    with the end of the log when the process exits first.
+    when the process exits first or is not ready within ``timeout`` (then it is stopped).
+    ``explain(exit_code)`` (``None`` for a timeout) may give the error to raise; by default
+    the error shows the end of the log.
     """
     current = state(instance)
     if current.running:
         raise CliError(
             f"{instance.label} is already running (pid {current.pid})",
             STATE,
-            hint=f"stop it first with: v6 {instance.kind} stop {_ref(instance)}",
+            hint=f"stop it first with: v6 {instance.kind} stop {ref(instance)}",
         )
     instance.data_dir.mkdir(parents=True, exist_ok=True)
     log_offset = instance.log_file.stat().st_size if instance.log_file.exists() else 0
@@ -130,6 +141,9 @@ def start(
         code = process.poll()
         if code is not None:
             instance.pid_file.unlink(missing_ok=True)
+            explained = explain(code) if explain is not None else None
+            if explained is not None:
+                raise explained
             raise CliError(
                 f"{instance.label} exited right after starting (exit code {code}); "
                 f"last lines of {instance.log_file}:\n{tail_text(instance.log_file, log_offset)}",
@@ -140,8 +154,11 @@ def start(
         if time.monotonic() >= deadline:
             if ready is None:
                 break
+            explained = explain(None) if explain is not None else None
             stop_pid(process.pid)
             instance.pid_file.unlink(missing_ok=True)
+            if explained is not None:
+                raise explained
             from vantage6_cli.errors import TIMEOUT
 
             raise CliError(
@@ -153,7 +170,7 @@ def start(
     return ProcessState(True, process.pid, record["started"])
 
 
-def _ref(instance: Instance) -> str:
+def ref(instance: Instance) -> str:
     if instance.scope == "file":
         return f"-c {instance.config_file}"
     if instance.scope == "system":

@@ -336,17 +336,45 @@ def login_lines(state: dict[str, Any], box: Sandbox) -> list[str]:
     return lines
 
 
+def existing() -> list[str]:
+    """Names of the sandboxes on this machine."""
+    folder = config_root(False) / "sandbox"
+    found = set()
+    for root in (folder, data_root(False) / "sandbox"):
+        if root.is_dir():
+            found |= {p.name for p in root.iterdir() if p.is_dir()}
+    return sorted(found)
+
+
+def pick(name: str | None) -> str:
+    """The sandbox a command is about: NAME, else the only one, else 'sandbox'."""
+    if name is not None:
+        return name
+    found = existing()
+    if len(found) == 1:
+        return found[0]
+    return "sandbox"
+
+
 @sandbox.command("up", short_help="Create and start the sandbox, run a demo analysis.")
-@click.option("--name", default="sandbox", show_default=True, help="Name of the sandbox.")
 @click.option(
-    "--nodes", type=click.IntRange(1, 10), default=3, show_default=True, help="Number of nodes."
+    "--name",
+    "-n",
+    default="sandbox",
+    show_default=True,
+    help="Name of the sandbox.",
+)
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, 10),
+    default=None,
+    help="Number of nodes.  [default: 3; an existing sandbox keeps its own]",
 )
 @click.option(
     "--runtime",
     type=click.Choice(["podman", "docker"]),
-    default="podman",
-    show_default=True,
-    help="Container runtime of the nodes.",
+    default=None,
+    help="Container runtime of the nodes.  [default: podman; an existing sandbox keeps its own]",
 )
 @click.option(
     "--port",
@@ -357,9 +385,9 @@ def login_lines(state: dict[str, Any], box: Sandbox) -> list[str]:
 )
 @click.option(
     "--encrypted/--no-encrypted",
-    default=False,
-    show_default=True,
-    help="Make the collaboration end-to-end encrypted.",
+    default=None,
+    help="Make the collaboration end-to-end encrypted.  [default: no; an existing sandbox keeps "
+    "its own]",
 )
 @click.option("--demo/--no-demo", default=True, show_default=True, help="Run the demo analysis.")
 @click.option(
@@ -368,32 +396,41 @@ def login_lines(state: dict[str, Any], box: Sandbox) -> list[str]:
 @output.json_option
 def sandbox_up(
     name: str,
-    nodes: int,
-    runtime: str,
+    nodes: int | None,
+    runtime: str | None,
     port: int,
-    encrypted: bool,
+    encrypted: bool | None,
     demo: bool,
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Create (first time) and start the sandbox, then run a demo analysis."""
+    """Create (first time) and start the sandbox, then run a demo analysis.
+
+    An existing sandbox is started as it was made: --nodes, --runtime and --encrypted need
+    not be given again (given differently, they are refused).
+    """
     box = Sandbox(name)
     state = box.load()
     if state is not None:
-        if state.get("runtime") != runtime or len(state.get("nodes", [])) != nodes:
+        had = {
+            "--nodes": len(state.get("nodes", [])),
+            "--runtime": state.get("runtime", "podman"),
+            "--encrypted": bool(state.get("encrypted", False)),
+        }
+        asked = {"--nodes": nodes, "--runtime": runtime, "--encrypted": encrypted}
+        differ = [f"{k} {v}" for k, v in asked.items() if v is not None and v != had[k]]
+        if differ:
+            made = ", ".join(f"{k} {v}" for k, v in had.items())
             raise CliError(
-                f"sandbox '{name}' exists with {len(state.get('nodes', []))} node(s) on "
-                f"{state.get('runtime')}",
+                f"sandbox '{name}' exists ({made}) and cannot change to {', '.join(differ)}",
                 STATE,
-                hint=f"remove it first: v6 sandbox down --purge --name {name}",
+                hint=f"start it as it is: v6 sandbox up --name {name}; or make it anew: "
+                f"v6 sandbox down --purge --name {name}",
             )
-        if state.get("encrypted", False) != encrypted:
-            raise CliError(
-                f"sandbox '{name}' exists and is {'' if state.get('encrypted') else 'not '}"
-                "encrypted",
-                STATE,
-                hint=f"remove it first: v6 sandbox down --purge --name {name}",
-            )
+        nodes, runtime, encrypted = had["--nodes"], had["--runtime"], had["--encrypted"]
+    nodes = 3 if nodes is None else nodes
+    runtime = runtime or "podman"
+    encrypted = bool(encrypted)
     check_runtime(runtime)
     ensure_demo_image(runtime)
 
@@ -503,11 +540,54 @@ def _fmt(value: Any) -> str:
 
 
 # -- status ----------------------------------------------------------------------------------
+def _overview(names: list[str], as_json: bool) -> None:
+    rows = []
+    for found in names:
+        box = Sandbox(found)
+        state = box.load() or {}
+        node_list = box.nodes(state or None)
+        rows.append(
+            {
+                "name": found,
+                "server": process.state(box.server()).label,
+                "nodes running": sum(1 for n in node_list if process.state(n).running),
+                "nodes": len(node_list),
+                "api_url": state.get("api_url"),
+            }
+        )
+    if as_json:
+        output.print_json({"sandboxes": rows})
+        return
+    output.print_table(
+        ["name", "server", "nodes running", "api url"],
+        [
+            [r["name"], r["server"], f"{r['nodes running']}/{r['nodes']}", r["api_url"]]
+            for r in rows
+        ],
+        title="sandboxes",
+        empty="there is no sandbox yet (create one with: v6 sandbox up)",
+    )
+    if rows:
+        output.info("details: v6 sandbox status --name NAME")
+
+
 @sandbox.command("status")
-@click.option("--name", default="sandbox", show_default=True, help="Name of the sandbox.")
+@click.option(
+    "--name",
+    "-n",
+    default=None,
+    help="Name of the sandbox.  [default: the only one; with several, they are listed]",
+)
 @output.json_option
-def sandbox_status(name: str, as_json: bool) -> None:
-    """Show whether the sandbox's server and nodes run (and are online)."""
+def sandbox_status(name: str | None, as_json: bool) -> None:
+    """Show whether the sandbox's server and nodes run (and are online); without --name and
+    with several sandboxes (or none), list them."""
+    if name is None:
+        found = existing()
+        if len(found) != 1:
+            _overview(found, as_json)
+            return
+        name = found[0]
     box = Sandbox(name)
     state = box.load()
     if state is None and not box.config_dir.exists():
@@ -570,7 +650,12 @@ def sandbox_status(name: str, as_json: bool) -> None:
 
 # -- down ------------------------------------------------------------------------------------
 @sandbox.command("down")
-@click.option("--name", default="sandbox", show_default=True, help="Name of the sandbox.")
+@click.option(
+    "--name",
+    "-n",
+    default=None,
+    help="Name of the sandbox.  [default: the only one, else 'sandbox']",
+)
 @click.option("--purge", is_flag=True, help="Also delete its configuration and data.")
 @click.option(
     "--timeout",
@@ -580,8 +665,9 @@ def sandbox_status(name: str, as_json: bool) -> None:
     help="Seconds per process before it is killed.",
 )
 @output.json_option
-def sandbox_down(name: str, purge: bool, timeout: float, as_json: bool) -> None:
+def sandbox_down(name: str | None, purge: bool, timeout: float, as_json: bool) -> None:
     """Stop the sandbox's nodes (and their containers) and server."""
+    name = pick(name)
     box = Sandbox(name)
     state = box.load()
     if state is None and not box.config_dir.exists() and not box.data_dir.exists():

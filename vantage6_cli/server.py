@@ -10,8 +10,15 @@ import click
 
 from vantage6_cli import configs, output, process, wizard
 from vantage6_cli.connect import logged_in
+from vantage6_cli.dbcheck import database_problem
 from vantage6_cli.errors import CONFIG, CliError
-from vantage6_cli.instances import list_instances, new_instance, resolve, scope_options
+from vantage6_cli.instances import (
+    list_instances,
+    name_option,
+    new_instance,
+    resolve,
+    scope_options,
+)
 from vantage6_cli.lifecycle import add_lifecycle_commands
 from vantage6_cli.wizard import Question
 
@@ -35,7 +42,35 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15) + "-Aa1"
 
 
-def server_questions(data_dir: Path) -> list[Question]:
+def ports_in_use(exclude: Path | None = None) -> dict[int, str]:
+    """Ports of the servers configured here (``port -> "server 'NAME' (FILE)"``), except
+    the one whose configuration file is ``exclude``."""
+    taken: dict[int, str] = {}
+    for instance in list_instances("server"):
+        if instance.config_file == exclude:
+            continue
+        try:
+            port = configs.read_yaml(instance.config_file).get("port", 7601)
+        except CliError:
+            continue
+        if isinstance(port, int):
+            taken.setdefault(port, f"server '{instance.name}' ({instance.config_file})")
+    return taken
+
+
+def _port_problem(value: int, taken: dict[int, str]) -> str | None:
+    if not 1 <= int(value) <= 65535:
+        return "must be 1-65535"
+    if int(value) in taken:
+        return f"port {value} is already used by {taken[int(value)]}"
+    return None
+
+
+def server_questions(
+    data_dir: Path, taken: dict[int, str] | None = None, check_database: bool = True
+) -> list[Question]:
+    taken = taken or {}
+    default_port = next(p for p in range(7601, 65536) if p not in taken)
     return [
         Question("host", "--host", "Interface to listen on", default="127.0.0.1"),
         Question(
@@ -43,8 +78,8 @@ def server_questions(data_dir: Path) -> list[Question]:
             "--port",
             "Port",
             kind="int",
-            default=7601,
-            validate=lambda v: None if 1 <= int(v) <= 65535 else "must be 1-65535",
+            default=default_port,
+            validate=lambda v: _port_problem(v, taken),
         ),
         Question("api_path", "--api-path", "API path", default="/api"),
         Question(
@@ -52,6 +87,7 @@ def server_questions(data_dir: Path) -> list[Question]:
             "--database-uri",
             "Database (SQLAlchemy URI)",
             default=f"sqlite:///{data_dir / 'server.sqlite'}",
+            validate=(lambda v: database_problem(str(v), data_dir)) if check_database else None,
         ),
         Question(
             "two_factor_auth",
@@ -73,12 +109,24 @@ def server_questions(data_dir: Path) -> list[Question]:
 
 @server.command("new", short_help="Create a server configuration (a wizard).")
 @click.argument("name", required=False)
+@name_option("server")
 @click.option("--host", help="Interface to listen on.  [default: 127.0.0.1]")
-@click.option("--port", type=int, help="Port to listen on.  [default: 7601]")
+@click.option(
+    "--port",
+    type=int,
+    help="Port to listen on; not one another server here uses.  [default: 7601, or the next "
+    "free one]",
+)
 @click.option("--api-path", help="Path of the REST API.  [default: /api]")
 @click.option(
     "--database-uri",
     help="SQLAlchemy URI of the database.  [default: SQLite file in the data folder]",
+)
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Connect to the database now (it must exist and answer).",
 )
 @click.option(
     "--two-factor/--no-two-factor",
@@ -101,6 +149,7 @@ def server_new(
     port: int | None,
     api_path: str | None,
     database_uri: str | None,
+    check: bool,
     two_factor_auth: bool | None,
     root_password: str | None,
     overwrite: bool,
@@ -119,7 +168,9 @@ def server_new(
         "two_factor_auth": two_factor_auth,
         "root_password": root_password,
     }
-    answers = wizard.answer(server_questions(instance.data_dir), given, no_input)
+    taken = ports_in_use(exclude=instance.config_file)
+    questions = server_questions(instance.data_dir, taken, check_database=check)
+    answers = wizard.answer(questions, given, no_input)
     password = answers.pop("root_password") or generate_password()
     data: dict[str, Any] = {
         "host": answers["host"],
@@ -286,12 +337,16 @@ def import_entities(client: Any, spec: dict[str, Any], source: str) -> list[dict
             email = user.get("email") or (
                 username if "@" in username else f"{username}@{org.get('domain') or 'example.org'}"
             )
+            password = str(user.get("password") or "")
+            weak = _password_problem(password) if password else "there is none"
+            if weak:
+                password = generate_password()
             try:
                 created = client.user.create(
                     username=username,
                     firstname=user.get("firstname"),
                     lastname=user.get("lastname"),
-                    password=str(user.get("password") or ""),
+                    password=password,
                     email=email,
                     organization=org_ids[org_name],
                     roles=[roles[r] for r in role_names],
@@ -300,7 +355,17 @@ def import_entities(client: Any, spec: dict[str, Any], source: str) -> list[dict
                 detail = exc.msg + (f" {exc.errors}" if exc.errors else "")
                 note("user", username, None, "failed", detail)
                 continue
-            note("user", username, created["id"], "created")
+            if weak:
+                note(
+                    "user",
+                    username,
+                    created["id"],
+                    "created",
+                    f"the file's password is not accepted ({weak}); password: {password}",
+                )
+                report[-1]["password"] = password
+            else:
+                note("user", username, created["id"], "created")
 
     existing_collabs = {c["name"]: c for c in client.collaboration.list(scope="global").data}
     for collab in spec.get("collaborations") or []:
@@ -333,28 +398,39 @@ def import_entities(client: Any, spec: dict[str, Any], source: str) -> list[dict
                 continue
             collab_id = created["id"]
             note("collaboration", collab_name, collab_id, "created")
-        with_node = {
-            n["organization"]["id"] for n in client.node.list(collaboration=collab_id).data
+        existing_nodes = {
+            n["organization"]["id"]: n for n in client.node.list(collaboration=collab_id).data
+        }
+        keys = {
+            str(p["name"]): str(p["api_key"])
+            for p in collab.get("participants") or []
+            if isinstance(p, dict) and p.get("api_key")
         }
         for participant, org_id in zip(participants, member_ids, strict=True):
-            node_name = f"{participant} - {collab_name}"
-            if org_id in with_node:
-                note("node", node_name, None, "exists")
+            if org_id in existing_nodes:
+                found = existing_nodes[org_id]
+                note("node", found.get("name") or participant, found["id"], "exists")
                 continue
-            node = client.node.create(collaboration=collab_id, organization=org_id)
-            note(
-                "node",
-                node.get("name") or node_name,
-                node["id"],
-                "created",
-                f"api_key: {node['api_key']}",
-            )
+            node, detail = _create_node(client, collab_id, org_id, keys.get(participant))
+            note("node", node["name"], node["id"], "created", detail)
             report[-1]["api_key"] = node["api_key"]
     return report
 
 
-@server.command("version", hidden=True)
-def server_version() -> None:
-    from vantage6_common import WIRE_VERSION, __version__
+def _create_node(
+    client: Any, collab_id: int, org_id: int, api_key: str | None
+) -> tuple[dict[str, Any], str]:
+    """Create a node with the file's API key when it has one the server accepts."""
+    from vantage6_client.exceptions import BadRequestError
 
-    click.echo(f"{__version__} (vantage6 {WIRE_VERSION} compatible)")
+    body = {"collaboration_id": collab_id, "organization_id": org_id}
+    if api_key:
+        try:
+            node = client.request("node", method="post", json={**body, "api_key": api_key})
+            return node, "api_key: as in the file"
+        except BadRequestError as exc:
+            why = exc.msg if "api_key" in exc.msg or "API key" in exc.msg else str(exc.errors)
+            node = client.request("node", method="post", json=body)
+            return node, f"the file's api_key is not accepted ({why}); api_key: {node['api_key']}"
+    node = client.request("node", method="post", json=body)
+    return node, f"api_key: {node['api_key']}"

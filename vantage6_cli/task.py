@@ -11,8 +11,17 @@ import click
 
 from vantage6_cli import output
 from vantage6_cli.connect import logged_in, login_options
-from vantage6_cli.errors import OK, TASK_FAILED, TIMEOUT, USAGE, CliError
+from vantage6_cli.errors import (
+    INTERRUPTED,
+    NOT_FOUND,
+    OK,
+    TASK_FAILED,
+    TIMEOUT,
+    USAGE,
+    CliError,
+)
 from vantage6_client.exceptions import WaitTimeoutError
+from vantage6_common.status import RunStatus
 
 
 @click.group("task")
@@ -65,6 +74,76 @@ def _task_row(t: dict[str, Any]) -> list[Any]:
 TASK_COLUMNS = ["id", "name", "image", "status", "collaboration", "by org", "created"]
 
 
+def only_collaboration(client: Any) -> int:
+    """The id of the user's collaboration when there is exactly one."""
+    found = client.collaboration.list().data
+    if len(found) == 1:
+        output.info(f"collaboration {found[0]['id']} ({found[0]['name']}): your only one")
+        return int(found[0]["id"])
+    if not found:
+        raise CliError("you are in no collaboration", NOT_FOUND)
+    names = ", ".join(f"{c['id']} ({c['name']})" for c in found[:10])
+    raise CliError(
+        f"you are in {len(found)} collaborations: pass --collaboration ID (one of {names})",
+        USAGE,
+        hint="list them with: v6 collaboration list",
+    )
+
+
+def node_labels(
+    client: Any, collaboration: int | None, study: int | None, orgs: list[int]
+) -> list[set[str]] | None:
+    """The database labels each organization's node reported, or None when unknown."""
+    from vantage6_client.exceptions import ApiError
+
+    if collaboration is None and study is not None:
+        try:
+            collaboration = _stub_id(client.study.get(study).get("collaboration"))
+        except ApiError:
+            return None
+    try:
+        nodes = client.node.list(collaboration=collaboration).data
+    except ApiError:
+        return None
+    found = []
+    for org in orgs:
+        mine = [n for n in nodes if _stub_id(n.get("organization")) == org]
+        labels = {
+            str(item.get("value"))
+            for n in mine
+            for item in n.get("config") or []
+            if isinstance(item, dict) and item.get("key") == "database_labels"
+        }
+        if not labels:
+            return None
+        found.append(labels)
+    return found
+
+
+def default_database(
+    client: Any, collaboration: int | None, study: int | None, orgs: list[int]
+) -> str:
+    """The database label to use when none is given: the only one the nodes have."""
+    per_org = node_labels(client, collaboration, study, orgs)
+    if per_org:
+        common = set.intersection(*per_org)
+        if len(common) == 1:
+            label = next(iter(common))
+            output.info(f"database '{label}': the only one the nodes have")
+            return label
+        known = ", ".join(sorted(set.union(*per_org)))
+        raise CliError(
+            f"which database? pass --database LABEL (the nodes have: {known}), or "
+            "--no-database for an algorithm that reads no data",
+            USAGE,
+        )
+    raise CliError(
+        "which database? pass --database LABEL (e.g. default), or --no-database for an "
+        "algorithm that reads no data (the nodes have not reported their databases)",
+        USAGE,
+    )
+
+
 @task.command("create")
 @login_options
 @click.option(
@@ -100,7 +179,17 @@ TASK_COLUMNS = ["id", "name", "image", "status", "collaboration", "by org", "cre
     "databases",
     multiple=True,
     metavar="LABEL",
-    help="Node database label (repeatable).",
+    help="Node database label (repeatable).  [default: the one label the nodes have]",
+)
+@click.option(
+    "--query",
+    help="SQL query for the (one) sql database, e.g. 'SELECT age FROM patients'.",
+)
+@click.option("--sheet", help="Sheet name for the (one) excel database.")
+@click.option(
+    "--no-database",
+    is_flag=True,
+    help="The algorithm reads no node data (e.g. a central function that only makes subtasks).",
 )
 @click.option("--name", default="v6 cli task", show_default=True, help="Task name.")
 @click.option("--description", default="", help="Task description.")
@@ -122,20 +211,40 @@ def task_create(
     kwargs_json: str | None,
     kwarg_items: tuple[str, ...],
     databases: tuple[str, ...],
+    query: str | None,
+    sheet: str | None,
+    no_database: bool,
     name: str,
     description: str,
     wait: bool,
     timeout: float | None,
     as_json: bool,
 ) -> None:
-    """Create a task: run METHOD of IMAGE at the given organizations."""
-    if collaboration is None and study is None:
-        raise CliError("pass --collaboration ID (or --study ID)", USAGE)
+    """Create a task: run METHOD of IMAGE at the given organizations.
+
+    Without --collaboration, your only collaboration is used. Without --database, the one
+    database label the organizations' nodes have is used (else pass --database or
+    --no-database).
+    """
+    if no_database and (databases or query or sheet):
+        raise CliError("--no-database cannot go with --database, --query or --sheet", USAGE)
+    if (query or sheet) and len(databases) > 1:
+        raise CliError("--query and --sheet apply to one database: give one --database", USAGE)
     kwargs = _json_arg(kwargs_json, "--kwargs", dict)
     kwargs.update(dict(_kwarg(item) for item in kwarg_items))
     input_ = {"method": method, "args": _json_arg(args_json, "--args", list), "kwargs": kwargs}
     with logged_in(server_url, username, password, mfa_code, private_key) as client:
+        if collaboration is None and study is None:
+            collaboration = only_collaboration(client)
         orgs = list(organizations) or [client.whoami.organization_id]
+        labels = list(databases)
+        if not labels and not no_database:
+            labels = [default_database(client, collaboration, study, orgs)]
+        entries: list[dict[str, Any]] = [{"label": label} for label in labels]
+        if query:
+            entries[0]["query"] = query
+        if sheet:
+            entries[0]["sheet_name"] = sheet
         created = client.task.create(
             organizations=orgs,
             name=name,
@@ -144,7 +253,7 @@ def task_create(
             input_=input_,
             collaboration=collaboration,
             study=study,
-            databases=[{"label": d} for d in databases],
+            databases=entries,
         )
         if not wait:
             if as_json:
@@ -163,7 +272,11 @@ def task_create(
 @task.command("list")
 @login_options
 @click.option("--collaboration", "-C", type=int, help="Only this collaboration.")
-@click.option("--status", help="Only tasks with this status (e.g. completed, failed).")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in RunStatus], case_sensitive=False),
+    help="Only tasks with this status.",
+)
 @click.option("--name", help="Only tasks with this name.")
 @click.option("--image", help="Only tasks with this image.")
 @click.option("--mine", is_flag=True, help="Only tasks you created.")
@@ -277,12 +390,24 @@ def _wait_and_report(
 
     try:
         status = client.wait_for_task(task_id, timeout=timeout, on_update=update)
+    except KeyboardInterrupt:
+        if spinner is not None:
+            spinner.stop()
+        raise CliError(
+            f"stopped waiting; task {task_id} goes on at the nodes",
+            INTERRUPTED,
+            hint=f"wait for it again with: v6 task wait {task_id} --results "
+            f"(or stop it: v6 task kill {task_id})",
+        ) from None
     except WaitTimeoutError as exc:
         if spinner is not None:
             spinner.stop()
         if as_json:
             output.print_json({"id": task_id, "status": exc.status, "timed_out": True})
-        output.error(f"task {task_id} still {exc.status} after {timeout:g} s")
+        output.error(
+            f"task {task_id} still {exc.status} after {timeout:g} s; it goes on at the nodes",
+            f"wait again with: v6 task wait {task_id} --results",
+        )
         return TIMEOUT
     finally:
         if spinner is not None:

@@ -84,13 +84,17 @@ def _ask_one(question: Question) -> Any:
             problem = _check(question, value)
             return True if problem is None else problem
 
+        # checked on Enter, not on every key (some checks ask a server or a database)
         if question.kind == "secret":
-            prompt = questionary.password(question.prompt, validate=validator)
+            prompt = questionary.password(
+                question.prompt, validate=validator, validate_while_typing=False
+            )
         else:
             prompt = questionary.text(
                 question.prompt,
                 default="" if default is None else str(default),
                 validate=validator,
+                validate_while_typing=False,
             )
     answer = prompt.ask()
     if answer is None:  # Ctrl-C

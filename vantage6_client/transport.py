@@ -156,7 +156,7 @@ class Transport:
                     timeout=self.timeout,
                 )
             except requests.RequestException as exc:
-                raise ServerConnectionError(url, str(exc)) from exc
+                raise ServerConnectionError(url, connection_reason(exc)) from exc
             if response.status_code != 200:
                 self.access_token = None
                 raise AuthenticationError(
@@ -222,9 +222,9 @@ class Transport:
                     log.debug("connection problem on %s %s, retrying: %s", method, url, exc)
                     time.sleep(0.3 * attempts)
                     continue
-                raise ServerConnectionError(url, _short_reason(exc)) from exc
+                raise ServerConnectionError(url, connection_reason(exc)) from exc
             except requests.RequestException as exc:
-                raise ServerConnectionError(url, _short_reason(exc)) from exc
+                raise ServerConnectionError(url, connection_reason(exc)) from exc
             log.debug("%s %s %s -> %s", method, url, query or "", response.status_code)
 
             if (
@@ -337,10 +337,26 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-def _short_reason(exc: Exception) -> str:
+def connection_reason(exc: Exception) -> str:
+    """Why a request did not reach the server, in a few words (no urllib3 internals such as
+    "Max retries exceeded with url ... NameResolutionError(...)")."""
     text = str(exc)
+    host = urlsplit(getattr(getattr(exc, "request", None), "url", "") or "").hostname
+    if (
+        "NameResolutionError" in text
+        or "Name or service not known" in text
+        or ("nodename nor servname" in text or "Temporary failure in name resolution" in text)
+    ):
+        name = f"'{host}' " if host else ""
+        return f"the host name {name}cannot be resolved (check the server URL)"
     if "Connection refused" in text:
         return "connection refused (is the server running?)"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "the TLS (https) handshake failed (check the URL's scheme and certificate)"
     if isinstance(exc, requests.Timeout):
-        return "timed out"
-    return text[:300]
+        return "no answer in time"
+    if "No route to host" in text or "Network is unreachable" in text:
+        return "no route to the host (check the server URL and your network)"
+    if "Max retries exceeded" in text or "Connection aborted" in text:
+        return "the connection failed"
+    return text[:200]

@@ -14,6 +14,7 @@ from vantage6_node.connection import AuthenticationFailed
 from vantage6_node.encryption import EncryptionMismatch
 from vantage6_node.node import Node, NodeStartError
 from vantage6_node.runtime import ensure_containers_conf
+from vantage6_node.status import FAILED, STARTING, STOPPED, StatusFile
 
 EXIT_CONFIG = 2
 EXIT_START = 3
@@ -32,12 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, type=Path, help="node configuration (YAML)")
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")
     parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    parser.add_argument(
+        "--status-file",
+        type=Path,
+        default=None,
+        help="keep the node's state in this JSON file (see vantage6_node.status)",
+    )
     args = parser.parse_args(argv)
+    status = StatusFile(args.status_file)
+    status.write(STARTING, "reading the configuration")
     ensure_containers_conf()
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        status.write(FAILED, str(exc).splitlines()[0], "config")
         return EXIT_CONFIG
     if args.check:
         print(f"{args.config}: configuration is valid")
@@ -48,12 +58,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("socketio.client", "engineio.client", "aiohttp.access", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    log = logging.getLogger("vantage6_node")
     try:
-        asyncio.run(_serve(Node(config)))
+        asyncio.run(_serve(Node(config, status=status)))
     except (AuthenticationFailed, EncryptionMismatch, NodeStartError) as exc:
-        logging.getLogger("vantage6_node").error("cannot start: %s", exc)
+        log.error("cannot start: %s", exc)
+        status.write(FAILED, str(exc), _kind(exc))
         return EXIT_START
+    except Exception as exc:
+        log.exception("the node stopped on an unexpected error")
+        status.write(FAILED, f"unexpected error: {type(exc).__name__}: {exc}", "error")
+        return 1
+    status.write(STOPPED)
     return 0
+
+
+def _kind(exc: BaseException) -> str:
+    if isinstance(exc, AuthenticationFailed):
+        return "auth"
+    if isinstance(exc, EncryptionMismatch):
+        return "encryption"
+    return getattr(exc, "kind", "error")
 
 
 if __name__ == "__main__":

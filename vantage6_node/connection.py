@@ -54,6 +54,8 @@ class Authenticator:
         self.expires_at: float = 0.0
         self.issued_at: float = 0.0
         self.node_id: int | None = None
+        #: why the last login attempt could not reach the server (None after a success)
+        self.last_error: str | None = None
         self._lock = asyncio.Lock()
         self.logins = 0
         self.refreshes = 0
@@ -92,6 +94,7 @@ class Authenticator:
             try:
                 data = await self.api.node_token(self.api_key)
             except ServerUnavailable as exc:
+                self.last_error = str(exc)
                 if self.stop.is_set():
                     raise
                 delay = backoff.next()
@@ -108,6 +111,7 @@ class Authenticator:
                     ) from exc
                 raise
             self._store(data)
+            self.last_error = None
             self.logins += 1
             log.info("logged in as node %s", self.node_id)
             return
@@ -210,6 +214,8 @@ class SocketLink:
         self.history: list[tuple[float, LinkState]] = [(time.time(), self.state)]
         self.connected = asyncio.Event()
         self.connections = 0
+        #: why the last connection attempt failed or the connection was lost (None: connected)
+        self.last_error: str | None = None
         self._sio: socketio.AsyncClient | None = None
         self._lost = asyncio.Event()
         self._closing = asyncio.Event()
@@ -293,6 +299,7 @@ class SocketLink:
                 if self._closing.is_set():
                     break
                 delay = self.backoff.next()
+                self.last_error = _short(exc)
                 log.info("socket connect failed (%s); next attempt in %.1fs", _short(exc), delay)
                 self._set(LinkState.BACKOFF)
                 await self._pause(delay)
@@ -301,6 +308,7 @@ class SocketLink:
             self._sio = sio
             self.connections += 1
             self.backoff.reset()
+            self.last_error = None
             self._set(LinkState.CONNECTED)
             log.info("socket connected (%s)", self.url)
             helpers = [asyncio.create_task(self._pinger(sio))]
@@ -320,6 +328,7 @@ class SocketLink:
             if self._reconnect_now.is_set():
                 continue
             delay = self.backoff.next()
+            self.last_error = "the connection to the server was lost"
             log.warning("socket connection lost; reconnecting in %.1fs", delay)
             await self._pause(delay)
         self._set(LinkState.CLOSED)

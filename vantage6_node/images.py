@@ -7,7 +7,10 @@ Images (all ``localhost/...:latest``):
 
 - ``v6-base``: a Debian bookworm minbase root file system with python3, pandas, numpy and
   requests, made by ``debootstrap`` and loaded with ``podman import``. The root file system
-  tarball is cached under ``~/.cache/vantage6-next/`` keyed by a hash of its recipe.
+  tarball is cached under ``~/.cache/vantage6-next/`` keyed by a hash of its recipe. Debian
+  bookworm has no python3-pyarrow, so pyarrow (for Parquet) is pip-installed on the host into a
+  cached folder (a manylinux wheel for the image's Python, no dependencies: numpy is Debian's)
+  and appended to a copy of that tarball.
 - ``v6-demo``: base + our ``vantage6_algorithm`` (+ ``vantage6_common``) and the demo algorithm
   ``algorithms/demo/v6demo`` (``containers/Containerfile.demo``).
 - ``v6-published-tools``: base + the released ``vantage6-algorithm-tools`` 4.14 (pip-installed
@@ -61,6 +64,11 @@ BASE_CHANGES = (
     "ENV PYTHONUNBUFFERED=1",
     'CMD ["python3"]',
 )
+
+#: Parquet support in the images: the last pyarrow series built for numpy 1.x (bookworm has
+#: numpy 1.24 and pandas 1.5, which read Parquet through it); a binary wheel, no dependencies
+BASE_PIP_REQUIREMENTS = ("pyarrow==15.0.2",)
+BASE_PIP_PLATFORM = "manylinux2014_x86_64"
 
 PUBLISHED_TOOLS_REQUIREMENT = "vantage6-algorithm-tools==4.14.*"
 PUBLISHED_TOOLS_PYTHON = (3, 11)  # Debian bookworm's python3
@@ -300,14 +308,101 @@ class ImageBuilder:
         digest.update(self.rootfs_key().encode() + b"\0")
         for change in BASE_CHANGES:
             digest.update(change.encode() + b"\0")
+        digest.update(self._base_site_key().encode() + b"\0")
         return digest.hexdigest()[:24]
+
+    @staticmethod
+    def _base_site_key() -> str:
+        text = "\0".join((*BASE_PIP_REQUIREMENTS, BASE_PIP_PLATFORM, "cp311"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def base_site(self) -> tuple[Path, float]:
+        """Folder with the base image's pip packages (pyarrow), made on the host (cached)."""
+        target = self.cache / f"site-base-{self._base_site_key()}"
+        if (target / ".complete").exists():
+            return target, 0.0
+        started = time.monotonic()
+        self.cache.mkdir(parents=True, exist_ok=True)
+        partial = self.cache / f"{target.name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        self.log(f"pip install --target {partial.name} {' '.join(BASE_PIP_REQUIREMENTS)} ...")
+        version = "{}.{}".format(*PUBLISHED_TOOLS_PYTHON)
+        self._run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-warn-script-location",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--platform",
+                BASE_PIP_PLATFORM,
+                "--python-version",
+                version,
+                "--implementation",
+                "cp",
+                "--target",
+                str(partial),
+                *BASE_PIP_REQUIREMENTS,
+            ],
+            env=dict(os.environ),
+        )
+        shutil.rmtree(partial / "bin", ignore_errors=True)
+        (partial / ".complete").write_text("\n".join(BASE_PIP_REQUIREMENTS) + "\n")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(partial, target)
+        for stale in self.cache.glob("site-base-*"):
+            if stale != target and not stale.name.endswith(".partial"):
+                shutil.rmtree(stale, ignore_errors=True)
+        return target, time.monotonic() - started
+
+    def base_tarball(self) -> tuple[Path, dict[str, float]]:
+        """The root file system plus the pip packages, as one tarball for ``podman import``."""
+        target = self.cache / f"base-{self.base_inputs()}.tar"
+        rootfs, rootfs_seconds = self.rootfs_tarball()
+        steps = {"debootstrap+tar": rootfs_seconds} if rootfs_seconds else {}
+        if target.exists():
+            return target, steps
+        site, pip_seconds = self.base_site()
+        if pip_seconds:
+            steps["pip"] = pip_seconds
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="base-", dir=self.cache) as tmp:
+            stage = Path(tmp) / "stage"
+            packages = stage / SITE_PACKAGES.lstrip("/")
+            shutil.copytree(site, packages, ignore=shutil.ignore_patterns(".complete"))
+            partial = Path(tmp) / "base.tar"
+            shutil.copyfile(rootfs, partial)
+            self._run(
+                [
+                    "tar",
+                    "--numeric-owner",
+                    "--owner=0",
+                    "--group=0",
+                    "-C",
+                    str(stage),
+                    "-rf",
+                    str(partial),
+                    # the entries inside: the folder itself is in the root file system already
+                    *sorted(f"./{SITE_PACKAGES.lstrip('/')}/{e.name}" for e in packages.iterdir()),
+                ]
+            )
+            os.replace(partial, target)
+        for stale in self.cache.glob("base-*.tar"):
+            if stale != target:
+                stale.unlink(missing_ok=True)
+        steps["tar"] = time.monotonic() - started
+        return target, steps
 
     def build_base(self, force: bool = False) -> BuildResult:
         started = time.monotonic()
         inputs = self.base_inputs()
         if not force and self.image_inputs(BASE_IMAGE) == inputs:
             return BuildResult("base", BASE_IMAGE, False, time.monotonic() - started, inputs)
-        tarball, rootfs_seconds = self.rootfs_tarball()
+        tarball, steps = self.base_tarball()
         self._note_replaced(BASE_IMAGE)
         self.log(f"podman import {tarball.name} -> {BASE_IMAGE} ...")
         import_started = time.monotonic()
@@ -316,9 +411,7 @@ class ImageBuilder:
             argv += ["--change", change]
         argv += [str(tarball), BASE_IMAGE]
         self._run(argv)
-        steps = {"import": time.monotonic() - import_started}
-        if rootfs_seconds:
-            steps = {"debootstrap+tar": rootfs_seconds, **steps}
+        steps["import"] = time.monotonic() - import_started
         return BuildResult("base", BASE_IMAGE, True, time.monotonic() - started, inputs, steps)
 
     # -- Containerfile images ------------------------------------------------------------------

@@ -30,16 +30,25 @@ from vantage6_node.runs.recovery import reconcile, recover
 from vantage6_node.runtime import (
     ContainerRuntime,
     ContainerRuntimeError,
+    UnknownRuntime,
     ensure_containers_conf,
 )
 from vantage6_node.server_api import ServerAPI, ServerError, ServerUnavailable
+from vantage6_node.status import NO_SERVER, ONLINE, STARTING, StatusFile
 from vantage6_node.threads import in_thread
 
 log = logging.getLogger(__name__)
 
 
 class NodeStartError(RuntimeError):
-    """The node cannot start (runtime missing, server refuses, configuration mismatch)."""
+    """The node cannot start (runtime missing, server refuses, configuration mismatch).
+
+    ``kind`` says what is wrong: ``runtime`` (no usable container engine) or ``error``.
+    """
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def instance_id(task_dir: Path) -> str:
@@ -73,8 +82,15 @@ def _column_names(db: Any) -> list[str] | None:
 class Node:
     """One node process. ``await node.run(stop)`` runs until ``stop`` is set."""
 
-    def __init__(self, config: NodeConfig, runtime: ContainerRuntime | None = None) -> None:
+    def __init__(
+        self,
+        config: NodeConfig,
+        runtime: ContainerRuntime | None = None,
+        status: StatusFile | None = None,
+    ) -> None:
         self.config = config
+        self.status = status or StatusFile(None)
+        self._phase = "opening the container runtime"
         self.runtime = runtime
         self.task_dir = Path(config.task_dir or Path.cwd() / "node-data")
         self.board = StatusBoard()
@@ -96,13 +112,27 @@ class Node:
 
     # -- start -----------------------------------------------------------------------------------
     async def _open_runtime(self, socket_root: Path) -> ContainerRuntime:
+        name = self.config.runtime
         if self.runtime is None:
             ensure_containers_conf()
-            self.runtime, self._service = await open_runtime(
-                self.config, socket_root, self.task_dir
-            )
+            try:
+                self.runtime, self._service = await open_runtime(
+                    self.config, socket_root, self.task_dir
+                )
+            except UnknownRuntime as exc:
+                raise NodeStartError(str(exc), kind="runtime") from exc
+            except (ContainerRuntimeError, OSError, TypeError, ValueError) as exc:
+                raise NodeStartError(
+                    f"container runtime {name!r} cannot be used: {exc}", kind="runtime"
+                ) from exc
         if not await in_thread(self.runtime.is_available):
-            raise NodeStartError(f"container runtime {self.config.runtime!r} is not available")
+            where = self.config.runtime_options.get("base_url")
+            raise NodeStartError(
+                f"container runtime {name!r} does not answer"
+                + (f" at {where}" if where else "")
+                + " (is it installed and running?)",
+                kind="runtime",
+            )
         return self.runtime
 
     async def _check_forwarder_image(self, runtime: ContainerRuntime) -> None:
@@ -174,10 +204,13 @@ class Node:
         self.auth = auth = Authenticator(api, config.api_key, stop=api.stopping)
         api.tokens = auth
         stop_forward = asyncio.create_task(self._forward_stop(stop))
+        reporter = asyncio.create_task(self._report_status())
         try:
             runtime = await self._open_runtime(socket_root)
             await self._check_forwarder_image(runtime)
+            self._phase = f"logging in at {config.api_url}"
             await auth.login()
+            self._phase = "setting up"
             self.identity = identity = await self._identify(iid)
             self.encryption = NodeEncryption(config.encryption, self.task_dir / "private_key.pem")
             await self._setup_encryption(identity)
@@ -242,7 +275,35 @@ class Node:
             log.info("stopped before the server could be reached")
         finally:
             stop_forward.cancel()
+            reporter.cancel()
             await self._shutdown(session)
+
+    def _current_status(self) -> tuple[str, str]:
+        if not self.ready.is_set():
+            if self.auth is not None and self.auth.last_error:
+                return NO_SERVER, f"cannot reach the server at {self.config.api_url}: " + (
+                    self.auth.last_error
+                )
+            return STARTING, self._phase
+        link = self.link
+        if link is None or link.state == LinkState.CONNECTED:
+            return ONLINE, ""
+        if link.last_error:
+            return NO_SERVER, f"cannot reach the server at {self.config.server_root}: " + (
+                link.last_error
+            )
+        if link.connections == 0:
+            return STARTING, "connecting to the server"
+        return ONLINE, "reconnecting"
+
+    async def _report_status(self) -> None:
+        """Keep the status file (``--status-file``) up to date while the node runs."""
+        while True:
+            state, detail = self._current_status()
+            record = (state, detail, "server" if state == NO_SERVER else "")
+            if record != self.status.last:
+                await asyncio.to_thread(self.status.write, *record)
+            await asyncio.sleep(0.25)
 
     async def _forward_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()

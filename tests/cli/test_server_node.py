@@ -34,12 +34,12 @@ def test_help_and_version(v6):
         assert group in result.stdout
     assert v6("--version").stdout.startswith("v6, version")
     helped = v6("node", "new", "--help").stdout
-    assert "[default: 7601]" in helped and "--api-key" in helped
+    assert "else 7601]" in helped and "--api-key" in helped
 
 
 def test_every_data_command_has_json():
     """Every command that prints data takes --json."""
-    without = {"logs", "completion", "set-api-key"}
+    without = {"logs", "attach", "completion", "set-api-key"}
     missing = []
 
     def walk(command, path):
@@ -216,6 +216,7 @@ def test_node_new_flags(v6, v6env, tmp_path):
         "--no-pull",
         "--allowed-algorithm",
         "localhost/v6-demo.*",
+        "--no-check",
         "--no-input",
         "--json",
     )
@@ -238,23 +239,23 @@ def test_node_new_flags(v6, v6env, tmp_path):
     assert written["task_dir"] == str(v6env.user_data / "node" / "station1" / "tasks")
     assert json.loads(result.stdout)["databases"] == ["default", "other"]
 
-    # a data file that does not exist is a configuration error naming the key
-    bad = v6("node", "new", "station2", "--api-key", "k", "--database", "d=/nope.csv", "--no-input")
+    # a data file that does not exist is a configuration error naming the flag and the file
+    bad = v6("node", "new", "station2", "--api-key", "k", "--database", "d=/nope.csv", "--no-check")
     assert bad.exit_code == 3
-    assert "databases[0]" in bad.stderr and "uri" in bad.stderr and "not written" in bad.stderr
+    assert "--database d" in bad.stderr and "/nope.csv" in bad.stderr
     assert not (v6env.user_config / "node" / "station2.yaml").exists()
-    wrong = v6("node", "new", "s3", "--api-key", "k", "--database", "nolabel", "--no-input")
+    wrong = v6("node", "new", "s3", "--api-key", "k", "--database", "nolabel", "--no-check")
     assert wrong.exit_code == 2 and "LABEL=URI" in wrong.stderr
 
 
 def test_node_set_api_key_and_private_key(v6, v6env):
-    assert v6("node", "new", "n1", "--api-key", "old", "--no-input").exit_code == 0
+    assert v6("node", "new", "n1", "--api-key", "old", "--no-check", "--no-input").exit_code == 0
     config = v6env.user_config / "node" / "n1.yaml"
     assert v6("node", "set-api-key", "n1", "--no-input").exit_code == 2
     assert v6("node", "set-api-key", "n1", "--api-key", "new").exit_code == 0
     assert yaml.safe_load(config.read_text())["api_key"] == "new"
 
-    result = v6("node", "create-private-key", "n1", "--json")
+    result = v6("node", "create-private-key", "n1", "--encryption", "--json")
     assert result.exit_code == 0, result.stderr
     facts = json.loads(result.stdout)
     key = Path(facts["private_key"])
@@ -332,9 +333,17 @@ def test_server_lifecycle(v6, v6env):
         busy = v6("server", "remove", "life", "--yes")
         assert busy.exit_code == 5 and "stop it first" in busy.stderr
 
-        # another server on the same port: a clear error, no process left behind
-        assert v6("server", "new", "clash", "--port", port, "--no-input").exit_code == 0
-        clash = v6("server", "start", "clash")
+        # another configured server's port: refused when the configuration is made
+        clash = v6("server", "new", "clash", "--port", port, "--no-input")
+        assert clash.exit_code == 2 and "already used by server 'life'" in clash.stderr
+        # a port some other program holds: a clear error at start, no process left behind
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            busy_port = holder.getsockname()[1]
+            made = v6("server", "new", "clash", "--port", busy_port, "--no-input")
+            assert made.exit_code == 0, made.stderr
+            clash = v6("server", "start", "clash")
         assert clash.exit_code == 5 and "already in use" in clash.stderr
     finally:
         stopped = v6("server", "stop", "--all", "--json")
@@ -355,29 +364,6 @@ def test_server_lifecycle(v6, v6env):
     assert removed.exit_code == 0
     assert not (v6env.user_config / "server" / "life.yaml").exists()
     assert not (v6env.user_data / "server" / "life").exists()
-
-
-def test_server_start_failure_shows_the_log(v6, v6env):
-    assert (
-        v6(
-            "server",
-            "new",
-            "dies",
-            "--port",
-            free_port(),
-            "--no-input",
-            "--database-uri",
-            "postgresql://nobody@127.0.0.1:1/none",
-        ).exit_code
-        == 0
-    )
-    result = v6("server", "start", "dies", "--timeout", "30")
-    assert result.exit_code != 0
-    assert "exited right after starting" in result.stderr or "did not become ready" in (
-        result.stderr
-    )
-    assert "last lines of" in result.stderr
-    assert json.loads(v6("server", "list", "--json").stdout)[0]["status"] == "stopped"
 
 
 def test_attach_and_follow_in_a_subprocess(v6env):
@@ -482,7 +468,7 @@ def test_node_lifecycle(v6, v6env, live_server, tmp_path):
             time.sleep(0.3)
         assert v6("node", "start", "station").exit_code == 5
         listed = json.loads(v6("node", "list", "--json").stdout)
-        assert listed[0]["status"] == "running" and listed[0]["pid"] == pid
+        assert listed[0]["status"] == "online" and listed[0]["pid"] == pid
         files = json.loads(v6("node", "files", "station", "--json").stdout)
         assert files["database default"] == str(data)
     finally:
@@ -530,7 +516,15 @@ def test_private_key_upload_and_node_remove(v6, v6env, live_server, tmp_path):
     )
     assert (
         v6(
-            "node", "new", "keyed", "--api-key", "k", "--port", live_server.port, "--no-input"
+            "node",
+            "new",
+            "keyed",
+            "--api-key",
+            "k",
+            "--port",
+            live_server.port,
+            "--no-check",
+            "--no-input",
         ).exit_code
         == 0
     )

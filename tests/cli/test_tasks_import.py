@@ -96,14 +96,16 @@ def imported(live_server, tmp_path_factory):
 def test_import(live_server, imported):
     tag = imported["tag"]
     result = imported["result"]
-    # a weak password and an unknown participant are reported, the rest is imported
+    # an unknown participant is reported, the rest is imported (a weak password is replaced)
     assert result.exit_code == 3, result.stderr
     report = imported["report"]
     actions = {(r["kind"], r["name"]): r["action"] for r in report}
     assert actions[("organization", f"Alpha {tag}")] == "created"
     assert actions[("organization", f"Beta {tag}")] == "created"
     assert actions[("user", f"ann-{tag}")] == "created"
-    assert actions[("user", f"weak-{tag}")] == "failed"
+    assert actions[("user", f"weak-{tag}")] == "created"
+    weak = next(r for r in report if r["name"] == f"weak-{tag}")
+    assert "not accepted" in weak["detail"] and weak["password"] != "password"
     assert actions[("collaboration", f"Study {tag}")] == "created"
     assert actions[("collaboration", f"Broken {tag}")] == "failed"
     nodes = [r for r in report if r["kind"] == "node"]
@@ -239,7 +241,20 @@ def test_task_create_wait_and_failures(v6, live_server, imported, node_for):
 
     thread = threading.Thread(target=answer_new_task)
     thread.start()
-    result = v6("task", "create", "-C", collab, "-i", "img", "-m", "f", "--wait", "--json", env=env)
+    result = v6(
+        "task",
+        "create",
+        "-C",
+        collab,
+        "-i",
+        "img",
+        "-m",
+        "f",
+        "--no-database",
+        "--wait",
+        "--json",
+        env=env,
+    )
     thread.join()
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
@@ -247,7 +262,19 @@ def test_task_create_wait_and_failures(v6, live_server, imported, node_for):
 
     # still pending: --timeout gives exit code 9
     pending = json.loads(
-        v6("task", "create", "-C", collab, "-i", "img", "-m", "f", "--json", env=env).stdout
+        v6(
+            "task",
+            "create",
+            "-C",
+            collab,
+            "-i",
+            "img",
+            "-m",
+            "f",
+            "--no-database",
+            "--json",
+            env=env,
+        ).stdout
     )
     timed = v6("task", "wait", pending["id"], "--timeout", "0.5", env=env)
     assert timed.exit_code == 9 and "still pending" in timed.stderr
@@ -259,7 +286,19 @@ def test_task_create_wait_and_failures(v6, live_server, imported, node_for):
 
     # a node that reports failure: exit code 8 and the log is shown
     failing = json.loads(
-        v6("task", "create", "-C", collab, "-i", "img", "-m", "f", "--json", env=env).stdout
+        v6(
+            "task",
+            "create",
+            "-C",
+            collab,
+            "-i",
+            "img",
+            "-m",
+            "f",
+            "--no-database",
+            "--json",
+            env=env,
+        ).stdout
     )
     run = next(r for r in node_for.open_runs() if r["task"]["id"] == failing["id"])
     node_for.finish(run, None, status="failed")
@@ -279,8 +318,10 @@ def test_task_login_errors(v6, live_server, imported):
     assert gone.exit_code == 7 and "cannot reach" in gone.stderr
     missing = v6("task", "get", "999999", env=login_env(live_server, imported))
     assert missing.exit_code == 4
-    no_collab = v6("task", "create", "-i", "x", "-m", "y", env=login_env(live_server, imported))
-    assert no_collab.exit_code == 2 and "--collaboration" in no_collab.stderr
+    # one collaboration: it is used; no database named and none reported: a usage error
+    no_db = v6("task", "create", "-i", "x", "-m", "y", env=login_env(live_server, imported))
+    assert no_db.exit_code == 2 and "your only one" in no_db.stderr
+    assert "--database" in no_db.stderr and "--no-database" in no_db.stderr
     bad_json = v6(
         "task",
         "create",

@@ -73,14 +73,16 @@ def test_node_wizard_with_a_database(v6env, tmp_path):
     answer(child, "Server port", CLEAR_LINE + "7700")
     answer(child, "API path", "")
     answer(child, "API key of the node", "the-api-key")
-    answer(child, "Container runtime", "")  # the default (podman)
-    answer(child, "Pull algorithm images", "n", enter=False)
-    answer(child, "Is the collaboration encrypted", "y", enter=False)
+    child.expect_exact("the API key is not checked")  # no server there
     answer(child, "Add a database?", "y", enter=False)
     answer(child, "Label", "")  # default
     answer(child, "Path or URI", str(data))
     answer(child, "Type", "")  # guessed: csv
     answer(child, "Add another database?", "n", enter=False)
+    answer(child, "Container runtime", "")  # the default (podman)
+    answer(child, "Allowed algorithm images", "")
+    answer(child, "Always pull algorithm images", "n", enter=False)
+    answer(child, "Is the collaboration encrypted", "y", enter=False)
     child.expect_exact("created")
     assert finish(child) == 0
     config = yaml.safe_load((v6env.user_config / "node" / "wiznode.yaml").read_text())

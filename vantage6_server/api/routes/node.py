@@ -31,6 +31,8 @@ class NodeIn(Body):
     collaboration_id: int = Field(ge=1)
     organization_id: int | None = Field(None, ge=1)
     name: str | None = Field(None, min_length=1, max_length=256)
+    #: an API key chosen by the caller (e.g. from an import file); generated when absent
+    api_key: str | None = Field(None, min_length=16, max_length=256)
 
 
 class NodePatch(Body):
@@ -127,7 +129,9 @@ def create_node(body: NodeIn, user: UserAuth, session: Db) -> dict:
     name = body.name or f"{org.name} - {collab.name} Node"
     if session.scalar(select(m.Node.id).where(m.Node.name == name)):
         raise bad_request(f"Node name '{name}' is already taken")
-    api_key = new_api_key()
+    api_key = body.api_key or new_api_key()
+    if session.scalar(select(m.Node.id).where(m.Node.api_key_digest == digest(api_key))):
+        raise bad_request("This API key is already used by another node; choose another")
     node = m.Node(
         name=name,
         api_key_digest=digest(api_key),

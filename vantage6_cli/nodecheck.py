@@ -1,0 +1,107 @@
+"""Checks ``v6 node new`` makes against the server while it asks: where the server is, and
+whether it accepts the node's API key (and then: the node's collaboration and whether that is
+encrypted, as vantage6 4.14's wizard does)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from vantage6_client.transport import connection_reason
+
+
+@dataclass
+class KeyCheck:
+    """What the server said about an API key."""
+
+    reachable: bool
+    accepted: bool
+    reason: str = ""
+    node: str = ""
+    organization: str = ""
+    collaboration: str = ""
+    encrypted: bool | None = None
+
+
+def split_server_url(url: str) -> tuple[str, int | None, str | None]:
+    """``http://host:5000/api`` -> ``("http://host", 5000, "/api")``; port and path are None
+    when the URL has none (then they are asked)."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    base = f"{parts.scheme}://{host}" if parts.scheme and host else url.strip().rstrip("/")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    path = parts.path.rstrip("/") or None
+    return base, port, path
+
+
+def url_problem(value: Any) -> str | None:
+    """A wizard validator for the server URL."""
+    text = str(value or "").strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL such as http://127.0.0.1 or https://v6.example.org"
+    try:
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError:
+        return "the port in the URL must be 1-65535"
+    return None
+
+
+def check_api_key(api_url: str, api_key: str, timeout: float = 10.0) -> KeyCheck:
+    """Log in as the node with ``api_key``; on success read its collaboration."""
+    try:
+        answer = requests.post(f"{api_url}/token/node", json={"api_key": api_key}, timeout=timeout)
+    except requests.RequestException as exc:
+        return KeyCheck(
+            False, False, f"cannot reach the server at {api_url}: " + (connection_reason(exc))
+        )
+    if answer.status_code == 401:
+        return KeyCheck(True, False, f"the server at {api_url} refused this API key")
+    if answer.status_code != 200:
+        return KeyCheck(
+            False,
+            False,
+            f"{api_url}/token/node answered HTTP {answer.status_code}: is this the server's "
+            "URL and API path?",
+        )
+    try:
+        body = answer.json()
+        token = body["access_token"]
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        node_id = _node_id(token) or str(body.get("node_url") or "").rsplit("/", 1)[-1]
+        node = session.get(f"{api_url}/node/{node_id}", timeout=timeout).json()
+        collab_id = (node.get("collaboration") or {}).get("id")
+        org_id = (node.get("organization") or {}).get("id")
+        collab = session.get(f"{api_url}/collaboration/{collab_id}", timeout=timeout).json()
+        org = session.get(f"{api_url}/organization/{org_id}", timeout=timeout).json()
+    except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return KeyCheck(True, True, f"the key works, but the node's details are unknown ({exc})")
+    return KeyCheck(
+        True,
+        True,
+        node=str(node.get("name") or ""),
+        organization=str(org.get("name") or ""),
+        collaboration=str(collab.get("name") or ""),
+        encrypted=bool(collab.get("encrypted")),
+    )
+
+
+def _node_id(token: str) -> str | None:
+    import jwt
+
+    try:
+        sub = jwt.decode(token, options={"verify_signature": False}).get("sub")
+    except jwt.PyJWTError:
+        return None
+    if isinstance(sub, dict):
+        sub = sub.get("id")
+    return None if sub is None else str(sub)
