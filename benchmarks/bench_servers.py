@@ -342,6 +342,8 @@ class ReferenceServer(ManagedServer):
         self.venv = venv
         self.log_level = log_level
         self.extra_config = dict(extra_config or {})
+        #: variables added to the server's environment at its next start
+        self.extra_env: dict[str, str] = {}
         # one secret for the server's life: tokens stay valid over a restart
         self.jwt_secret_key = secrets.token_hex(32)
         # vantage6 creates root/root on its first start; used for the reference only.
@@ -430,5 +432,6 @@ class ReferenceServer(ManagedServer):
             "XDG_CONFIG_HOME": str(self.workdir / "xdg-config"),
             "XDG_CACHE_HOME": str(self.workdir / "xdg-cache"),
             "XDG_STATE_HOME": str(self.workdir / "xdg-state"),
+            **self.extra_env,
         }
         return cmd, env
