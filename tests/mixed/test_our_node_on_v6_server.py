@@ -10,9 +10,11 @@ back to the vantage6 4.x format and events without an ERROR line.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,13 +28,14 @@ from tests.api import Api
 from tests.node.conftest import make_datasets, podman_images, test_image  # noqa: F401 - fixtures
 from tests.node.harness import (
     PASSWORD,
+    REPO,
     Federation,
     Station,
     containers_of,
     image_present,
     instance_of,
 )
-from tests.published import published_server_venv
+from tests.published import published_python, published_server_venv
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(900)]
 
@@ -160,6 +163,42 @@ def test_central_task_with_partials_through_the_proxy(fed: Federation):
     assert {r["status"] for r in fed.runs(child["id"])} == {"completed"}
     for station, mark in zip(fed.stations, since, strict=True):
         assert errors_since(station, mark) == [], station.log_tail()
+
+
+def test_published_client_reads_what_our_nodes_write(fed: Federation):
+    """The published vantage6-client 4.14 creates the task on the 4.14 server and decrypts its
+    result: our nodes read its 4.x input and write the 4.x format (the collaboration declares
+    no ``encryption_scheme``, so the authenticated format stays off)."""
+    python = published_python()
+    first = fed.stations[0]
+    since = marks(fed)
+    done = subprocess.run(
+        [
+            str(python),
+            str(REPO / "tests" / "node" / "published_client_task.py"),
+            "http://127.0.0.1",
+            str(fed.server.port),
+            fed.researcher_username,
+            PASSWORD,
+            str(first.private_key) if fed.encrypted else "-",
+            str(fed.collaboration_id),
+            str(first.org_id),
+            PUBLISHED_IMAGE,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-4000:], fed.logs())
+    (result,) = json.loads(done.stdout.strip().splitlines()[-1])["results"]
+    result = json.loads(result) if isinstance(result, str) else result  # 4.14 gives JSON text
+    pooled = pd.concat(fed.datasets, ignore_index=True)["age"]
+    assert result["count"] == len(pooled)
+    assert math.isclose(result["mean"], pooled.mean(), rel_tol=1e-12)
+    for station, mark in zip(fed.stations, since, strict=True):
+        assert errors_since(station, mark) == [], station.log_tail()
+        text = station.log_path.read_text(errors="replace")
+        assert "collaboration encryption_scheme: vantage6" in text
 
 
 def test_crash_reports_status_and_log(fed: Federation):
