@@ -15,7 +15,6 @@ import math
 import os
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,13 +78,15 @@ class RenewingApi(Api):
 
 
 @pytest.fixture(scope="module")
-def v6_server(podman_images) -> Iterator[ReferenceServer]:  # noqa: F811 - fixture imported above
+def v6_server(
+    podman_images,  # noqa: F811 - fixture imported above
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ReferenceServer]:
     if not image_present(PUBLISHED_IMAGE):
         pytest.skip(f"{PUBLISHED_IMAGE} missing (python -m vantage6_node.images build)")
-    with tempfile.TemporaryDirectory(prefix="v6ref-") as folder:
-        server = start_reference(Path(folder))
-        yield server
-        server.stop()
+    server = start_reference(tmp_path_factory.mktemp("v6ref"))
+    yield server
+    server.stop()
 
 
 def _federation(server: ReferenceServer, workdir: Path, encrypted: bool, datasets) -> Federation:
@@ -161,6 +162,13 @@ def test_central_task_with_partials_through_the_proxy(fed: Federation):
     assert result["organizations"] == sorted(s.org_id for s in fed.stations)
     (child,) = fed.researcher.ok("GET", "/task", params={"parent_id": task["id"]})["data"]
     assert {r["status"] for r in fed.runs(child["id"])} == {"completed"}
+    # the 4.14 server sends no run offers and declares no scheme: runs came by new_task, their
+    # input in the vantage6 4.x format
+    by_org = {s.org_id: s for s in fed.stations}
+    for run in fed.runs(task["id"]) + fed.runs(child["id"]):
+        state = by_org[run["organization"]["id"]].run_folder(run["id"]).load_state()
+        assert state is not None and state.source in ("new_task", "sync"), state
+        assert state.input_scheme == ("v6-ctr" if fed.encrypted else None), state
     for station, mark in zip(fed.stations, since, strict=True):
         assert errors_since(station, mark) == [], station.log_tail()
 
