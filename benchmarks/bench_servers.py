@@ -170,6 +170,10 @@ class ManagedServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api"
+
     def command_and_env(self) -> tuple[list[str], dict[str, str]]:
         raise NotImplementedError
 
@@ -326,10 +330,22 @@ class ReferenceServer(ManagedServer):
     # uWSGI's master treats SIGTERM as "reload"; SIGINT shuts it down.
     stop_signal = signal.SIGINT
 
-    def __init__(self, workdir: Path, venv: Path, log_level: str = "WARNING") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        venv: Path,
+        log_level: str = "WARNING",
+        extra_config: dict | None = None,
+    ) -> None:
+        """``extra_config``: keys added to (or replacing) those of its configuration file."""
         super().__init__(workdir)
         self.venv = venv
         self.log_level = log_level
+        self.extra_config = dict(extra_config or {})
+        #: variables added to the server's environment at its next start
+        self.extra_env: dict[str, str] = {}
+        # one secret for the server's life: tokens stay valid over a restart
+        self.jwt_secret_key = secrets.token_hex(32)
         # vantage6 creates root/root on its first start; used for the reference only.
         self.root_password = "root"
         self.config_path = workdir / "config.yaml"
@@ -343,7 +359,7 @@ class ReferenceServer(ManagedServer):
             "api_path": "/api",
             "uri": f"sqlite:///{self.workdir / 'reference.sqlite'}",
             "allow_drop_all": False,
-            "jwt_secret_key": secrets.token_hex(32),
+            "jwt_secret_key": self.jwt_secret_key,
             "server_url": f"{self.base_url}/api",
             "logging": {
                 "level": self.log_level,
@@ -361,6 +377,7 @@ class ReferenceServer(ManagedServer):
                 ],
             },
         }
+        config.update(self.extra_config)
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
     def wsgi_file(self) -> str:
@@ -415,5 +432,6 @@ class ReferenceServer(ManagedServer):
             "XDG_CONFIG_HOME": str(self.workdir / "xdg-config"),
             "XDG_CACHE_HOME": str(self.workdir / "xdg-cache"),
             "XDG_STATE_HOME": str(self.workdir / "xdg-state"),
+            **self.extra_env,
         }
         return cmd, env

@@ -4,6 +4,8 @@
 # - .venv with the project and its test tools
 # - the published vantage6 4.14 client and algorithm tools in their own venv (compat tests)
 # - the published vantage6 4.14 node in a Python 3.10 venv (mixed-federation tests)
+# - the published vantage6 4.14 server with uWSGI in a Python 3.10 venv (our node on it, and the
+#   benchmark's reference), and libfaketime (its token-expiry test moves the server's clock)
 # (scripts/sandbox.sh installs only what the sandbox needs.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,14 +13,15 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3.11}"
 PUBLISHED_VENV="${V6_PUBLISHED_VENV:-$HOME/.cache/vantage6-next/v6client}"
 NODE_VENV="${V6_PUBLISHED_NODE_VENV:-$HOME/.cache/vantage6-next/v6node}"
+SERVER_VENV="${V6_PUBLISHED_SERVER_VENV:-$HOME/.cache/vantage6-next/v6ref}"
 
 if [ -x containers/setup.sh ] || [ -f containers/setup.sh ]; then
   bash containers/setup.sh
 fi
 
-# Shells whose completion scripts the tests load for real.
-if [ "$(id -u)" = 0 ] && { ! command -v zsh >/dev/null || ! command -v fish >/dev/null; }; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q zsh fish >/dev/null
+# Shells whose completion scripts the tests load for real; libfaketime for a server's clock.
+if [ "$(id -u)" = 0 ] && { ! command -v zsh >/dev/null || ! command -v fish >/dev/null || ! command -v faketime >/dev/null; }; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q zsh fish faketime >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then
@@ -51,4 +54,11 @@ if ! node_venv_ready; then
   "$NODE_VENV/bin/pip" install -q 'vantage6-node==4.14.*' 'flask==3.1.1' 'websocket-client==1.5.0'
   node_venv_ready
 fi
-echo "installed: .venv, $PUBLISHED_VENV and $NODE_VENV" >&2
+# vantage6-server 4.14 with uWSGI (Python 3.10), made the way the benchmark makes it (about two
+# minutes the first time; a no-op once ready).
+mkdir -p "$(dirname "$SERVER_VENV")"
+.venv/bin/python -c 'import sys; from pathlib import Path
+sys.path.insert(0, ".")
+from benchmarks.bench_servers import ensure_reference_venv
+ensure_reference_venv(Path(sys.argv[1]), Path(sys.argv[1]).parent)' "$SERVER_VENV"
+echo "installed: .venv, $PUBLISHED_VENV, $NODE_VENV and $SERVER_VENV" >&2

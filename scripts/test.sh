@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export V6_PUBLISHED_VENV="${V6_PUBLISHED_VENV:-$HOME/.cache/vantage6-next/v6client}"
 export V6_PUBLISHED_NODE_VENV="${V6_PUBLISHED_NODE_VENV:-$HOME/.cache/vantage6-next/v6node}"
+export V6_PUBLISHED_SERVER_VENV="${V6_PUBLISHED_SERVER_VENV:-$HOME/.cache/vantage6-next/v6ref}"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/containers/containers.conf}"
 # Container images the node and algorithm tests run (cached; rebuilt only when inputs change).
 .venv/bin/python -m vantage6_node.images build

@@ -19,6 +19,13 @@ PUBLISHED_NODE_VENV = Path(
     )
 )
 
+# vantage6-server 4.14 with uWSGI (Python 3.10), the benchmark's reference server
+PUBLISHED_SERVER_VENV = Path(
+    os.environ.get(
+        "V6_PUBLISHED_SERVER_VENV", str(Path.home() / ".cache" / "vantage6-next" / "v6ref")
+    )
+)
+
 
 def _require(executable: Path, what: str, variable: str) -> Path:
     if not executable.exists():
@@ -43,3 +50,13 @@ def published_node_python() -> Path:
         "published vantage6-node venv",
         "V6_PUBLISHED_NODE_VENV",
     )
+
+
+def published_server_venv() -> Path:
+    """The published server venv (with uwsgi), or skip (fail under CI) when it is missing."""
+    _require(
+        PUBLISHED_SERVER_VENV / "bin" / "uwsgi",
+        "published vantage6-server venv",
+        "V6_PUBLISHED_SERVER_VENV",
+    )
+    return PUBLISHED_SERVER_VENV

@@ -204,6 +204,8 @@ class Federation:
             "/user",
             json={
                 "username": username,
+                "firstname": "Re",  # vantage6 4.x requires both names
+                "lastname": "Searcher",
                 "email": f"{username}@example.org",
                 "password": PASSWORD,
                 "organization_id": org_ids[0],
