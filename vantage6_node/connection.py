@@ -59,6 +59,8 @@ class Authenticator:
         self._lock = asyncio.Lock()
         self.logins = 0
         self.refreshes = 0
+        #: called with a token the server refused, once it has been replaced
+        self.rejection_listeners: list[Callable[[str], None]] = []
 
     # token bookkeeping ---------------------------------------------------------------------------
     def _store(self, data: dict[str, Any]) -> None:
@@ -144,6 +146,8 @@ class Authenticator:
                 await self._refresh()
             except ServerError:
                 await self.login()
+        for listener in self.rejection_listeners:
+            listener(token)
 
     async def force_login(self) -> None:
         async with self._lock:
@@ -220,6 +224,16 @@ class SocketLink:
         self._lost = asyncio.Event()
         self._closing = asyncio.Event()
         self._reconnect_now = asyncio.Event()
+        #: the token of the current connection: when the server refuses it (a 401 to a request,
+        #: or ``expired_token``), the connection is remade with the new one; a vantage6 4.x
+        #: server keeps a connection made with an expired token open but gives it no rooms
+        self._connected_with: str | None = None
+        auth.rejection_listeners.append(self._token_rejected)
+
+    def _token_rejected(self, token: str) -> None:
+        if token and token == self._connected_with and self.state is LinkState.CONNECTED:
+            log.info("the server refused the socket's token; reconnecting with the new one")
+            self.reconnect()
 
     def _set(self, new: LinkState) -> None:
         if new == self.state:
@@ -306,6 +320,7 @@ class SocketLink:
                 continue
 
             self._sio = sio
+            self._connected_with = token
             self.connections += 1
             self.backoff.reset()
             self.last_error = None
