@@ -318,43 +318,57 @@ class ImageBuilder:
 
     def base_site(self) -> tuple[Path, float]:
         """Folder with the base image's pip packages (pyarrow), made on the host (cached)."""
-        target = self.cache / f"site-base-{self._base_site_key()}"
+        version = "{}.{}".format(*PUBLISHED_TOOLS_PYTHON)
+        options = ["--no-deps", "--only-binary=:all:", "--platform", BASE_PIP_PLATFORM]
+        options += ["--python-version", version, "--implementation", "cp"]
+        return self._pip_site(
+            f"site-base-{self._base_site_key()}",
+            sys.executable,
+            options,
+            list(BASE_PIP_REQUIREMENTS),
+            stale_glob="site-base-*",
+        )
+
+    def _pip_site(
+        self,
+        name: str,
+        python: str,
+        options: list[str],
+        requirements: list[str],
+        stale_glob: str | None = None,
+    ) -> tuple[Path, float]:
+        """``pip install --target`` into the cache folder ``name`` (made once; kept whole or not
+        at all); ``stale_glob`` names older folders of the same kind to remove."""
+        target = self.cache / name
         if (target / ".complete").exists():
             return target, 0.0
         started = time.monotonic()
         self.cache.mkdir(parents=True, exist_ok=True)
-        partial = self.cache / f"{target.name}.partial"
+        partial = self.cache / f"{name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
-        self.log(f"pip install --target {partial.name} {' '.join(BASE_PIP_REQUIREMENTS)} ...")
-        version = "{}.{}".format(*PUBLISHED_TOOLS_PYTHON)
+        self.log(f"pip install --target {partial.name} {' '.join(requirements)} ...")
         self._run(
             [
-                sys.executable,
+                python,
                 "-m",
                 "pip",
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
                 "--no-warn-script-location",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--platform",
-                BASE_PIP_PLATFORM,
-                "--python-version",
-                version,
-                "--implementation",
-                "cp",
+                *options,
                 "--target",
                 str(partial),
-                *BASE_PIP_REQUIREMENTS,
+                *requirements,
             ],
             env=dict(os.environ),
         )
+        # console scripts carry the host's interpreter path; they are useless in the image
         shutil.rmtree(partial / "bin", ignore_errors=True)
-        (partial / ".complete").write_text("\n".join(BASE_PIP_REQUIREMENTS) + "\n")
+        (partial / ".complete").write_text("\n".join(requirements) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(partial, target)
-        for stale in self.cache.glob("site-base-*"):
+        for stale in self.cache.glob(stale_glob) if stale_glob else ():
             if stale != target and not stale.name.endswith(".partial"):
                 shutil.rmtree(stale, ignore_errors=True)
         return target, time.monotonic() - started
@@ -516,35 +530,9 @@ class ImageBuilder:
         key = hashlib.sha256(
             f"{PUBLISHED_TOOLS_REQUIREMENT}\0{PUBLISHED_TOOLS_PYTHON}\0linux-x86_64".encode()
         ).hexdigest()[:16]
-        target = self.cache / f"site-published-tools-{key}"
-        if (target / ".complete").exists():
-            return target, 0.0
-        started = time.monotonic()
-        self.cache.mkdir(parents=True, exist_ok=True)
-        partial = self.cache / f"site-published-tools-{key}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        self.log(f"pip install --target {partial.name} {PUBLISHED_TOOLS_REQUIREMENT} ...")
-        self._run(
-            [
-                self._python311(),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-warn-script-location",
-                "--target",
-                str(partial),
-                PUBLISHED_TOOLS_REQUIREMENT,
-            ],
-            env=dict(os.environ),
+        return self._pip_site(
+            f"site-published-tools-{key}", self._python311(), [], [PUBLISHED_TOOLS_REQUIREMENT]
         )
-        # console scripts carry the host's interpreter path; they are useless in the image
-        shutil.rmtree(partial / "bin", ignore_errors=True)
-        (partial / ".complete").write_text(PUBLISHED_TOOLS_REQUIREMENT + "\n")
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(partial, target)
-        return target, time.monotonic() - started
 
     def build_published_tools(self, force: bool = False) -> BuildResult:
         site, seconds = self.published_tools_site()
