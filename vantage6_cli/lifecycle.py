@@ -308,12 +308,7 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
     @group.command("version", short_help="Print the version.")
     @output.json_option
     def version_cmd(as_json: bool) -> None:
-        from vantage6_common import WIRE_VERSION, __version__
-
-        if as_json:
-            output.print_json({"version": __version__, "vantage6": WIRE_VERSION})
-        else:
-            click.echo(f"{kind} {__version__} (speaks vantage6 {WIRE_VERSION})")
+        output.print_version(kind, as_json)
 
     @group.command(
         "stop",

@@ -41,14 +41,8 @@ class V6Group(click.Group):
             ctx.exit(errors.ERROR)
 
 
-def _version() -> str:
-    from vantage6_common import WIRE_VERSION, __version__
-
-    return f"{__version__} (speaks vantage6 {WIRE_VERSION})"
-
-
 @click.group(cls=V6Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(_version(), "--version", prog_name="v6")
+@click.version_option(output.version_text(), "--version", prog_name="v6")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv: debug).")
 def cli(verbose: int) -> None:
     """Run servers, nodes and sandboxes; create tasks; write algorithms."""
@@ -66,12 +60,7 @@ def cli(verbose: int) -> None:
 @output.json_option
 def version(as_json: bool) -> None:
     """Print the version of v6 and the vantage6 version it speaks."""
-    from vantage6_common import WIRE_VERSION, __version__
-
-    if as_json:
-        output.print_json({"version": __version__, "vantage6": WIRE_VERSION})
-    else:
-        click.echo(f"v6 {_version()}")
+    output.print_version("v6", as_json)
 
 
 def _register() -> None:

@@ -77,6 +77,23 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
+def version_text() -> str:
+    """This version and the vantage6 version it speaks."""
+    from vantage6_common import WIRE_VERSION, __version__
+
+    return f"{__version__} (speaks vantage6 {WIRE_VERSION})"
+
+
+def print_version(program: str, as_json: bool) -> None:
+    """The ``version`` commands of ``v6``, ``v6 server`` and ``v6 node``."""
+    from vantage6_common import WIRE_VERSION, __version__
+
+    if as_json:
+        print_json({"version": __version__, "vantage6": WIRE_VERSION})
+    else:
+        click.echo(f"{program} {version_text()}")
+
+
 def print_table(
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
