@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,8 +13,8 @@ import pytest
 import yaml
 
 from tests.api import Api
-from tests.livestack import LiveServer, free_port, start_server
-from tests.security.auth_fixtures import MailSink, Totp
+from tests.livestack import LiveServer, start_server
+from tests.security.auth_fixtures import MailSink, Totp, make_user
 
 GENERIC = "Invalid username or password, or the account is temporarily locked"
 
@@ -57,20 +55,6 @@ def _login(server: LiveServer, username: str, password: str, code: str | None = 
     if code:
         body["mfa_code"] = code
     return httpx.post(server.api_url + "/token/user", json=body, timeout=30)
-
-
-def _make_user(root: Api, name: str, password: str = "Start-Pass-1!") -> dict:
-    org = root.ok("GET", "/organization", params={"name": "root"})["data"][0]["id"]
-    return root.ok(
-        "POST",
-        "/user",
-        json={
-            "username": name,
-            "email": f"{name}@example.org",
-            "password": password,
-            "organization_id": org,
-        },
-    )
 
 
 def _totp_login(server: LiveServer, username: str, password: str) -> Api:
@@ -124,28 +108,8 @@ def test_root_password_from_file(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_weak_root_password_refuses_to_start(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vantage6_server",
-            "--port",
-            str(free_port()),
-            "--database-uri",
-            f"sqlite:///{tmp_path / 'db.sqlite'}",
-        ],
-        env={"V6_ROOT_PASSWORD": "root", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode != 0
-    assert "not strong enough" in result.stderr
-
-
 def test_lockout_and_no_enumeration(strict_server: LiveServer, strict_root: Api) -> None:
-    _make_user(strict_root, "locky")
+    make_user(strict_root, "locky")
     unknown = _login(strict_server, "nobody-here", "Whatever-1!")
     wrong = _login(strict_server, "locky", "Wrong-Pass-1!")
     assert unknown.status_code == wrong.status_code == 401
@@ -157,7 +121,7 @@ def test_lockout_and_no_enumeration(strict_server: LiveServer, strict_root: Api)
 
 
 def test_login_timing_does_not_reveal_users(strict_server: LiveServer, strict_root: Api) -> None:
-    _make_user(strict_root, "timed")
+    make_user(strict_root, "timed")
 
     def median(username: str) -> float:
         times = []
@@ -176,7 +140,7 @@ def test_login_timing_does_not_reveal_users(strict_server: LiveServer, strict_ro
 
 
 def test_two_factor_required_once_set_up(strict_server: LiveServer, strict_root: Api) -> None:
-    _make_user(strict_root, "twofa")
+    make_user(strict_root, "twofa")
     api = _totp_login(strict_server, "twofa", "Start-Pass-1!")
     assert api.ok("GET", "/user", params={"username": "twofa"})["data"]
     no_code = _login(strict_server, "twofa", "Start-Pass-1!")
@@ -190,7 +154,7 @@ def test_two_factor_required_once_set_up(strict_server: LiveServer, strict_root:
 def test_password_recovery_by_mail(
     strict_server: LiveServer, mail: MailSink, strict_root: Api
 ) -> None:
-    user = _make_user(strict_root, "forgetful")
+    user = make_user(strict_root, "forgetful")
     api = _totp_login(strict_server, "forgetful", "Start-Pass-1!")
     before = len(mail.messages)
     unknown = httpx.post(
@@ -228,7 +192,7 @@ def test_password_recovery_by_mail(
 def test_two_factor_recovery_by_mail(
     strict_server: LiveServer, mail: MailSink, strict_root: Api
 ) -> None:
-    _make_user(strict_root, "lostphone")
+    make_user(strict_root, "lostphone")
     _totp_login(strict_server, "lostphone", "Start-Pass-1!")
     before = len(mail.messages)
     resp = httpx.post(strict_server.api_url + "/recover/2fa/lost", json={"username": "lostphone"})
@@ -240,7 +204,7 @@ def test_two_factor_recovery_by_mail(
 
 
 def test_password_change_and_refresh(live_server: LiveServer, root_api: Api) -> None:
-    _make_user(root_api, "changer")
+    make_user(root_api, "changer")
     tokens = _login(live_server, "changer", "Start-Pass-1!").json()
     api = Api(live_server.api_url, tokens["access_token"])
     wrong = api.patch(
