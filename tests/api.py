@@ -54,3 +54,22 @@ class Api:
         resp = self.request(method, path, **kw)
         assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
         return resp.json()
+
+
+class RenewingApi(Api):
+    """A user's session that logs in again when its access token has expired."""
+
+    def __init__(self, api_url: str, username: str, password: str) -> None:
+        super().__init__(api_url)
+        self.username, self.password = username, password
+        self.login()
+
+    def login(self) -> None:
+        self.token = Api.as_user(self.api_url, self.username, self.password).token
+
+    def request(self, method: str, path: str, **kwargs):
+        resp = super().request(method, path, **kwargs)
+        if resp.status_code == 401:
+            self.login()
+            resp = super().request(method, path, **kwargs)
+        return resp

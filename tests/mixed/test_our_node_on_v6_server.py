@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.bench_servers import ReferenceServer
-from tests.api import Api
+from tests.api import RenewingApi
 from tests.node.conftest import make_datasets, podman_images, test_image  # noqa: F401 - fixtures
 from tests.node.harness import (
     PASSWORD,
@@ -56,25 +56,6 @@ def start_reference(workdir: Path, extra_config: dict | None = None) -> Referenc
         server.stop()
         raise
     return server
-
-
-class RenewingApi(Api):
-    """A user's session that logs in again when its access token has expired."""
-
-    def __init__(self, api_url: str, username: str, password: str) -> None:
-        super().__init__(api_url)
-        self.username, self.password = username, password
-        self.login()
-
-    def login(self) -> None:
-        self.token = Api.as_user(self.api_url, self.username, self.password).token
-
-    def request(self, method: str, path: str, **kwargs):
-        resp = super().request(method, path, **kwargs)
-        if resp.status_code == 401:
-            self.login()
-            resp = super().request(method, path, **kwargs)
-        return resp
 
 
 @pytest.fixture(scope="module")

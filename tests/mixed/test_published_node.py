@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from tests.api import Api
+from tests.api import RenewingApi
 from tests.livestack import start_server
 from tests.mixed.published_node import PublishedNode, published_logs
 from tests.node.conftest import make_datasets, podman_images, test_image  # noqa: F401 - fixtures
@@ -98,25 +98,6 @@ class PublishedFederation:
                 return runs[0]
             assert time.monotonic() < deadline, f"run of task {task_id}: {runs}\n{self.logs()}"
             time.sleep(0.2)
-
-
-class RenewingApi(Api):
-    """A user's API session that logs in again when its access token has expired."""
-
-    def __init__(self, api_url: str, username: str, password: str) -> None:
-        super().__init__(api_url)
-        self.username, self.password = username, password
-        self.login()
-
-    def login(self) -> None:
-        self.token = Api.as_user(self.api_url, self.username, self.password).token
-
-    def request(self, method: str, path: str, **kwargs):
-        resp = super().request(method, path, **kwargs)
-        if resp.status_code == 401:
-            self.login()
-            resp = super().request(method, path, **kwargs)
-        return resp
 
 
 def _federation(live_server, root_api, workdir, docker_api, encrypted, datasets, published=None):
