@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +48,20 @@ def drop_pg_database(name: str) -> None:
 
     with psycopg.connect(PG_ADMIN_URI, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def end_process(
+    process: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 10
+) -> None:
+    """Send ``sig`` to a running process and wait for it; kill it after ``timeout`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 @dataclass
@@ -113,13 +128,7 @@ class LiveServer:
         raise RuntimeError(f"server did not start: {self.log_file.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        end_process(self.process, timeout=10)
         if getattr(self, "_log", None):
             self._log.close()
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from tests.livestack import LiveServer, free_port
+from tests.livestack import LiveServer, end_process, free_port
 from tests.node.harness import BASE_IMAGE, Station, podman, podman_env
 from tests.published import published_node_python
 
@@ -140,14 +140,7 @@ class PublishedNode:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
         """Stop the node (SIGTERM: it kills its algorithm containers and removes its network)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(sig)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        end_process(self.process, sig, timeout)
 
     def remove_engine_objects(self) -> None:
         """Containers, volumes and the network this node left in the engine."""

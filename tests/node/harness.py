@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from tests.api import Api
-from tests.livestack import LiveServer
+from tests.livestack import LiveServer, end_process
 from vantage6_common import crypto
 from vantage6_common.scheme_policy import DEFAULT_SETTING, SchemePolicy
 from vantage6_node.runs.folder import RunFolder
@@ -115,14 +115,7 @@ class Station:
         log.close()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(sig)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        end_process(self.process, sig, timeout)
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
