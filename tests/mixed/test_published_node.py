@@ -276,8 +276,13 @@ def test_expired_token_reconnects_and_keeps_working(tmp_path, docker_api, publis
         time.sleep(65 + 5)  # longer than the token lifetime, whenever it was last renewed
         since = len(node.log_text())
         server.start()
-        node.wait_log(r"Your token is no longer valid", after=since, timeout=120)
-        node.wait_log(r"Tasks synced again with the server", after=since, timeout=120)
+        expired = node.wait_log(r"Your token is no longer valid", after=since, timeout=120)
+        # The 4.14 node syncs twice after ``expired_token``: its handler syncs after connecting
+        # a new socket, and that socket's ``sync`` event syncs again. A run created between the
+        # two arrives by ``new_task`` and by the second sync, and the node starts it twice (the
+        # second start empties the first one's output): wait for both before creating a task.
+        first = node.wait_log(r"Tasks synced again with the server", after=expired.end())
+        node.wait_log(r"Tasks synced again with the server", after=first.end())
         task = fed.create_task(
             {"method": "partial_stats", "kwargs": {"column": "visits"}},
             [fed.stations[0].org_id],
