@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import time
@@ -23,6 +24,8 @@ from vantage6_cli.errors import (
     CliError,
 )
 from vantage6_cli.instances import Instance, instance_options, list_instances, resolve
+from vantage6_node.installation import read_instance_id, remove_instance_containers
+from vantage6_node.runtime import default_containers_conf
 from vantage6_node.status import read_status
 
 
@@ -78,11 +81,9 @@ def start_instance(instance: Instance, timeout: float = 60.0) -> dict[str, Any]:
         )
         return {"name": instance.name, "pid": started.pid, "api_url": api_url}
     config = configs.validate_node(instance)
-    import os
-
     env = {}
-    conf = Path(__file__).resolve().parents[1] / "containers" / "containers.conf"
-    if "CONTAINERS_CONF" not in os.environ and conf.is_file():
+    conf = default_containers_conf()
+    if "CONTAINERS_CONF" not in os.environ and conf is not None:
         env["CONTAINERS_CONF"] = str(conf)
     if not process.state(instance).running:
         instance.status_file.unlink(missing_ok=True)
@@ -164,14 +165,12 @@ def stop_instance(instance: Instance, timeout: float) -> process.ProcessState:
 
 
 def node_instance_id(instance: Instance) -> str | None:
-    import json
-
+    """The id the node labels its containers with (None before its first start)."""
     try:
         config = configs.validate_node(instance, check_files=False)
-        task_dir = Path(config.task_dir)
-        return str(json.loads((task_dir / "node.json").read_text())["instance_id"])
-    except (CliError, OSError, ValueError, KeyError):
+    except CliError:
         return None
+    return read_instance_id(Path(config.task_dir))
 
 
 def remove_node_containers(instance: Instance) -> int:
@@ -187,26 +186,20 @@ def remove_node_containers(instance: Instance) -> int:
 
 
 def remove_labelled_containers(engine: str, options: dict[str, Any], ident: str) -> int:
-    from vantage6_node.runtime import ContainerRuntimeError, ensure_containers_conf, load_runtime
+    """Remove the containers of node installation ``ident`` from ``engine``; how many went."""
+    from vantage6_node.runtime import ensure_containers_conf, load_runtime
 
     ensure_containers_conf()
     try:
         runtime = load_runtime(engine, **options)
     except Exception:  # noqa: BLE001 - no runtime, nothing to clean
         return 0
-    removed = 0
     try:
         if not runtime.is_available():
             return 0
-        for container in runtime.list_containers({"v6node.instance": ident}, all=True):
-            try:
-                runtime.remove(container.id, force=True)
-                removed += 1
-            except ContainerRuntimeError:
-                pass
+        return remove_instance_containers(runtime, ident)
     finally:
         runtime.close()
-    return removed
 
 
 def follow(instance: Instance) -> None:

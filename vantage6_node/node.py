@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +18,12 @@ from vantage6_node.connection import Authenticator, LinkState, SocketLink
 from vantage6_node.encryption import NodeEncryption
 from vantage6_node.engine import PodmanServiceChild, open_runtime
 from vantage6_node.exitwatch import ExitWatcher
+from vantage6_node.installation import instance_id
 from vantage6_node.isolation import ForwarderPool, default_socket_root
 from vantage6_node.logfiles import LogFiles
 from vantage6_node.proxy import NodeProxy, StatusBoard
 from vantage6_node.runs.environment import database_relays
-from vantage6_node.runs.folder import RunStore, write_atomic
+from vantage6_node.runs.folder import RunStore
 from vantage6_node.runs.manager import NodeIdentity, RunManager
 from vantage6_node.runs.recovery import reconcile, recover
 from vantage6_node.runtime import (
@@ -49,19 +48,6 @@ class NodeStartError(RuntimeError):
     def __init__(self, message: str, kind: str = "error") -> None:
         super().__init__(message)
         self.kind = kind
-
-
-def instance_id(task_dir: Path) -> str:
-    """A random id for this node installation, kept in ``<task_dir>/node.json``.
-
-    Containers are labelled with it, so several nodes can share one container engine.
-    """
-    path = task_dir / "node.json"
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        return str(json.loads(path.read_text())["instance_id"])
-    value = uuid.uuid4().hex
-    write_atomic(path, json.dumps({"instance_id": value}).encode())
-    return value
 
 
 def _column_names(db: Any) -> list[str] | None:
