@@ -32,16 +32,10 @@ def read_instance_id(task_dir: Path) -> str | None:
     return None
 
 
-def instance_id(task_dir: Path) -> str:
-    """The id kept in ``task_dir``; a new random one is written there when there is none."""
-    found = read_instance_id(task_dir)
-    if found is not None:
-        return found
-    from vantage6_node.runs.folder import write_atomic  # the node's; keeps the CLI's import light
-
+def new_instance_record() -> tuple[str, bytes]:
+    """A new random id and the content of the file that keeps it (for :func:`instance_file`)."""
     value = uuid.uuid4().hex
-    write_atomic(instance_file(task_dir), json.dumps({"instance_id": value}).encode())
-    return value
+    return value, json.dumps({"instance_id": value}).encode()
 
 
 def instance_labels(ident: str) -> dict[str, str]:

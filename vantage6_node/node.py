@@ -18,12 +18,12 @@ from vantage6_node.connection import Authenticator, LinkState, SocketLink
 from vantage6_node.encryption import NodeEncryption
 from vantage6_node.engine import PodmanServiceChild, open_runtime
 from vantage6_node.exitwatch import ExitWatcher
-from vantage6_node.installation import instance_id
+from vantage6_node.installation import instance_file, new_instance_record, read_instance_id
 from vantage6_node.isolation import ForwarderPool, default_socket_root
 from vantage6_node.logfiles import LogFiles
 from vantage6_node.proxy import NodeProxy, StatusBoard
 from vantage6_node.runs.environment import database_relays
-from vantage6_node.runs.folder import RunStore
+from vantage6_node.runs.folder import RunStore, write_atomic
 from vantage6_node.runs.manager import NodeIdentity, RunManager
 from vantage6_node.runs.recovery import reconcile, recover
 from vantage6_node.runtime import (
@@ -48,6 +48,16 @@ class NodeStartError(RuntimeError):
     def __init__(self, message: str, kind: str = "error") -> None:
         super().__init__(message)
         self.kind = kind
+
+
+def instance_id(task_dir: Path) -> str:
+    """The id of this node installation (see :mod:`vantage6_node.installation`); a new one is
+    written to ``task_dir`` on the first start."""
+    found = read_instance_id(task_dir)
+    if found is None:
+        found, record = new_instance_record()
+        write_atomic(instance_file(task_dir), record)
+    return found
 
 
 def _column_names(db: Any) -> list[str] | None:
