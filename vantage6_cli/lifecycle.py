@@ -26,7 +26,7 @@ from vantage6_cli.errors import (
 from vantage6_cli.instances import Instance, instance_options, list_instances, resolve
 from vantage6_node.installation import read_instance_id, remove_instance_containers
 from vantage6_node.runtime import default_containers_conf
-from vantage6_node.status import read_status
+from vantage6_node.status import FAILED, NO_SERVER, ONLINE, STOPPED, read_status
 
 
 def server_ready(api_url: str) -> bool:
@@ -110,7 +110,7 @@ _NODE_EXIT = {
 
 def _node_online(instance: Instance) -> bool:
     found = read_status(instance.status_file)
-    return found is not None and found["state"] == "online"
+    return found is not None and found["state"] == ONLINE
 
 
 def _node_failure(instance: Instance, code: int | None, timeout: float) -> CliError:
@@ -119,7 +119,7 @@ def _node_failure(instance: Instance, code: int | None, timeout: float) -> CliEr
     detail = str(found.get("detail") or "")
     hint = f"its log: v6 {instance.kind} logs {process.ref(instance)} ({instance.log_file})"
     if code is not None:
-        if found.get("state") == "failed" and detail:
+        if found.get("state") == FAILED and detail:
             exit_code = _NODE_EXIT.get(str(found.get("kind")), ERROR)
             return CliError(f"{instance.label} did not start: {detail}", exit_code, hint=hint)
         return CliError(
@@ -127,7 +127,7 @@ def _node_failure(instance: Instance, code: int | None, timeout: float) -> CliEr
             f"{instance.log_file}:\n{process.tail_text(instance.log_file)}",
             ERROR,
         )
-    if found.get("state") == "no-server":
+    if found.get("state") == NO_SERVER:
         return CliError(
             f"{instance.label} could not reach its server within {timeout:g} s, so it was "
             f"stopped: {detail}",
@@ -152,7 +152,7 @@ def node_status(instance: Instance) -> tuple[str, str]:
     if found is None or found.get("pid") != st.pid:
         return "running", ""
     state = found["state"]
-    if state in ("failed", "stopped"):
+    if state in (FAILED, STOPPED):
         state = "stopping"
     return state, str(found.get("detail") or "")
 
