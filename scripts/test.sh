@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what is needed, then run lint and the whole test suite.
+# Install what is needed, then run lint, the import contracts, the type checker and the whole
+# test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -11,4 +12,8 @@ export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/containers/containers.conf}"
 .venv/bin/python -m vantage6_node.images build
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# Layers and cycles (import-linter contracts in pyproject.toml), then types (mypy, strict on
+# vantage6_common and the container runtime interface).
+.venv/bin/lint-imports --no-cache
+.venv/bin/mypy
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -19,9 +19,8 @@ INSTALL = {
 }
 
 
-def completion_script(shell: str, prog: str = "v6") -> str:
-    from vantage6_cli.main import cli
-
+def completion_script(cli: click.Command, shell: str, prog: str = "v6") -> str:
+    """The script that makes ``shell`` complete the commands of ``cli``, installed as ``prog``."""
     cls = get_completion_class(shell)
     if cls is None:
         raise CliError(f"no completion for shell {shell!r}", USAGE)
@@ -31,11 +30,12 @@ def completion_script(shell: str, prog: str = "v6") -> str:
 
 @click.command("completion", short_help="Print the shell completion script (bash, zsh, fish).")
 @click.argument("shell", type=click.Choice(SHELLS), required=False)
-def completion(shell: str | None) -> None:
+@click.pass_context
+def completion(ctx: click.Context, shell: str | None) -> None:
     """Print the completion script for SHELL (default: your login shell)."""
     if shell is None:
         shell = Path(os.environ.get("SHELL", "bash")).name
         if shell not in SHELLS:
             raise CliError(f"cannot tell your shell ({shell!r}); name it: bash, zsh or fish", USAGE)
-    click.echo(completion_script(shell))
+    click.echo(completion_script(ctx.find_root().command, shell))
     output.info(INSTALL[shell])

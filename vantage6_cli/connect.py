@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,30 +25,66 @@ from vantage6_client.exceptions import (
 )
 
 
+@dataclass
+class Login:
+    """Who logs in where: the login options of the command line (or their environment
+    variables), gathered in the command's context object."""
+
+    server_url: str | None = None
+    username: str | None = None
+    password: str | None = None
+    mfa_code: str | None = None
+    private_key: Path | None = None
+
+    def client(self) -> contextlib.AbstractContextManager[Client]:
+        """An authenticated client for a ``with`` block (see :func:`logged_in`)."""
+        return logged_in(
+            self.server_url, self.username, self.password, self.mfa_code, self.private_key
+        )
+
+
+#: hands a command the :class:`Login` its login options filled in
+pass_login = click.make_pass_decorator(Login, ensure=True)
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None and param.name is not None:
+        setattr(ctx.ensure_object(Login), param.name, value)
+    return value
+
+
+def _login_option(*decls: str, **attrs: Any) -> Callable[..., Any]:
+    """An option whose value goes into the context's :class:`Login`, not into an argument."""
+    return click.option(*decls, expose_value=False, callback=_remember, **attrs)
+
+
+_LOGIN_OPTIONS = (
+    _login_option(
+        "--server-url",
+        envvar="V6_SERVER_URL",
+        help="API URL of the server, e.g. http://127.0.0.1:7601/api [env V6_SERVER_URL].",
+    ),
+    _login_option("--username", "-u", envvar="V6_USERNAME", help="[env V6_USERNAME]"),
+    _login_option(
+        "--password",
+        envvar="V6_PASSWORD",
+        help="[env V6_PASSWORD] Asked for in a terminal when not given.",
+    ),
+    _login_option("--mfa-code", envvar="V6_MFA_CODE", help="Two-factor code, if enabled."),
+    _login_option(
+        "--private-key",
+        envvar="V6_PRIVATE_KEY",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Your organization's private key, for encrypted collaborations [env V6_PRIVATE_KEY].",
+    ),
+)
+
+
 def login_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Server URL and login, each also from an environment variable."""
-    options = [
-        click.option(
-            "--server-url",
-            envvar="V6_SERVER_URL",
-            help="API URL of the server, e.g. http://127.0.0.1:7601/api [env V6_SERVER_URL].",
-        ),
-        click.option("--username", "-u", envvar="V6_USERNAME", help="[env V6_USERNAME]"),
-        click.option(
-            "--password",
-            envvar="V6_PASSWORD",
-            help="[env V6_PASSWORD] Asked for in a terminal when not given.",
-        ),
-        click.option("--mfa-code", envvar="V6_MFA_CODE", help="Two-factor code, if enabled."),
-        click.option(
-            "--private-key",
-            envvar="V6_PRIVATE_KEY",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Your organization's private key, for encrypted collaborations "
-            "[env V6_PRIVATE_KEY].",
-        ),
-    ]
-    for option in reversed(options):
+    """Server URL and login, each also from an environment variable; the command receives
+    them as one :class:`Login` (its first argument)."""
+    func = pass_login(func)
+    for option in reversed(_LOGIN_OPTIONS):
         func = option(func)
     return func
 

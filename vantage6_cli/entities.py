@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from vantage6_cli import output
-from vantage6_cli.connect import logged_in, login_options
+from vantage6_cli.connect import Login, login_options
 
 
 def _ids(items: Any) -> str:
@@ -29,16 +28,12 @@ def collaboration() -> None:
 )
 @output.json_option
 def collaboration_list(
-    server_url: str | None,
-    username: str | None,
-    password: str | None,
-    mfa_code: str | None,
-    private_key: Path | None,
+    login: Login,
     all_: bool,
     as_json: bool,
 ) -> None:
     """List collaborations: id, name, encrypted, organizations."""
-    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+    with login.client() as client:
         found = client.collaboration.list(scope="global" if all_ else "organization").data
         rows = []
         for item in found:
@@ -76,16 +71,12 @@ def organization() -> None:
 @click.option("--collaboration", "-C", type=int, help="Only the members of this collaboration.")
 @output.json_option
 def organization_list(
-    server_url: str | None,
-    username: str | None,
-    password: str | None,
-    mfa_code: str | None,
-    private_key: Path | None,
+    login: Login,
     collaboration: int | None,
     as_json: bool,
 ) -> None:
     """List organizations you may see: id, name, country (yours is marked)."""
-    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+    with login.client() as client:
         found = client.organization.list(collaboration=collaboration).data
         mine = client.whoami.organization_id
     rows = [

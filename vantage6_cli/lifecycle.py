@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import time
@@ -23,7 +24,9 @@ from vantage6_cli.errors import (
     CliError,
 )
 from vantage6_cli.instances import Instance, instance_options, list_instances, resolve
-from vantage6_node.status import read_status
+from vantage6_node.installation import read_instance_id, remove_instance_containers
+from vantage6_node.runtime import default_containers_conf
+from vantage6_node.status import FAILED, NO_SERVER, ONLINE, STOPPED, read_status
 
 
 def server_ready(api_url: str) -> bool:
@@ -78,11 +81,9 @@ def start_instance(instance: Instance, timeout: float = 60.0) -> dict[str, Any]:
         )
         return {"name": instance.name, "pid": started.pid, "api_url": api_url}
     config = configs.validate_node(instance)
-    import os
-
     env = {}
-    conf = Path(__file__).resolve().parents[1] / "containers" / "containers.conf"
-    if "CONTAINERS_CONF" not in os.environ and conf.is_file():
+    conf = default_containers_conf()
+    if "CONTAINERS_CONF" not in os.environ and conf is not None:
         env["CONTAINERS_CONF"] = str(conf)
     if not process.state(instance).running:
         instance.status_file.unlink(missing_ok=True)
@@ -109,7 +110,7 @@ _NODE_EXIT = {
 
 def _node_online(instance: Instance) -> bool:
     found = read_status(instance.status_file)
-    return found is not None and found["state"] == "online"
+    return found is not None and found["state"] == ONLINE
 
 
 def _node_failure(instance: Instance, code: int | None, timeout: float) -> CliError:
@@ -118,7 +119,7 @@ def _node_failure(instance: Instance, code: int | None, timeout: float) -> CliEr
     detail = str(found.get("detail") or "")
     hint = f"its log: v6 {instance.kind} logs {process.ref(instance)} ({instance.log_file})"
     if code is not None:
-        if found.get("state") == "failed" and detail:
+        if found.get("state") == FAILED and detail:
             exit_code = _NODE_EXIT.get(str(found.get("kind")), ERROR)
             return CliError(f"{instance.label} did not start: {detail}", exit_code, hint=hint)
         return CliError(
@@ -126,7 +127,7 @@ def _node_failure(instance: Instance, code: int | None, timeout: float) -> CliEr
             f"{instance.log_file}:\n{process.tail_text(instance.log_file)}",
             ERROR,
         )
-    if found.get("state") == "no-server":
+    if found.get("state") == NO_SERVER:
         return CliError(
             f"{instance.label} could not reach its server within {timeout:g} s, so it was "
             f"stopped: {detail}",
@@ -151,7 +152,7 @@ def node_status(instance: Instance) -> tuple[str, str]:
     if found is None or found.get("pid") != st.pid:
         return "running", ""
     state = found["state"]
-    if state in ("failed", "stopped"):
+    if state in (FAILED, STOPPED):
         state = "stopping"
     return state, str(found.get("detail") or "")
 
@@ -164,14 +165,12 @@ def stop_instance(instance: Instance, timeout: float) -> process.ProcessState:
 
 
 def node_instance_id(instance: Instance) -> str | None:
-    import json
-
+    """The id the node labels its containers with (None before its first start)."""
     try:
         config = configs.validate_node(instance, check_files=False)
-        task_dir = Path(config.task_dir)
-        return str(json.loads((task_dir / "node.json").read_text())["instance_id"])
-    except (CliError, OSError, ValueError, KeyError):
+    except CliError:
         return None
+    return read_instance_id(Path(config.task_dir))
 
 
 def remove_node_containers(instance: Instance) -> int:
@@ -187,26 +186,20 @@ def remove_node_containers(instance: Instance) -> int:
 
 
 def remove_labelled_containers(engine: str, options: dict[str, Any], ident: str) -> int:
-    from vantage6_node.runtime import ContainerRuntimeError, ensure_containers_conf, load_runtime
+    """Remove the containers of node installation ``ident`` from ``engine``; how many went."""
+    from vantage6_node.runtime import ensure_containers_conf, load_runtime
 
     ensure_containers_conf()
     try:
         runtime = load_runtime(engine, **options)
     except Exception:  # noqa: BLE001 - no runtime, nothing to clean
         return 0
-    removed = 0
     try:
         if not runtime.is_available():
             return 0
-        for container in runtime.list_containers({"v6node.instance": ident}, all=True):
-            try:
-                runtime.remove(container.id, force=True)
-                removed += 1
-            except ContainerRuntimeError:
-                pass
+        return remove_instance_containers(runtime, ident)
     finally:
         runtime.close()
-    return removed
 
 
 def follow(instance: Instance) -> None:

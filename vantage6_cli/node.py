@@ -21,6 +21,7 @@ from vantage6_cli.instances import (
 from vantage6_cli.lifecycle import add_lifecycle_commands
 from vantage6_cli.nodecheck import KeyCheck, check_api_key, split_server_url, url_problem
 from vantage6_cli.wizard import Question
+from vantage6_common.labels import LABEL_RULE, is_valid_label
 
 DATABASE_TYPES = ("csv", "parquet", "excel", "sql", "sparql", "other")
 
@@ -100,8 +101,8 @@ def database_problem(entry: dict[str, str], taken: list[str]) -> str | None:
 
 
 def _label_problem(value: str, taken: list[str]) -> str | None:
-    if not (value.isidentifier() and value[:1].isalpha()):
-        return "letters, digits and _ only, starting with a letter"
+    if not is_valid_label(value):
+        return LABEL_RULE
     if value.lower() in [t.lower() for t in taken]:
         return f"{value!r} is already used"
     return None

@@ -30,6 +30,7 @@ from vantage6_cli.lifecycle import (
     start_instance,
     stop_instance,
 )
+from vantage6_node.installation import read_instance_id
 
 DEMO_IMAGE = "localhost/v6-demo:latest"
 DEMO_COLUMNS = ["age", "bmi", "systolic_bp"]
@@ -705,7 +706,6 @@ def sandbox_down(name: str | None, purge: bool, timeout: float, as_json: bool) -
 def _node_instance_id(node: Instance) -> str | None:
     try:
         config = configs.read_yaml(node.config_file)
-        task_dir = Path(config.get("task_dir") or node.data_dir / "tasks")
-        return str(json.loads((task_dir / "node.json").read_text())["instance_id"])
-    except (CliError, OSError, ValueError, KeyError):
+    except CliError:
         return None
+    return read_instance_id(Path(config.get("task_dir") or node.data_dir / "tasks"))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import click
 
 from vantage6_cli import output
-from vantage6_cli.connect import logged_in, login_options
+from vantage6_cli.connect import Login, login_options
 from vantage6_cli.errors import (
     INTERRUPTED,
     NOT_FOUND,
@@ -197,11 +196,7 @@ def default_database(
 @click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")
 @output.json_option
 def task_create(
-    server_url: str | None,
-    username: str | None,
-    password: str | None,
-    mfa_code: str | None,
-    private_key: Path | None,
+    login: Login,
     collaboration: int | None,
     study: int | None,
     organizations: tuple[int, ...],
@@ -233,7 +228,7 @@ def task_create(
     kwargs = _json_arg(kwargs_json, "--kwargs", dict)
     kwargs.update(dict(_kwarg(item) for item in kwarg_items))
     input_ = {"method": method, "args": _json_arg(args_json, "--args", list), "kwargs": kwargs}
-    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+    with login.client() as client:
         if collaboration is None and study is None:
             collaboration = only_collaboration(client)
         orgs = list(organizations) or [client.whoami.organization_id]
@@ -284,11 +279,7 @@ def task_create(
 @click.option("--per-page", type=int, default=20, show_default=True, help="Page size.")
 @output.json_option
 def task_list(
-    server_url: str | None,
-    username: str | None,
-    password: str | None,
-    mfa_code: str | None,
-    private_key: Path | None,
+    login: Login,
     collaboration: int | None,
     status: str | None,
     name: str | None,
@@ -299,7 +290,7 @@ def task_list(
     as_json: bool,
 ) -> None:
     """List tasks."""
-    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+    with login.client() as client:
         tasks = client.task.list(
             collaboration=collaboration,
             status=status,
@@ -340,16 +331,12 @@ def _runs_table(runs: list[dict[str, Any]]) -> None:
 @click.argument("task_id", type=int)
 @output.json_option
 def task_get(
-    server_url: str | None,
-    username: str | None,
-    password: str | None,
-    mfa_code: str | None,
-    private_key: Path | None,
+    login: Login,
     task_id: int,
     as_json: bool,
 ) -> None:
     """Show one task and its runs."""
-    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+    with login.client() as client:
         found = client.task.get(task_id)
         runs = client.run.from_task(task_id, decrypt_input=False).data
     if as_json:
@@ -474,18 +461,14 @@ def _print_results(results: list[dict[str, Any]]) -> None:
 )
 @output.json_option
 def task_wait(
-    server_url: str | None,
-    username: str | None,
-    password: str | None,
-    mfa_code: str | None,
-    private_key: Path | None,
+    login: Login,
     task_id: int,
     timeout: float | None,
     results: bool,
     as_json: bool,
 ) -> None:
     """Wait until a task has finished (exit code 0 if completed, 8 if not)."""
-    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+    with login.client() as client:
         code = _wait_and_report(client, task_id, timeout, as_json, show_results=results)
     raise SystemExit(code)
 
@@ -495,16 +478,12 @@ def task_wait(
 @click.argument("task_id", type=int)
 @output.json_option
 def task_result(
-    server_url: str | None,
-    username: str | None,
-    password: str | None,
-    mfa_code: str | None,
-    private_key: Path | None,
+    login: Login,
     task_id: int,
     as_json: bool,
 ) -> None:
     """Print the (decrypted) results of a task's runs."""
-    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+    with login.client() as client:
         runs = client.run.from_task(task_id, decrypt_input=False).data
         results = _results(client, task_id, runs)
     if as_json:
@@ -520,16 +499,12 @@ def task_result(
 @click.argument("task_id", type=int)
 @output.json_option
 def task_kill(
-    server_url: str | None,
-    username: str | None,
-    password: str | None,
-    mfa_code: str | None,
-    private_key: Path | None,
+    login: Login,
     task_id: int,
     as_json: bool,
 ) -> None:
     """Stop a task's runs on the nodes (the task stays, with status 'killed by user')."""
-    with logged_in(server_url, username, password, mfa_code, private_key) as client:
+    with login.client() as client:
         answer = client.task.kill(task_id)
         status = client.task.status(task_id)
     if as_json:

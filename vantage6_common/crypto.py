@@ -28,6 +28,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -117,7 +118,7 @@ def private_key_to_pem(private_key: rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def save_private_key(private_key: rsa.RSAPrivateKey, path: str | os.PathLike) -> Path:
+def save_private_key(private_key: rsa.RSAPrivateKey, path: str | os.PathLike[str]) -> Path:
     """Write a private key as PEM, readable by the owner only. Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,7 +130,7 @@ def save_private_key(private_key: rsa.RSAPrivateKey, path: str | os.PathLike) ->
 
 
 def load_private_key(
-    source: str | os.PathLike | bytes, password: bytes | None = None
+    source: str | os.PathLike[str] | bytes, password: bytes | None = None
 ) -> rsa.RSAPrivateKey:
     """Load an RSA private key from PEM bytes or from a PEM file."""
     pem = source if isinstance(source, bytes) else Path(source).read_bytes()
@@ -139,7 +140,7 @@ def load_private_key(
     return key
 
 
-def load_or_create_private_key(path: str | os.PathLike) -> rsa.RSAPrivateKey:
+def load_or_create_private_key(path: str | os.PathLike[str]) -> rsa.RSAPrivateKey:
     """Load the key at ``path``, or generate and save a new one if the file does not exist."""
     path = Path(path)
     if path.exists():
@@ -271,7 +272,7 @@ class Cryptor(CryptorBase):
 
     def __init__(
         self,
-        private_key: rsa.RSAPrivateKey | str | os.PathLike,
+        private_key: rsa.RSAPrivateKey | str | os.PathLike[str],
         default_scheme: str = DEFAULT_SCHEME,
         accepted_schemes: Iterable[str] = SUPPORTED_SCHEMES,
     ) -> None:
@@ -288,7 +289,9 @@ class Cryptor(CryptorBase):
         self.default_scheme = default_scheme
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, create: bool = False, **kwargs) -> Cryptor:
+    def from_file(
+        cls, path: str | os.PathLike[str], create: bool = False, **kwargs: Any
+    ) -> Cryptor:
         """Cryptor for the key in ``path``; with ``create`` a missing key file is generated."""
         key = load_or_create_private_key(path) if create else load_private_key(path)
         return cls(key, **kwargs)
@@ -438,7 +441,9 @@ RSACryptor = Cryptor
 
 
 def make_cryptor(
-    encrypted: bool, private_key: rsa.RSAPrivateKey | str | os.PathLike | None = None, **kwargs
+    encrypted: bool,
+    private_key: rsa.RSAPrivateKey | str | os.PathLike[str] | None = None,
+    **kwargs: Any,
 ) -> CryptorBase:
     """The cryptor for a collaboration: :class:`Cryptor` if ``encrypted``, else plain base64."""
     if not encrypted:

@@ -24,13 +24,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vantage6_node.installation import LABEL_INSTANCE
 from vantage6_node.runtime import Mount, RunSpec
 from vantage6_node.runtime.base import NETWORK_NONE, ContainerRuntime
 from vantage6_node.threads import in_thread
 
 log = logging.getLogger(__name__)
 
-LABEL_INSTANCE = "v6node.instance"
 LABEL_ROLE = "v6node.role"
 LABEL_RUN = "v6node.run_id"
 LABEL_TASK = "v6node.task_id"

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from vantage6_node.connection import Authenticator, LinkState, SocketLink
 from vantage6_node.encryption import NodeEncryption
 from vantage6_node.engine import PodmanServiceChild, open_runtime
 from vantage6_node.exitwatch import ExitWatcher
+from vantage6_node.installation import instance_file, new_instance_record, read_instance_id
 from vantage6_node.isolation import ForwarderPool, default_socket_root
 from vantage6_node.logfiles import LogFiles
 from vantage6_node.proxy import NodeProxy, StatusBoard
@@ -52,16 +51,13 @@ class NodeStartError(RuntimeError):
 
 
 def instance_id(task_dir: Path) -> str:
-    """A random id for this node installation, kept in ``<task_dir>/node.json``.
-
-    Containers are labelled with it, so several nodes can share one container engine.
-    """
-    path = task_dir / "node.json"
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        return str(json.loads(path.read_text())["instance_id"])
-    value = uuid.uuid4().hex
-    write_atomic(path, json.dumps({"instance_id": value}).encode())
-    return value
+    """The id of this node installation (see :mod:`vantage6_node.installation`); a new one is
+    written to ``task_dir`` on the first start."""
+    found = read_instance_id(task_dir)
+    if found is None:
+        found, record = new_instance_record()
+        write_atomic(instance_file(task_dir), record)
+    return found
 
 
 def _column_names(db: Any) -> list[str] | None:
