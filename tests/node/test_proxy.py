@@ -217,6 +217,38 @@ def test_subtask_input_encrypted_per_organization(tmp_path, keys):
     asyncio.run(scenario())
 
 
+def test_organization_keys_are_kept_and_asked_again_when_missing(tmp_path, keys):
+    async def scenario():
+        async with _proxy_world(tmp_path, keys, encrypted=True) as world:
+            server, session, proxy, client, ctx = world
+            key3 = server.org_keys.pop(3)
+            body = {
+                "image": "img",
+                "organizations": [{"id": 3, "input": base64.b64encode(b"x=1").decode()}],
+            }
+
+            def lookups() -> int:
+                return sum(1 for r in server.requests if r[1] == "/organization/3")
+
+            async with client.post("http://proxy/task", json=body, headers=AUTH) as resp:
+                assert resp.status == 400
+                assert "organization 3 has no public key" in (await resp.json())["msg"]
+            assert lookups() == 2  # asked once more before giving up
+            assert not [r for r in server.requests if r[:2] == ("POST", "/task")]
+            server.org_keys[3] = key3  # the organization uploads its key
+            async with client.post("http://proxy/task", json=body, headers=AUTH) as resp:
+                assert resp.status == 201
+            sent = server.requests[-1][3]["organizations"][0]["input"]
+            assert crypto.Cryptor(keys[3]).decrypt_str_to_bytes(sent) == b"x=1"
+            # a key the server gave is used again for the next subtask, without asking
+            before = lookups()
+            async with client.post("http://proxy/task", json=body, headers=AUTH) as resp:
+                assert resp.status == 201
+            assert lookups() == before
+
+    asyncio.run(scenario())
+
+
 def test_results_decrypted_for_the_container(tmp_path, keys):
     async def scenario():
         async with _proxy_world(tmp_path, keys, encrypted=True) as world:
