@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from vantage6_node.config import NodeConfig
 from vantage6_node.exitwatch import ExitWatcher
 from vantage6_node.identity import NodeIdentity
-from vantage6_node.isolation import PROXY_SOCKET, ForwarderPool
+from vantage6_node.isolation import ForwarderPool
 from vantage6_node.logfiles import LogFiles
 from vantage6_node.org_keys import OrgKeys
 from vantage6_node.policies import PolicyChecker
@@ -31,7 +30,7 @@ from vantage6_node.proxy import NodeProxy
 from vantage6_node.runs.announce import Announcer, Emit
 from vantage6_node.runs.background import Background
 from vantage6_node.runs.conclusion import Conclusion
-from vantage6_node.runs.folder import PHASE_STARTING, RunState, RunStore
+from vantage6_node.runs.folder import PHASE_STARTING, RunStore
 from vantage6_node.runs.handle import ActiveRuns, RunFailure, RunHandle, utcnow
 from vantage6_node.runs.intake import Intake, OfferedTokens
 from vantage6_node.runs.kill import Killer
@@ -155,9 +154,6 @@ class RunManager:
     def finished_timings(self) -> list[tuple[int, dict[str, float]]]:
         """(run id, timings) of finished runs, for benchmarks and tests."""
         return self.conclusion.finished_timings
-
-    def socket_path(self, state: RunState) -> Path | None:
-        return Path(state.socket_dir) / PROXY_SOCKET if state.socket_dir else None
 
     # one run -----------------------------------------------------------------------------------
     def _execute(self, handle: RunHandle, raw_input: Any) -> None:
