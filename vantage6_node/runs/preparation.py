@@ -20,7 +20,12 @@ from vantage6_node.encryption import NodeEncryption
 from vantage6_node.isolation import PROXY_SOCKET, Forwarder, ForwarderPool, start_tcp_relay
 from vantage6_node.policies import PolicyChecker, TaskOrigin
 from vantage6_node.proxy import NodeProxy, RunContext
-from vantage6_node.runs.environment import ContainerPlan, build_plan, requested_labels
+from vantage6_node.runs.environment import (
+    ContainerPlan,
+    DatabaseRelay,
+    build_plan,
+    requested_labels,
+)
 from vantage6_node.runs.folder import RunState
 from vantage6_node.runs.handle import RunFailure, RunHandle
 from vantage6_node.runs.intake import OfferedTokens
@@ -199,7 +204,7 @@ class Preparation:
                 RunStatus.FAILED, f"could not obtain a container token: {exc.msg}"
             ) from exc
 
-    async def open_proxy(self, handle: RunHandle, token: str, relays: list) -> None:
+    async def open_proxy(self, handle: RunHandle, token: str, relays: list[DatabaseRelay]) -> None:
         """Serve the proxy (and the database relays) on the run's forwarder socket folder."""
         state = handle.state
         assert handle.forwarder is not None
