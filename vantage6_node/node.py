@@ -12,19 +12,20 @@ from typing import Any
 
 import aiohttp
 
-from vantage6_common.scheme_policy import SchemePolicy
 from vantage6_node.config import NodeConfig
 from vantage6_node.connection import Authenticator, LinkState, SocketLink
 from vantage6_node.encryption import NodeEncryption
 from vantage6_node.engine import PodmanServiceChild, open_runtime
 from vantage6_node.exitwatch import ExitWatcher
+from vantage6_node.identity import NodeIdentity
 from vantage6_node.installation import instance_file, new_instance_record, read_instance_id
 from vantage6_node.isolation import ForwarderPool, default_socket_root
 from vantage6_node.logfiles import LogFiles
+from vantage6_node.org_keys import OrgKeys, UnknownScheme
 from vantage6_node.proxy import NodeProxy, StatusBoard
 from vantage6_node.runs.environment import database_relays
 from vantage6_node.runs.folder import RunStore, write_atomic
-from vantage6_node.runs.manager import NodeIdentity, RunManager
+from vantage6_node.runs.manager import RunManager
 from vantage6_node.runs.recovery import reconcile, recover
 from vantage6_node.runtime import (
     ContainerRuntime,
@@ -99,6 +100,7 @@ class Node:
         self.proxy: NodeProxy | None = None
         self.forwarders: ForwarderPool | None = None
         self.encryption: NodeEncryption | None = None
+        self.org_keys: OrgKeys | None = None
         self.syncs = 0
         self._sync_wanted = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -159,34 +161,6 @@ class Node:
             name=str(node.get("name") or ""),
         )
 
-    async def _setup_encryption(self, identity: NodeIdentity) -> None:
-        assert self.api is not None and self.encryption is not None
-        collab = await self.api.get_collaboration(identity.collaboration_id)
-        encrypted = bool(collab.get("encrypted"))
-        try:
-            policy = SchemePolicy.of_collaboration(collab)
-        except ValueError as exc:
-            raise NodeStartError(f"collaboration {identity.collaboration_id}: {exc}") from exc
-        self.encryption.setup(encrypted, policy)
-        if not self.config.encryption.enabled:
-            return
-        mine = await asyncio.to_thread(lambda: self.encryption.public_key_b64)
-        org = await self.api.get_organization(identity.organization_id)
-        if not self.encryption.public_key_matches(org.get("public_key")):
-            log.info("uploading this organization's public key to the server")
-            await self.api.patch_organization(identity.organization_id, {"public_key": mine})
-
-    async def _refresh_policy(self) -> None:
-        """Follow a change of the collaboration's ``encryption_scheme`` (at each catch-up)."""
-        assert self.api is not None and self.identity is not None and self.encryption is not None
-        try:
-            collab = await self.api.get_collaboration(self.identity.collaboration_id)
-            self.encryption.set_policy(SchemePolicy.of_collaboration(collab))
-        except (ServerError, ServerUnavailable) as exc:
-            log.info("collaboration settings not refreshed: %s", exc)
-        except ValueError as exc:  # a setting this version does not know: keep the last one
-            log.error("collaboration %s: %s", self.identity.collaboration_id, exc)
-
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
         self.task_dir.mkdir(parents=True, exist_ok=True)
@@ -209,8 +183,14 @@ class Node:
             self._phase = "setting up"
             self.identity = identity = await self._identify(iid)
             self.encryption = NodeEncryption(config.encryption, self.task_dir / "private_key.pem")
-            await self._setup_encryption(identity)
-            self.proxy = NodeProxy(api, self.encryption, config.proxy, self.board)
+            self.org_keys = OrgKeys(
+                api, self.encryption, identity.collaboration_id, identity.organization_id
+            )
+            try:
+                await self.org_keys.start()
+            except UnknownScheme as exc:
+                raise NodeStartError(str(exc)) from exc
+            self.proxy = NodeProxy(api, self.org_keys, config.proxy, self.board)
             await self.proxy.start()
             routes = {config.proxy.port: "proxy.sock"}
             for relay in database_relays(config):
@@ -241,7 +221,7 @@ class Node:
                 store=RunStore(self.task_dir),
                 runtime=runtime,
                 api=api,
-                encryption=self.encryption,
+                org_keys=self.org_keys,
                 proxy=self.proxy,
                 forwarders=self.forwarders,
                 emit=self.link.emit,
@@ -405,6 +385,7 @@ class Node:
     # -- catching up -----------------------------------------------------------------------------
     async def _sync_loop(self) -> None:
         assert self.api is not None and self.manager is not None and self.identity is not None
+        assert self.org_keys is not None
         while True:
             await self._sync_wanted.wait()
             self._sync_wanted.clear()
@@ -418,7 +399,7 @@ class Node:
                 log.warning("sync failed: %s", exc)
                 continue
             self.syncs += 1
-            await self._refresh_policy()
+            await self.org_keys.refresh_scheme()
             await reconcile(self.manager, runs, since)
 
     async def _resync_timer(self) -> None:

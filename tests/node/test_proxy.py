@@ -16,6 +16,7 @@ from vantage6_common import crypto
 from vantage6_common.scheme_policy import SchemePolicy
 from vantage6_node.config import EncryptionConfig, ProxyConfig
 from vantage6_node.encryption import NodeEncryption
+from vantage6_node.org_keys import OrgKeys
 from vantage6_node.proxy import NodeProxy, RunContext
 from vantage6_node.server_api import ServerAPI
 
@@ -105,7 +106,10 @@ async def _proxy_world(
     api = ServerAPI(f"http://127.0.0.1:{server.port}/api", session, Tokens())
     enc = NodeEncryption(EncryptionConfig(enabled=encrypted, private_key=keys[1]), keys[1])
     enc.setup(encrypted, SchemePolicy(setting))
-    proxy = NodeProxy(api, enc, ProxyConfig(server_retry_seconds=retry, status_hold_seconds=3.0))
+    org_keys = OrgKeys(api, enc, collaboration_id=1, organization_id=1)
+    proxy = NodeProxy(
+        api, org_keys, ProxyConfig(server_retry_seconds=retry, status_hold_seconds=3.0)
+    )
     await proxy.start()
     sock = tmp_path / "p.sock"
     ctx = RunContext(run_id=5, task_id=10, image="img", collaboration_id=1, token="container-token")
@@ -187,7 +191,7 @@ def test_subtask_input_encrypted_per_organization(tmp_path, keys):
                 assert wrong != plain
             # what the organizations' nodes announce plays no part: the collaboration decides
             server.schemes = {2: ["gcm-oaep", "v6-ctr"], 3: ["gcm-oaep", "v6-ctr"]}
-            proxy._keys.clear()  # noqa: SLF001 - forget the cached organizations
+            proxy.org_keys.forget()  # ask the server again for the organizations' keys
             async with client.post("http://proxy/task", json=body, headers=AUTH) as resp:
                 assert resp.status == 201
             sent = server.requests[-1][3]
@@ -209,6 +213,38 @@ def test_subtask_input_encrypted_per_organization(tmp_path, keys):
             for bad in ({**body, "image": "other"}, {**body, "collaboration_id": 9}):
                 async with client.post("http://proxy/task", json=bad, headers=AUTH) as resp:
                     assert resp.status == 403
+
+    asyncio.run(scenario())
+
+
+def test_organization_keys_are_kept_and_asked_again_when_missing(tmp_path, keys):
+    async def scenario():
+        async with _proxy_world(tmp_path, keys, encrypted=True) as world:
+            server, session, proxy, client, ctx = world
+            key3 = server.org_keys.pop(3)
+            body = {
+                "image": "img",
+                "organizations": [{"id": 3, "input": base64.b64encode(b"x=1").decode()}],
+            }
+
+            def lookups() -> int:
+                return sum(1 for r in server.requests if r[1] == "/organization/3")
+
+            async with client.post("http://proxy/task", json=body, headers=AUTH) as resp:
+                assert resp.status == 400
+                assert "organization 3 has no public key" in (await resp.json())["msg"]
+            assert lookups() == 2  # asked once more before giving up
+            assert not [r for r in server.requests if r[:2] == ("POST", "/task")]
+            server.org_keys[3] = key3  # the organization uploads its key
+            async with client.post("http://proxy/task", json=body, headers=AUTH) as resp:
+                assert resp.status == 201
+            sent = server.requests[-1][3]["organizations"][0]["input"]
+            assert crypto.Cryptor(keys[3]).decrypt_str_to_bytes(sent) == b"x=1"
+            # a key the server gave is used again for the next subtask, without asking
+            before = lookups()
+            async with client.post("http://proxy/task", json=body, headers=AUTH) as resp:
+                assert resp.status == 201
+            assert lookups() == before
 
     asyncio.run(scenario())
 

@@ -37,7 +37,7 @@ from vantage6_common.scheme_policy import DowngradeRefused
 from vantage6_common.status import UNFINISHED_STATUSES
 from vantage6_node.backoff import Backoff
 from vantage6_node.config import ProxyConfig
-from vantage6_node.encryption import NodeEncryption
+from vantage6_node.org_keys import MissingPublicKey, OrgKeys
 from vantage6_node.server_api import Response, ServerAPI, ServerError, ServerUnavailable
 
 log = logging.getLogger(__name__)
@@ -132,18 +132,18 @@ class NodeProxy:
     def __init__(
         self,
         api: ServerAPI,
-        encryption: NodeEncryption,
+        org_keys: OrgKeys,
         config: ProxyConfig,
         board: StatusBoard | None = None,
     ) -> None:
         self.api = api
-        self.encryption = encryption
+        self.org_keys = org_keys
+        self.encryption = org_keys.encryption
         self.config = config
         self.board = board or StatusBoard()
         self._sites: dict[str, _Site] = {}
         self._by_run: dict[int, str] = {}
         self._runner: web.AppRunner | None = None
-        self._keys: dict[int, tuple[float, str | None]] = {}
 
     # lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -282,16 +282,6 @@ class NodeProxy:
                 # wait for news, but look again now and then in case an event was missed
                 await self.board.wait(min(remaining, 1.0))
 
-    async def _public_key(self, org_id: int) -> str | None:
-        """The organization's public key (as the server holds it; cached for a minute)."""
-        cached = self._keys.get(org_id)
-        if cached and time.monotonic() - cached[0] < 60:
-            return cached[1]
-        org = await self.api.get_organization(org_id, retry_for=self.config.server_retry_seconds)
-        key = org.get("public_key") if isinstance(org, dict) else None
-        self._keys[org_id] = (time.monotonic(), key)
-        return key
-
     async def _create_task(self, request: web.Request, ctx: RunContext) -> web.Response:
         try:
             body = await request.json()
@@ -319,12 +309,15 @@ class NodeProxy:
                 plain[int(org["id"])] = base64.b64decode(raw, validate=True) if raw else b""
             except (binascii.Error, ValueError):
                 return _error(400, f"input for organization {org['id']} is not base64")
+        retry_for = self.config.server_retry_seconds
         for org in organizations:
             org_id = int(org["id"])
-            key = await self._public_key(org_id)
-            if not key:
-                return _error(400, f"organization {org_id} has no public key; cannot encrypt")
-            org["input"] = await asyncio.to_thread(self.encryption.encrypt_for, plain[org_id], key)
+            try:
+                org["input"] = await self.org_keys.encrypt_for(
+                    org_id, plain[org_id], retry_for=retry_for
+                )
+            except MissingPublicKey as exc:
+                return _error(400, str(exc))
         return _reply(await self._forward(ctx, "POST", "/task", json=body))
 
     async def _decrypt_results(self, data: Any) -> Any:

@@ -43,6 +43,7 @@ from vantage6_node.runs.folder import (
     PHASE_STARTING,
     RunState,
 )
+from vantage6_node.runs.handle import RunHandle
 from vantage6_node.runs.safe_files import UnsafeFile, remove_tree
 from vantage6_node.runtime import ContainerInfo
 from vantage6_node.server_api import ServerError, ServerUnavailable
@@ -77,8 +78,6 @@ def _old(state: RunState) -> bool:
 
 async def recover(manager: RunManager) -> dict[str, list[int]]:
     """Re-attach to this instance's containers and resume unfinished work (see module doc)."""
-    from vantage6_node.runs.manager import RunHandle
-
     summary: dict[str, list[int]] = {
         "resumed": [],
         "restart": [],
@@ -113,7 +112,7 @@ async def recover(manager: RunManager) -> dict[str, list[int]]:
             doomed += [c.id for c in found]
             if state.forwarder_id:
                 doomed.append(state.forwarder_id)
-            manager.reporter_for(state, folder).finish()
+            manager.reporters.for_run(state, folder).finish()
             summary["reporting"].append(state.run_id)
             continue
         if state.phase not in (PHASE_STARTING, PHASE_RUNNING):
@@ -124,7 +123,7 @@ async def recover(manager: RunManager) -> dict[str, list[int]]:
         doomed += [c.id for c in found if chosen is None or c.id != chosen.id]
         if chosen is not None and chosen.state in ("running", "exited", "paused"):
             handle = RunHandle(
-                state=state, folder=folder, reporter=manager.reporter_for(state, folder)
+                state=state, folder=folder, reporter=manager.reporters.for_run(state, folder)
             )
             handle.mark("resumed")
             if state.forwarder_id and state.socket_dir:
@@ -146,7 +145,7 @@ async def recover(manager: RunManager) -> dict[str, list[int]]:
         state.socket_dir = None
         state.container_id = None
         if state.kill_requested:
-            await manager._settle_without_container(  # noqa: SLF001
+            await manager.conclusion.settle_without_container(
                 state, RunStatus.KILLED, "[node] killed while the node was down"
             )
             continue
@@ -202,7 +201,7 @@ def _pick(found: list[ContainerInfo], state: RunState) -> ContainerInfo | None:
     return running[0] if running else found[-1]
 
 
-async def _reopen_proxy(manager: RunManager, handle: Any) -> None:
+async def _reopen_proxy(manager: RunManager, handle: RunHandle) -> None:
     try:
         token = handle.folder.read_token()
     except UnsafeFile as exc:
@@ -217,7 +216,7 @@ async def _reopen_proxy(manager: RunManager, handle: Any) -> None:
     except ValueError as exc:
         log.warning("run %s: %s", handle.state.run_id, exc)
         return
-    await manager._open_proxy(handle, token, plan.relays)  # noqa: SLF001
+    await manager.preparation.open_proxy(handle, token, plan.relays)
 
 
 def _remove_stale_socket_dirs(root: Path, keep: set[str]) -> None:
@@ -242,7 +241,7 @@ async def reconcile(manager: RunManager, open_runs: list[dict[str, Any]], since:
             continue
         if handle.state.phase in (PHASE_REPORTING, PHASE_DONE):
             continue
-        manager.spawn(_stop_if_settled(manager, run_id), name=f"settle-{run_id}")
+        manager.background.spawn(_stop_if_settled(manager, run_id), name=f"settle-{run_id}")
 
     for state in manager.store.all_states():
         if (

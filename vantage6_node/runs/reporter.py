@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from vantage6_common.status import RunStatus
 from vantage6_node.config import DEFAULT_MAX_OUTPUT
+from vantage6_node.runs.announce import Announcer
 from vantage6_node.runs.folder import PHASE_DONE, Report, RunFolder, RunState
+from vantage6_node.runs.result_encoder import ResultEncoder
 from vantage6_node.runs.safe_files import UnsafeFile
 from vantage6_node.server_api import ServerAPI, ServerError, ServerUnavailable
 
@@ -25,11 +27,6 @@ log = logging.getLogger(__name__)
 
 MAX_LOG_CHARS = 1_000_000
 LOG_NOT_SHARED = "Node does not allow sharing algorithm logs"
-
-#: builds the encrypted result for a run: (state, plaintext) -> wire string
-ResultEncoder = Callable[[RunState, bytes], Awaitable[str]]
-#: called after the server accepted a status: (state, status)
-Announce = Callable[[RunState, str], Awaitable[None]]
 
 
 def trim_log(text: str, limit: int = MAX_LOG_CHARS) -> str:
@@ -46,8 +43,8 @@ class Reporter:
         api: ServerAPI,
         state: RunState,
         folder: RunFolder,
-        encode_result: ResultEncoder,
-        announce: Announce,
+        encoder: ResultEncoder,
+        announcer: Announcer,
         share_logs: bool = True,
         on_done: Callable[[RunState], None] | None = None,
         max_output: int = DEFAULT_MAX_OUTPUT,
@@ -55,8 +52,8 @@ class Reporter:
         self.api = api
         self.state = state
         self.folder = folder
-        self.encode_result = encode_result
-        self.announce = announce
+        self.encoder = encoder
+        self.announcer = announcer
         self.share_logs = share_logs
         self.on_done = on_done
         self.max_output = max_output
@@ -119,7 +116,7 @@ class Reporter:
             except ServerError as exc:
                 log.info("run %s: status %s refused: %s", self.state.run_id, update, exc)
                 return
-            await self.announce(self.state, update["status"])
+            await self.announcer.status(self.state, update["status"])
             return
 
     async def _payload(self) -> dict[str, Any] | None:
@@ -143,7 +140,7 @@ class Reporter:
                 payload["log"] = f"{payload['log']}\n[node] the output was refused: {exc}"
                 return payload
             try:
-                payload["result"] = await self.encode_result(self.state, output)
+                payload["result"] = await self.encoder.encode(self.state, output)
             except ServerUnavailable:
                 raise
             except Exception as exc:  # noqa: BLE001 - report why instead of losing the run
@@ -162,7 +159,7 @@ class Reporter:
                     break
                 await self.api.patch_run(run_id, payload, retry_for=None)
                 self.state.timings["delivered"] = time.time()
-                await self.announce(self.state, payload["status"])
+                await self.announcer.status(self.state, payload["status"])
                 log.info("run %s: delivered (%s)", run_id, payload["status"])
                 break
             except ServerUnavailable:
@@ -183,7 +180,7 @@ class Reporter:
                     }
                     try:
                         await self.api.patch_run(run_id, fallback, retry_for=None)
-                        await self.announce(self.state, RunStatus.FAILED.value)
+                        await self.announcer.status(self.state, RunStatus.FAILED.value)
                     except (ServerError, ServerUnavailable) as again:
                         log.error("run %s: could not settle the run: %s", run_id, again)
                 log.error("run %s: the server refused the outcome: %s", run_id, exc)
@@ -222,3 +219,60 @@ def final_report(
         has_result=has_result,
         started_at=started_at,
     )
+
+
+class Reporters:
+    """The reporters of runs whose outcome is not delivered yet, one per run."""
+
+    def __init__(
+        self,
+        api: ServerAPI,
+        encoder: ResultEncoder,
+        announcer: Announcer,
+        share_logs: bool = True,
+        max_output: int = DEFAULT_MAX_OUTPUT,
+    ) -> None:
+        self.api = api
+        self.encoder = encoder
+        self.announcer = announcer
+        self.share_logs = share_logs
+        self.max_output = max_output
+        self._by_run: dict[int, Reporter] = {}
+
+    def for_run(self, state: RunState, folder: RunFolder) -> Reporter:
+        """The run's reporter (a new one if it has none)."""
+        reporter = self._by_run.get(state.run_id)
+        if reporter is None:
+            reporter = Reporter(
+                self.api,
+                state,
+                folder,
+                encoder=self.encoder,
+                announcer=self.announcer,
+                share_logs=self.share_logs,
+                on_done=self._delivered,
+                max_output=self.max_output,
+            )
+            self._by_run[state.run_id] = reporter
+        return reporter
+
+    def _delivered(self, state: RunState) -> None:
+        self._by_run.pop(state.run_id, None)
+
+    def forget(self, run_id: int) -> None:
+        """The run will not be reported (now): a later offer of it is taken again."""
+        self._by_run.pop(run_id, None)
+
+    async def stop_all(self) -> None:
+        """Node stopping: undelivered outcomes stay on disk for the next start."""
+        for reporter in list(self._by_run.values()):
+            await reporter.stop()
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._by_run
+
+    def __len__(self) -> int:
+        return len(self._by_run)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._by_run)
