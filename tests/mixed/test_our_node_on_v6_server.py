@@ -115,14 +115,6 @@ def errors_since(station: Station, mark: int) -> list[str]:
     return [line for line in text.splitlines() if ERROR_LINE.match(line)]
 
 
-def wait_log(station: Station, pattern: str, after: int = 0, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    regex = re.compile(pattern)
-    while not regex.search(station.log_path.read_bytes()[after:].decode(errors="replace")):
-        assert time.monotonic() < deadline, f"{pattern!r} not logged\n{station.log_tail()}"
-        time.sleep(0.3)
-
-
 # -- tests --------------------------------------------------------------------------------------
 def test_central_task_with_partials_through_the_proxy(fed: Federation):
     """A central task on our node starts partial subtasks at both organizations through our
@@ -271,7 +263,7 @@ def test_expired_token_reconnects_and_keeps_working(tmp_path, podman_images):  #
         server.extra_env = libfaketime_env(ahead_seconds=35 * 60)
         server_mark = len(server.log_path.read_bytes())
         server.start(timeout=240)
-        wait_log(station, r"node token refreshed", after=mark)
+        station.wait_log(r"node token refreshed", after=mark)
         # the server did refuse the node's token as expired (its socket handshake)
         assert b"JWT has expired" in server.log_path.read_bytes()[server_mark:]
         fed.wait_online(timeout=180)

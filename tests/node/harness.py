@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -125,6 +126,14 @@ class Station:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+    def wait_log(self, pattern: str, after: int = 0, timeout: float = 120) -> None:
+        """Wait until the node's log (from byte ``after`` on) matches ``pattern``."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while not regex.search(self.log_path.read_bytes()[after:].decode(errors="replace")):
+            assert time.monotonic() < deadline, f"{pattern!r} not logged\n{self.log_tail()}"
+            time.sleep(0.3)
 
 
 def _merge(into: dict, extra: dict) -> None:
