@@ -27,7 +27,6 @@ from typing import Any
 from vantage6_common.status import RunStatus
 from vantage6_node.config import NodeConfig
 from vantage6_node.encryption import NodeEncryption
-from vantage6_node.exitwatch import ExitWatcher
 from vantage6_node.isolation import (
     LABEL_INSTANCE,
     LABEL_ROLE,
@@ -39,7 +38,6 @@ from vantage6_node.isolation import (
     ForwarderPool,
     start_tcp_relay,
 )
-from vantage6_node.logfiles import LogFiles
 from vantage6_node.policies import PolicyChecker, TaskOrigin
 from vantage6_node.proxy import NodeProxy, RunContext
 from vantage6_node.runs.environment import build_plan, requested_labels
@@ -61,8 +59,10 @@ from vantage6_node.runtime import (
     ContainerRuntime,
     ContainerRuntimeError,
     ContainerStartError,
+    ExitNotifier,
     ImageNotFound,
     ImagePullError,
+    LogReader,
     Mount,
     RunSpec,
     network_of_container,
@@ -150,8 +150,8 @@ class RunManager:
         proxy: NodeProxy,
         forwarders: ForwarderPool,
         emit: Emit,
-        exit_watcher: ExitWatcher | None = None,
-        log_files: LogFiles | None = None,
+        exit_watcher: ExitNotifier | None = None,
+        log_files: LogReader | None = None,
     ) -> None:
         self.config = config
         self.identity = identity
@@ -683,15 +683,15 @@ class RunManager:
     async def _wait_exit(self, cid: str) -> int:
         """Exit code of the container, noticed soon after the exit.
 
-        With podman the exit watcher (inotify on conmon's exit files) reports at once; the
-        engine is asked as well, less and less often, in case the shortcut misses. Engines
-        reached over an API are asked often at first (most algorithms in a federated analysis
-        finish within seconds). A CLI engine has its own ``wait`` (one process, not one per
-        look).
+        The runtime's exit notifier, when it has one, reports at once; the engine is asked as
+        well, less and less often, in case the shortcut misses. Engines reached over an API are
+        asked often at first (most algorithms in a federated analysis finish within seconds).
+        An engine whose blocking ``wait`` is cheap (one process, not one per look) is waited
+        for instead.
         """
         watched = self.exit_watcher.exited(cid) if self.exit_watcher is not None else None
         try:
-            if self.runtime.name != "docker":
+            if self.runtime.blocking_wait:
                 waiter = asyncio.ensure_future(in_thread(self.runtime.wait, cid))
                 pending = {waiter} | ({watched} if watched is not None else set())
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -745,7 +745,7 @@ class RunManager:
                 )
 
         lines = handle.log_lines
-        if self.log_files is not None and self.log_files.path(cid).exists():
+        if self.log_files is not None and self.log_files.has(cid):
             source = self.log_files.follow(cid, exited)
         else:
             source = iterate_in_thread(lambda: self.runtime.stream_logs(cid, follow=True))
