@@ -76,7 +76,7 @@ class PodmanRuntime(ContainerRuntime):
     blocking_wait = True  # ``podman wait`` is one process per container, not one per look
 
     @classmethod
-    def for_node(cls, private_dir: Path, log_dir: Path, **options: Any) -> Any:
+    def for_node(cls, private_dir: Path, log_dir: Path, **options: Any) -> ContainerRuntime:
         """Podman for a node: through a private API service unless ``service: false``."""
         if not options.pop("service", True):
             return cls(**options)

@@ -52,8 +52,11 @@ def test_node_killed_mid_run_resumes_its_container(fed, test_image):
     node0.start()
     assert fed.wait_task(task["id"]) == "completed", fed.logs()
     assert fed.results(task["id"]) == ["slept", "slept"]
-    log_text = node0.log_tail(10**8)
-    assert f"resumed [{run['id']}]" in log_text, log_text[-6000:]
+    # recovery logs its summary after resuming, so the run may complete before the line is there
+    deadline = time.monotonic() + 30
+    while f"resumed [{run['id']}]" not in (log_text := node0.log_tail(10**8)):
+        assert time.monotonic() < deadline, log_text[-6000:]
+        time.sleep(0.2)
     _no_containers_left(node0)
 
 
