@@ -64,7 +64,8 @@ class PodmanRuntime(ContainerRuntime):
     the caller's ``CONTAINERS_CONF`` or the project's file), ``global_args`` (extra arguments put
     before every subcommand, e.g. ``["--root", DIR]``), ``env`` (extra environment for podman,
     e.g. ``CONTAINERS_REGISTRIES_CONF``), ``command_timeout`` (seconds for ordinary calls),
-    ``pull_timeout``.
+    ``pull_timeout``. ``service`` (default true) only matters to :meth:`for_node`: a node's
+    ``runtime_options`` also open podman for one-off use (the CLI's clean-up).
     """
 
     name = "podman"
@@ -92,7 +93,9 @@ class PodmanRuntime(ContainerRuntime):
         env: Mapping[str, str] | None = None,
         command_timeout: float = 120.0,
         pull_timeout: float = 900.0,
+        service: bool = True,
     ) -> None:
+        del service  # see for_node
         self._podman = podman or shutil.which("podman") or "podman"
         base_env = podman_environ()
         if containers_conf:
