@@ -1,7 +1,7 @@
 """Node round trip: create a task -> all results, for a trivial algorithm on 1, 3 and 10 nodes.
 
 Run from the repository root with the project venv (needs podman and the images of
-``python -m vantage6_node.images build``):
+``python -m containers.images build``):
 
     .venv/bin/python benchmarks/node_roundtrip.py [--nodes 1 3 10] [--tasks 20]
 

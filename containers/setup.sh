@@ -57,5 +57,5 @@ if ((build_images)); then
     if [[ -z "$python" ]]; then
         if [[ -x "$repo/.venv/bin/python" ]]; then python="$repo/.venv/bin/python"; else python=python3; fi
     fi
-    (cd "$repo" && "$python" -m vantage6_node.images build)
+    (cd "$repo" && "$python" -m containers.images build)
 fi

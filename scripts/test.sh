@@ -9,7 +9,7 @@ export V6_PUBLISHED_NODE_VENV="${V6_PUBLISHED_NODE_VENV:-$HOME/.cache/vantage6-n
 export V6_PUBLISHED_SERVER_VENV="${V6_PUBLISHED_SERVER_VENV:-$HOME/.cache/vantage6-next/v6ref}"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/containers/containers.conf}"
 # Container images the node and algorithm tests run (cached; rebuilt only when inputs change).
-.venv/bin/python -m vantage6_node.images build
+.venv/bin/python -m containers.images build
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 # Layers and cycles (import-linter contracts in pyproject.toml), then types (mypy, strict on

@@ -6,13 +6,19 @@ import importlib.util
 import keyword
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import click
 
 from vantage6_cli import output
 from vantage6_cli.errors import NO_RUNTIME, STATE, USAGE, CliError
+from vantage6_cli.runtimes import (
+    DEFAULT_HELP,
+    default_runtime,
+    install_hint,
+    open_runtime,
+    runtime_names,
+)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "algorithm"
 #: packages copied into vendor/ so that the image needs no network and no PyPI
@@ -131,15 +137,14 @@ def algorithm_create(
 @click.option("--image", "-t", help="Image name.  [default: localhost/<project name>:latest]")
 @click.option(
     "--runtime",
-    type=click.Choice(["podman", "docker"]),
-    default="podman",
-    show_default=True,
-    help="Container engine to build with.",
+    type=click.Choice(runtime_names()),
+    default=None,
+    help=f"Container engine to build with.  [default: {DEFAULT_HELP}]",
 )
 @click.option("--no-vendor", is_flag=True, help="Do not refresh vendor/ first.")
 @output.json_option
 def algorithm_build(
-    directory: Path, image: str | None, runtime: str, no_vendor: bool, as_json: bool
+    directory: Path, image: str | None, runtime: str | None, no_vendor: bool, as_json: bool
 ) -> None:
     """Build the image of the algorithm in DIRECTORY (refreshes vendor/ first)."""
     directory = directory.resolve()
@@ -148,45 +153,36 @@ def algorithm_build(
         raise CliError(f"no Containerfile in {directory}", USAGE)
     if image is None:
         image = f"localhost/{_project_name(directory).lower()}:latest"
-    engine = shutil.which(runtime)
-    if engine is None:
-        raise CliError(
-            f"{runtime} is not installed",
-            NO_RUNTIME,
-            hint="install podman (apt-get install podman) or run scripts/install.sh",
-        )
-    env = _engine_env(runtime)
-    if runtime == "podman":
-        exists = subprocess.run(
-            [engine, "image", "exists", BASE_IMAGE], env=env, capture_output=True
-        )
-        if exists.returncode != 0:
+    from vantage6_node.runtime import ContainerRuntimeError
+
+    runtime = runtime or default_runtime()
+    if runtime is None:
+        raise CliError("no container runtime is installed", NO_RUNTIME)
+    engine = open_runtime(runtime)
+    try:
+        builder = engine.image_builder()
+        if builder is None:
+            raise CliError(
+                f"{runtime} cannot build images",
+                NO_RUNTIME,
+                hint=install_hint(runtime),
+            )
+        if not engine.image_exists(BASE_IMAGE):
             raise CliError(
                 f"the base image {BASE_IMAGE} is missing",
                 NO_RUNTIME,
-                hint="build it with: python -m vantage6_node.images build --only base",
+                hint="build it in a source checkout of this project with: "
+                "python -m containers.images build --only base",
             )
-    if not no_vendor:
-        vendor(directory)
-    output.info(f"building {image} ...")
-    built = subprocess.run(
-        [
-            engine,
-            "build",
-            "--pull=never",
-            "--network=none",
-            "-t",
-            image,
-            "-f",
-            str(containerfile),
-            str(directory),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if built.returncode != 0:
-        raise CliError(f"{runtime} build failed:\n{built.stderr.strip()[-3000:]}", 1)
+        if not no_vendor:
+            vendor(directory)
+        output.info(f"building {image} ...")
+        try:
+            builder.build(directory, containerfile, image)
+        except ContainerRuntimeError as exc:
+            raise CliError(f"{runtime} build failed:\n{str(exc)[-3000:]}", 1) from None
+    finally:
+        engine.close()
     if as_json:
         output.print_json({"image": image, "directory": str(directory)})
     else:
@@ -203,13 +199,3 @@ def _project_name(directory: Path) -> str:
         except (KeyError, ValueError):
             pass
     return directory.name
-
-
-def _engine_env(runtime: str) -> dict[str, str]:
-    import os
-
-    if runtime != "podman":
-        return dict(os.environ)
-    from vantage6_node.runtime import podman_environ
-
-    return podman_environ()

@@ -187,9 +187,8 @@ def remove_node_containers(instance: Instance) -> int:
 
 def remove_labelled_containers(engine: str, options: dict[str, Any], ident: str) -> int:
     """Remove the containers of node installation ``ident`` from ``engine``; how many went."""
-    from vantage6_node.runtime import ensure_containers_conf, load_runtime
+    from vantage6_node.runtime import load_runtime
 
-    ensure_containers_conf()
     try:
         runtime = load_runtime(engine, **options)
     except Exception:  # noqa: BLE001 - no runtime, nothing to clean

@@ -20,6 +20,7 @@ from vantage6_cli.instances import (
 )
 from vantage6_cli.lifecycle import add_lifecycle_commands
 from vantage6_cli.nodecheck import KeyCheck, check_api_key, split_server_url, url_problem
+from vantage6_cli.runtimes import DEFAULT_HELP, default_runtime, runtime_names
 from vantage6_cli.wizard import Question
 from vantage6_common.labels import LABEL_RULE, is_valid_label
 
@@ -32,12 +33,7 @@ def node() -> None:
 
 
 def runtimes() -> list[str]:
-    try:
-        from vantage6_node.runtime import available_runtimes
-
-        return available_runtimes() or ["podman", "docker"]
-    except Exception:  # noqa: BLE001
-        return ["podman", "docker"]
+    return runtime_names()
 
 
 def guess_type(uri: str) -> str:
@@ -327,7 +323,7 @@ def _api_key_and_check(
 @click.option(
     "--runtime",
     type=click.Choice(runtimes()),
-    help="Container runtime.  [default: podman]",
+    help=f"Container runtime.  [default: {DEFAULT_HELP}]",
 )
 @click.option(
     "--allowed-algorithm",
@@ -401,7 +397,7 @@ def node_new(
             "Container runtime",
             kind="select",
             choices=runtimes(),
-            default="podman" if "podman" in runtimes() else runtimes()[0],
+            default=default_runtime(),
         ),
         Question(
             "allowed_algorithms",

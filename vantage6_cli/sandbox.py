@@ -15,9 +15,10 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -30,7 +31,11 @@ from vantage6_cli.lifecycle import (
     start_instance,
     stop_instance,
 )
+from vantage6_cli.runtimes import DEFAULT_HELP, default_runtime, open_runtime, runtime_names
 from vantage6_node.installation import read_instance_id
+
+if TYPE_CHECKING:
+    from vantage6_node.runtime import ContainerRuntime
 
 DEMO_IMAGE = "localhost/v6-demo:latest"
 DEMO_COLUMNS = ["age", "bmi", "systolic_bp"]
@@ -79,50 +84,35 @@ class Sandbox:
 
 
 # -- container runtime -------------------------------------------------------------------------
-def check_runtime(engine: str) -> None:
-    how = (
-        "install podman (Debian/Ubuntu: sudo apt-get install podman runc; this project's "
-        "containers/setup.sh does that and configures it), or run scripts/install.sh; "
-        "with Docker installed and running, pass --runtime docker"
-    )
-    if shutil.which(engine) is None:
-        raise CliError(f"no container runtime: {engine} is not installed", NO_RUNTIME, hint=how)
-    from vantage6_node.runtime import ensure_containers_conf, load_runtime
+#: the project's image build tool, in a source checkout (it is not part of the packages)
+BUILD_TOOL = Path(__file__).resolve().parents[1] / "containers" / "images.py"
+BUILD_COMMAND = "python -m containers.images build --only demo"
 
-    ensure_containers_conf()
-    try:
-        runtime = load_runtime(engine)
-        available = runtime.is_available()
-        runtime.close()
-    except Exception as exc:  # noqa: BLE001
-        raise CliError(f"{engine} cannot be used: {exc}", NO_RUNTIME, hint=how) from None
-    if not available:
-        raise CliError(
-            f"no container runtime: {engine} is installed but does not answer", NO_RUNTIME, hint=how
-        )
+
+def check_runtime(engine: str) -> None:
+    open_runtime(engine).close()
 
 
 def image_exists(engine: str, image: str) -> bool:
-    from vantage6_node.runtime import load_runtime
-
-    runtime = load_runtime(engine)
+    runtime = open_runtime(engine)
     try:
         return runtime.image_exists(image)
     finally:
         runtime.close()
 
 
-def ensure_demo_image(engine: str) -> None:
-    """Build the demo image (and the base image it needs) when missing."""
-    from vantage6_node.runtime import podman_environ
-
-    needed = [DEMO_IMAGE, "localhost/v6-base:latest"]
-    if all(image_exists(engine, image) for image in needed):
-        return
-    output.info("building the demo algorithm image (python -m vantage6_node.images build) ...")
+def build_demo_image() -> None:
+    """Build the demo image with the source checkout's build tool."""
+    if not BUILD_TOOL.is_file():
+        raise CliError(
+            f"the demo image {DEMO_IMAGE} is missing",
+            NO_RUNTIME,
+            hint=f"build it in a source checkout of this project: {BUILD_COMMAND}",
+        )
+    output.info(f"building the demo algorithm image ({BUILD_COMMAND}) ...")
     built = subprocess.run(
-        [sys.executable, "-m", "vantage6_node.images", "build", "--only", "demo"],
-        env=podman_environ(),
+        [sys.executable, "-m", "containers.images", "build", "--only", "demo"],
+        cwd=BUILD_TOOL.parents[1],
         stdout=sys.stderr,
         stderr=sys.stderr,
     )
@@ -130,19 +120,61 @@ def ensure_demo_image(engine: str) -> None:
         raise CliError(
             "the demo image could not be built (see above)",
             NO_RUNTIME,
-            hint="build it by hand: python -m vantage6_node.images build --only demo",
+            hint=f"build it by hand: {BUILD_COMMAND}",
         )
-    if engine == "docker":
-        for image in needed:
-            if not image_exists("docker", image):
-                output.info(f"copying {image} from podman to docker ...")
-                save = subprocess.Popen(
-                    ["podman", "save", image], stdout=subprocess.PIPE, env=podman_environ()
+
+
+def copy_image(image: str, target: ContainerRuntime, target_name: str) -> bool:
+    """Copy ``image`` into ``target`` from another registered runtime that has it."""
+    from vantage6_node.runtime import ContainerRuntimeError
+
+    mover = target.image_transfer()
+    if mover is None:
+        return False
+    for name in runtime_names():
+        if name == target_name:
+            continue
+        try:
+            source = open_runtime(name)
+        except CliError:
+            continue
+        try:
+            sender = source.image_transfer()
+            if sender is None or not source.image_exists(image):
+                continue
+            output.info(f"copying {image} from {name} to {target_name} ...")
+            with tempfile.TemporaryDirectory(prefix="v6-image-") as folder:
+                archive = Path(folder) / "image.tar"
+                try:
+                    sender.save(image, archive)
+                    mover.load(archive)
+                except ContainerRuntimeError as exc:
+                    raise CliError(f"copying {image} failed: {exc}", NO_RUNTIME) from None
+            return True
+        finally:
+            source.close()
+    return False
+
+
+def ensure_demo_image(engine: str) -> None:
+    """Build the demo image (and the base image it needs) when missing, and copy them into
+    ``engine`` when they were built into another runtime's images."""
+    needed = [DEMO_IMAGE, "localhost/v6-base:latest"]
+    runtime = open_runtime(engine)
+    try:
+        missing = [image for image in needed if not runtime.image_exists(image)]
+        if not missing:
+            return
+        build_demo_image()
+        for image in missing:
+            if not runtime.image_exists(image) and not copy_image(image, runtime, engine):
+                raise CliError(
+                    f"{image} was built but {engine} cannot see it",
+                    NO_RUNTIME,
+                    hint=f"load it into {engine} yourself, or use another --runtime",
                 )
-                load = subprocess.run(["docker", "load"], stdin=save.stdout, capture_output=True)
-                save.wait()
-                if load.returncode != 0:
-                    raise CliError(f"docker load of {image} failed: {load.stderr!r}", NO_RUNTIME)
+    finally:
+        runtime.close()
 
 
 # -- demo data -------------------------------------------------------------------------------
@@ -373,9 +405,10 @@ def pick(name: str | None) -> str:
 )
 @click.option(
     "--runtime",
-    type=click.Choice(["podman", "docker"]),
+    type=click.Choice(runtime_names()),
     default=None,
-    help="Container runtime of the nodes.  [default: podman; an existing sandbox keeps its own]",
+    help=f"Container runtime of the nodes.  [default: {DEFAULT_HELP}; an existing sandbox "
+    "keeps its own]",
 )
 @click.option(
     "--port",
@@ -415,7 +448,7 @@ def sandbox_up(
     if state is not None:
         had = {
             "--nodes": len(state.get("nodes", [])),
-            "--runtime": state.get("runtime", "podman"),
+            "--runtime": state.get("runtime") or default_runtime(),
             "--encrypted": bool(state.get("encrypted", False)),
         }
         asked = {"--nodes": nodes, "--runtime": runtime, "--encrypted": encrypted}
@@ -430,7 +463,9 @@ def sandbox_up(
             )
         nodes, runtime, encrypted = had["--nodes"], had["--runtime"], had["--encrypted"]
     nodes = 3 if nodes is None else nodes
-    runtime = runtime or "podman"
+    runtime = runtime or default_runtime()
+    if runtime is None:
+        raise CliError("no container runtime is installed", NO_RUNTIME)
     encrypted = bool(encrypted)
     check_runtime(runtime)
     ensure_demo_image(runtime)
@@ -678,7 +713,7 @@ def sandbox_down(name: str | None, purge: bool, timeout: float, as_json: bool) -
         output.info(f"there is no sandbox '{name}'")
         return
     stopped = []
-    engine = (state or {}).get("runtime", "podman")
+    engine = (state or {}).get("runtime") or default_runtime() or ""
     for node in box.nodes(state):
         ident = _node_instance_id(node)
         before = stop_instance(node, timeout)

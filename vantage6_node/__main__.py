@@ -13,7 +13,6 @@ from vantage6_node.config import ConfigError, load_config
 from vantage6_node.connection import AuthenticationFailed
 from vantage6_node.encryption import EncryptionMismatch
 from vantage6_node.node import Node, NodeStartError
-from vantage6_node.runtime import ensure_containers_conf
 from vantage6_node.status import FAILED, STARTING, STOPPED, StatusFile
 
 EXIT_CONFIG = 2
@@ -42,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     status = StatusFile(args.status_file)
     status.write(STARTING, "reading the configuration")
-    ensure_containers_conf()
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -56,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         level=(args.log_level or config.log_level).upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    for noisy in ("socketio.client", "engineio.client", "aiohttp.access", "urllib3", "docker"):
+    for noisy in ("socketio.client", "engineio.client", "aiohttp.access", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("vantage6_node")
     try:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from vantage6_common.labels import check_label
+from vantage6_node.runtime import available_runtimes, preferred_runtime
 
 log = logging.getLogger(__name__)
 
@@ -327,11 +328,10 @@ class NodeConfig(_Strict):
     algorithm_env: dict[str, str] = Field(default_factory=dict)
     share_algorithm_logs: bool = True
     share_config: bool = True
-    runtime: str = "podman"
+    #: a registered ``vantage6.runtimes`` backend; default: the one that prefers itself most
+    runtime: str = Field(default="", validate_default=True)
+    #: passed to the backend (see its class docstring)
     runtime_options: dict[str, Any] = Field(default_factory=dict)
-    #: with runtime podman: drive podman through a private ``podman system service`` (its
-    #: Docker-compatible API) instead of one CLI process per call; much less CPU per run
-    podman_service: bool = True
     limits: RunLimits = Field(default_factory=RunLimits)
     max_concurrent_runs: int = Field(default=16, ge=1)
     proxy: ProxyConfig = Field(default_factory=ProxyConfig)
@@ -395,9 +395,15 @@ class NodeConfig(_Strict):
     @field_validator("runtime")
     @classmethod
     def _runtime(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must name a container runtime such as podman or docker")
-        return value.strip()
+        if value.strip():
+            return value.strip()
+        chosen = preferred_runtime()
+        if chosen is None:
+            raise ValueError(
+                "no container runtime is installed (entry point group vantage6.runtimes); "
+                f"registered: {', '.join(available_runtimes()) or 'none'}"
+            )
+        return chosen
 
     @model_validator(mode="after")
     def _port_twice(self) -> NodeConfig:

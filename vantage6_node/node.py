@@ -15,12 +15,9 @@ import aiohttp
 from vantage6_node.config import NodeConfig
 from vantage6_node.connection import Authenticator, LinkState, SocketLink
 from vantage6_node.encryption import NodeEncryption
-from vantage6_node.engine import PodmanServiceChild, open_runtime
-from vantage6_node.exitwatch import ExitWatcher
 from vantage6_node.identity import NodeIdentity
 from vantage6_node.installation import instance_file, new_instance_record, read_instance_id
 from vantage6_node.isolation import ForwarderPool, default_socket_root
-from vantage6_node.logfiles import LogFiles
 from vantage6_node.org_keys import OrgKeys, UnknownScheme
 from vantage6_node.proxy import NodeProxy, StatusBoard
 from vantage6_node.runs.environment import database_relays
@@ -30,8 +27,9 @@ from vantage6_node.runs.recovery import reconcile, recover
 from vantage6_node.runtime import (
     ContainerRuntime,
     ContainerRuntimeError,
+    ExitNotifier,
     UnknownRuntime,
-    ensure_containers_conf,
+    open_for_node,
 )
 from vantage6_node.server_api import ServerAPI, ServerError, ServerUnavailable
 from vantage6_node.status import NO_SERVER, ONLINE, STARTING, StatusFile
@@ -104,18 +102,19 @@ class Node:
         self.syncs = 0
         self._sync_wanted = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
-        self._service: PodmanServiceChild | None = None
-        self.exit_watcher: ExitWatcher | None = None
+        self._owns_runtime = False
+        self.exit_watcher: ExitNotifier | None = None
         self._socket_root: Path | None = None
 
     # -- start -----------------------------------------------------------------------------------
     async def _open_runtime(self, socket_root: Path) -> ContainerRuntime:
         name = self.config.runtime
         if self.runtime is None:
-            ensure_containers_conf()
             try:
-                self.runtime, self._service = await open_runtime(
-                    self.config, socket_root, self.task_dir
+                # on the event loop's thread: helper processes a backend starts for the node
+                # may be tied to the thread that starts them, and this one lives as long
+                self.runtime = open_for_node(
+                    name, socket_root, self.task_dir, **self.config.runtime_options
                 )
             except UnknownRuntime as exc:
                 raise NodeStartError(str(exc), kind="runtime") from exc
@@ -123,14 +122,17 @@ class Node:
                 raise NodeStartError(
                     f"container runtime {name!r} cannot be used: {exc}", kind="runtime"
                 ) from exc
-        if not await in_thread(self.runtime.is_available):
+            self._owns_runtime = True
+        try:
+            await in_thread(self.runtime.ready)
+        except ContainerRuntimeError as exc:
             where = self.config.runtime_options.get("base_url")
             raise NodeStartError(
                 f"container runtime {name!r} does not answer"
                 + (f" at {where}" if where else "")
-                + " (is it installed and running?)",
+                + f" ({exc}; is it installed and running?)",
                 kind="runtime",
-            )
+            ) from exc
         return self.runtime
 
     async def _check_forwarder_image(self, runtime: ContainerRuntime) -> None:
@@ -142,7 +144,7 @@ class Node:
         except ContainerRuntimeError as exc:
             raise NodeStartError(
                 f"isolation.forwarder_image {image!r} is missing and cannot be pulled ({exc}); "
-                "build it with: python -m vantage6_node.images build"
+                "build it (in a source checkout) with: python -m containers.images build"
             ) from exc
 
     async def _identify(self, iid: str) -> NodeIdentity:
@@ -211,10 +213,8 @@ class Node:
                 transports=list(config.socket_transports),
                 features=["run_offer"] if config.run_offers else [],
             )
-            log_files = None
-            if config.runtime == "podman":
-                self.exit_watcher = ExitWatcher.for_podman()
-                log_files = await asyncio.to_thread(LogFiles.for_podman)
+            self.exit_watcher = runtime.exit_notifier()
+            log_files = await asyncio.to_thread(runtime.log_reader)
             self.manager = RunManager(
                 config=config,
                 identity=identity,
@@ -303,10 +303,9 @@ class Node:
         if self.exit_watcher is not None:
             self.exit_watcher.close()
         await session.close()
-        if self._service is not None:
+        if self._owns_runtime and self.runtime is not None:
             with contextlib.suppress(Exception):
-                self.runtime.close()
-            await self._service.stop()
+                await asyncio.to_thread(self.runtime.close)
         if self._socket_root is not None:
             # left only when runs go on without us (their sockets are needed at the restart)
             with contextlib.suppress(OSError):

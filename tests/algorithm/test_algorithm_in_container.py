@@ -1,6 +1,6 @@
 """The algorithm tools and the demo on the real algorithm base image (Debian's pandas/numpy).
 
-Needs podman and the base image built by ``python -m vantage6_node.images build``; skipped
+Needs podman and the base image built by ``python -m containers.images build``; skipped
 otherwise. The source tree is mounted read-only, the container has no network.
 """
 
@@ -44,7 +44,7 @@ def podman():
         [exe, "image", "exists", BASE_IMAGE], capture_output=True, text=True, timeout=120
     )
     if probe.returncode != 0:
-        pytest.skip(f"{BASE_IMAGE} not built (python -m vantage6_node.images build)")
+        pytest.skip(f"{BASE_IMAGE} not built (python -m containers.images build)")
     return exe
 
 

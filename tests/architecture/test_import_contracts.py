@@ -23,12 +23,11 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of our packages and of pyproject.toml, to break on purpose."""
+    """A copy of our packages (plugins beside them) and of pyproject.toml, to break on purpose."""
     root = tmp_path_factory.mktemp("tree")
     for package in CONFIG["root_packages"]:
-        shutil.copytree(
-            REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
+        source = REPO / package if (REPO / package).is_dir() else REPO / "plugins" / package
+        shutil.copytree(source, root / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
     return root
 
@@ -55,7 +54,7 @@ VIOLATIONS = [
     ("vantage6_node/config.py", "import vantage6_client", "layers"),
     ("vantage6_server/db/__init__.py", "import vantage6_cli.output", "layers"),
     (
-        "plugins/runtime_docker/runtime.py",
+        "vantage6_runtime_docker/runtime.py",
         "import vantage6_node.config",
         "plugins-use-runtime-interface",
     ),

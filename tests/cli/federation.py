@@ -97,7 +97,7 @@ def start_federation(root: Path, with_node: bool = True) -> Federation:
         if shutil.which("podman") is None:
             stop_federation(fed)
             pytest.skip("podman is not installed")
-        from vantage6_node.images import ensure_images
+        from containers.images import ensure_images
 
         ensure_images(["demo"])  # up to date with this checkout (e.g. pyarrow in the base)
         csv, db, parquet = write_data(root / "data")

@@ -64,7 +64,7 @@ def v6_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ReferenceServer]:
     if not image_present(PUBLISHED_IMAGE):
-        pytest.skip(f"{PUBLISHED_IMAGE} missing (python -m vantage6_node.images build)")
+        pytest.skip(f"{PUBLISHED_IMAGE} missing (python -m containers.images build)")
     server = start_reference(tmp_path_factory.mktemp("v6ref"))
     yield server
     server.stop()

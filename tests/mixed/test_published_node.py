@@ -20,7 +20,7 @@ from tests.mixed.published_node import PublishedNode, published_logs
 from tests.node.conftest import make_datasets, podman_images, test_image  # noqa: F401 - fixtures
 from tests.node.harness import PASSWORD, Federation, image_present, podman
 from tests.published import published_node_python
-from vantage6_node.runtime.podman_service import PodmanService
+from vantage6_runtime_podman.service import PodmanService
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(900)]
 
@@ -34,7 +34,7 @@ FINISHED = ("completed", "failed", "crashed", "killed by user", "not allowed", "
 def published_image(podman_images) -> str:  # noqa: F811 - the fixture imported above
     published_node_python()  # skip (fail under CI) before anything starts
     if not image_present(PUBLISHED_IMAGE):
-        pytest.skip(f"{PUBLISHED_IMAGE} missing (python -m vantage6_node.images build)")
+        pytest.skip(f"{PUBLISHED_IMAGE} missing (python -m containers.images build)")
     return PUBLISHED_IMAGE
 
 

@@ -17,7 +17,7 @@ def _podman_ready() -> str | None:
         return "podman is not installed"
     for image in (BASE_IMAGE, DEMO_IMAGE):
         if not image_present(image):
-            return f"image {image} missing (python -m vantage6_node.images build)"
+            return f"image {image} missing (python -m containers.images build)"
     return None
 
 

@@ -104,7 +104,7 @@ def test_podman_command_line_backend(podman_images, live_server, root_api, tmp_p
         root_api,
         tmp_path,
         datasets,
-        extra_config={"podman_service": False, "run_offers": False},
+        extra_config={"runtime_options": {"service": False}, "run_offers": False},
     )
     try:
         fed.start()

@@ -19,7 +19,7 @@ PUBLISHED_IMAGE = "localhost/v6-published-tools:latest"
 @pytest.fixture(scope="module")
 def published_image(podman_images):
     if not image_present(PUBLISHED_IMAGE):
-        pytest.skip(f"{PUBLISHED_IMAGE} missing (python -m vantage6_node.images build)")
+        pytest.skip(f"{PUBLISHED_IMAGE} missing (python -m containers.images build)")
     return PUBLISHED_IMAGE
 
 

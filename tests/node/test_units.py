@@ -316,7 +316,7 @@ def test_a_fixed_scheme_in_the_configuration_is_refused():
 def test_exit_watcher(tmp_path):
     import asyncio
 
-    from vantage6_node.exitwatch import ExitWatcher
+    from vantage6_runtime_podman.exits import ExitWatcher
 
     async def scenario():
         watcher = ExitWatcher(tmp_path)

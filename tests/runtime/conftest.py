@@ -15,7 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from vantage6_node.runtime import ContainerRuntime, ensure_containers_conf, load_runtime
+from vantage6_node.runtime import ContainerRuntime, load_runtime
+from vantage6_runtime_podman.environ import ensure_containers_conf
 
 ensure_containers_conf()
 
@@ -37,7 +38,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     )
     if not wanted:
         return
-    from vantage6_node.images import ImageBuildError, ensure_images
+    from containers.images import ImageBuildError, ensure_images
 
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
 
@@ -64,7 +65,7 @@ def _require_podman() -> None:
 def v6_images() -> dict[str, str]:
     """Build (or reuse) all local images; {short name: image reference}."""
     _require_podman()
-    from vantage6_node.images import ensure_images
+    from containers.images import ensure_images
 
     return ensure_images()
 
@@ -73,7 +74,7 @@ def v6_images() -> dict[str, str]:
 def base_image() -> str:
     """The Debian + python3 base image (built on first use, cached afterwards)."""
     _require_podman()
-    from vantage6_node.images import BASE_IMAGE, ensure_images
+    from containers.images import BASE_IMAGE, ensure_images
 
     ensure_images(["base"])
     return BASE_IMAGE
@@ -83,7 +84,7 @@ def base_image() -> str:
 def podman_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a private ``podman system service`` (Docker API), stopped after the session."""
     _require_podman()
-    from vantage6_node.runtime.podman_service import PodmanService
+    from vantage6_runtime_podman.service import PodmanService
 
     folder = tmp_path_factory.mktemp("podman-svc")
     service = PodmanService(folder / "podman.sock", log_path=folder / "service.log")

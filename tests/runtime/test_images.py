@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from vantage6_common.envcoding import encode_env_value
-from vantage6_node.images import (
+from containers.images import (
     BASE_IMAGE,
     DEMO_IMAGE,
     INPUTS_LABEL,
     PUBLISHED_TOOLS_IMAGE,
     ImageBuilder,
 )
+from vantage6_common.envcoding import encode_env_value
 from vantage6_node.runtime import ContainerRuntime, Mount, RunSpec, load_runtime
 
 pytestmark = pytest.mark.containers
@@ -166,7 +166,7 @@ def test_rebuild_when_inputs_change(podman: ContainerRuntime, tmp_path: Path) ->
 def test_cli_status_lists_images(v6_images: dict[str, str]) -> None:
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
-        [sys.executable, "-m", "vantage6_node.images", "status"],
+        [sys.executable, "-m", "containers.images", "status"],
         cwd=repo,
         capture_output=True,
         text=True,

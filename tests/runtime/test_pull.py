@@ -15,7 +15,7 @@ import pytest
 from tests.runtime.conftest import PODMAN, RUNTIME_NAMES
 from tests.runtime.registry import TinyRegistry
 from vantage6_node.runtime import ContainerRuntime, ImagePullError, load_runtime
-from vantage6_node.runtime.podman_service import PodmanService
+from vantage6_runtime_podman.service import PodmanService
 
 pytestmark = pytest.mark.containers
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from containers.images import INPUTS_LABEL
 from tests.runtime.conftest import LABEL
-from vantage6_node.images import INPUTS_LABEL
 from vantage6_node.runtime import (
     ContainerNotFound,
     ContainerRuntime,

@@ -22,7 +22,7 @@ def evil_image() -> str:
         pytest.skip("podman is not installed")
     for image in (BASE_IMAGE, DEMO_IMAGE):
         if not image_present(image):
-            pytest.skip(f"image {image} missing (python -m vantage6_node.images build)")
+            pytest.skip(f"image {image} missing (python -m containers.images build)")
     proc = podman(
         "build",
         "--quiet",

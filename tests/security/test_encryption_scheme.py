@@ -311,7 +311,7 @@ def test_published_client_reads_subtask_input_and_partials_after_advertisements(
     it lists, without "Header format is invalid"."""
     python = published_python()
     if not image_present(PUBLISHED_IMAGE):
-        pytest.skip(f"{PUBLISHED_IMAGE} missing (python -m vantage6_node.images build)")
+        pytest.skip(f"{PUBLISHED_IMAGE} missing (python -m containers.images build)")
     datasets = make_datasets(2, seed=23)
     fed = Federation(live_server, root_api, tmp_path, datasets, encrypted=True)
     try:

@@ -20,10 +20,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from vantage6_node.config import NodeConfig
-from vantage6_node.exitwatch import ExitWatcher
 from vantage6_node.identity import NodeIdentity
 from vantage6_node.isolation import ForwarderPool
-from vantage6_node.logfiles import LogFiles
 from vantage6_node.org_keys import OrgKeys
 from vantage6_node.policies import PolicyChecker
 from vantage6_node.proxy import NodeProxy
@@ -40,7 +38,7 @@ from vantage6_node.runs.reporter import Reporters
 from vantage6_node.runs.result_encoder import ResultEncoder
 from vantage6_node.runs.shutdown import shut_down
 from vantage6_node.runs.watch import Watcher
-from vantage6_node.runtime import ContainerRuntime
+from vantage6_node.runtime import ContainerRuntime, ExitNotifier, LogReader
 from vantage6_node.server_api import ServerAPI, ServerUnavailable
 
 log = logging.getLogger(__name__)
@@ -63,8 +61,8 @@ class RunManager:
         proxy: NodeProxy,
         forwarders: ForwarderPool,
         emit: Emit,
-        exit_watcher: ExitWatcher | None = None,
-        log_files: LogFiles | None = None,
+        exit_watcher: ExitNotifier | None = None,
+        log_files: LogReader | None = None,
     ) -> None:
         self.config = config
         self.identity = identity

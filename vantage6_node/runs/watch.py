@@ -8,11 +8,9 @@ import logging
 import time
 
 from vantage6_common.status import RunStatus
-from vantage6_node.exitwatch import ExitWatcher
-from vantage6_node.logfiles import LogFiles
 from vantage6_node.runs.announce import Announcer
 from vantage6_node.runs.handle import RunFailure, RunHandle
-from vantage6_node.runtime import ContainerRuntime, ContainerRuntimeError
+from vantage6_node.runtime import ContainerRuntime, ContainerRuntimeError, ExitNotifier, LogReader
 from vantage6_node.threads import in_thread, iterate_in_thread
 
 log = logging.getLogger(__name__)
@@ -34,8 +32,8 @@ class Watcher:
         runtime: ContainerRuntime,
         announcer: Announcer,
         share_logs: bool,
-        exit_watcher: ExitWatcher | None = None,
-        log_files: LogFiles | None = None,
+        exit_watcher: ExitNotifier | None = None,
+        log_files: LogReader | None = None,
     ) -> None:
         self.runtime = runtime
         self.announcer = announcer
@@ -73,15 +71,15 @@ class Watcher:
     async def _wait_exit(self, cid: str) -> int:
         """Exit code of the container, noticed soon after the exit.
 
-        With podman the exit watcher (inotify on conmon's exit files) reports at once; the
-        engine is asked as well, less and less often, in case the shortcut misses. Engines
-        reached over an API are asked often at first (most algorithms in a federated analysis
-        finish within seconds). A CLI engine has its own ``wait`` (one process, not one per
-        look).
+        The runtime's exit notifier, when it has one, reports at once; the engine is asked as
+        well, less and less often, in case the shortcut misses. Engines reached over an API are
+        asked often at first (most algorithms in a federated analysis finish within seconds).
+        An engine whose blocking ``wait`` is cheap (one process, not one per look) is waited
+        for instead.
         """
         watched = self.exit_watcher.exited(cid) if self.exit_watcher is not None else None
         try:
-            if self.runtime.name != "docker":
+            if self.runtime.blocking_wait:
                 waiter = asyncio.ensure_future(in_thread(self.runtime.wait, cid))
                 pending = {waiter} | ({watched} if watched is not None else set())
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -127,7 +125,7 @@ class Watcher:
                 await self.announcer.log(state, batch)
 
         lines = handle.log_lines
-        if self.log_files is not None and self.log_files.path(cid).exists():
+        if self.log_files is not None and self.log_files.has(cid):
             source = self.log_files.follow(cid, exited)
         else:
             source = iterate_in_thread(lambda: self.runtime.stream_logs(cid, follow=True))

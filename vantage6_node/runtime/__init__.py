@@ -1,8 +1,15 @@
-"""Container runtimes: the interface and how to load a backend by name."""
+"""Container runtimes: the interface and how to load a backend by name.
+
+Backends register a :class:`ContainerRuntime` subclass in the ``vantage6.runtimes`` entry point
+group, under the name users give as ``runtime:``. This project's own backends are the packages
+``plugins/vantage6_runtime_<name>/``; when an installed entry point points at a module that no
+longer imports (metadata older than the source checkout), the class of the same name is looked up
+in ``vantage6_runtime_<name>`` instead.
+"""
 
 from __future__ import annotations
 
-import os
+import importlib
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
@@ -16,9 +23,14 @@ from vantage6_node.runtime.base import (
     ContainerRuntime,
     ContainerRuntimeError,
     ContainerStartError,
+    DelegatingRuntime,
+    ExitNotifier,
+    ImageBuilder,
     ImageInfo,
     ImageNotFound,
     ImagePullError,
+    ImageTransfer,
+    LogReader,
     Mount,
     NetworkError,
     RunSpec,
@@ -36,9 +48,14 @@ __all__ = [
     "ContainerRuntime",
     "ContainerRuntimeError",
     "ContainerStartError",
+    "DelegatingRuntime",
+    "ExitNotifier",
+    "ImageBuilder",
     "ImageInfo",
     "ImageNotFound",
     "ImagePullError",
+    "ImageTransfer",
+    "LogReader",
     "Mount",
     "NetworkError",
     "RunSpec",
@@ -46,17 +63,16 @@ __all__ = [
     "UnknownRuntime",
     "WaitTimeout",
     "available_runtimes",
-    "default_containers_conf",
-    "ensure_containers_conf",
     "load_runtime",
     "network_of_container",
-    "podman_environ",
+    "open_for_node",
+    "preferred_runtime",
+    "runtime_class",
 ]
 
 ENTRY_POINT_GROUP = "vantage6.runtimes"
-
-# <repo>/containers/containers.conf, next to the package in a source checkout
-_REPO_CONTAINERS_CONF = Path(__file__).resolve().parents[2] / "containers" / "containers.conf"
+#: module of a bundled backend, tried when its entry point's module does not import
+FALLBACK_MODULE = "vantage6_runtime_{name}"
 
 
 class UnknownRuntime(LookupError):
@@ -72,8 +88,23 @@ def available_runtimes() -> list[str]:
     return sorted(_entry_points())
 
 
-def load_runtime(name: str, **options: Any) -> ContainerRuntime:
-    """Instantiate the backend registered as ``name`` with ``options`` as keyword arguments."""
+def _load_class(ep: EntryPoint) -> object:
+    try:
+        return ep.load()
+    except ImportError as first:
+        attr = ep.value.partition(":")[2]
+        try:
+            module = importlib.import_module(FALLBACK_MODULE.format(name=ep.name))
+        except ImportError:
+            raise UnknownRuntime(
+                f"container runtime {ep.name!r} is registered as {ep.value} but cannot be "
+                f"imported ({first}); reinstall the package that provides it"
+            ) from first
+        return getattr(module, attr, None)
+
+
+def runtime_class(name: str) -> type[ContainerRuntime]:
+    """The backend class registered as ``name``; raises :class:`UnknownRuntime`."""
     eps = _entry_points()
     ep = eps.get(name)
     if ep is None:
@@ -82,38 +113,30 @@ def load_runtime(name: str, **options: Any) -> ContainerRuntime:
             f"unknown container runtime {name!r}; available: {known} "
             f"(entry point group {ENTRY_POINT_GROUP!r})"
         )
-    cls = ep.load()
+    cls = _load_class(ep)
     if not (isinstance(cls, type) and issubclass(cls, ContainerRuntime)):
         raise UnknownRuntime(
             f"entry point {name!r} ({ep.value}) does not name a ContainerRuntime subclass"
         )
-    return cls(**options)
+    return cls
 
 
-def default_containers_conf() -> Path | None:
-    """The project's containers.conf (runc, ulimits that work here), if it can be found."""
-    override = os.environ.get("V6_CONTAINERS_CONF")
-    if override:
-        return Path(override)
-    if _REPO_CONTAINERS_CONF.is_file():
-        return _REPO_CONTAINERS_CONF
-    return None
+def preferred_runtime() -> str | None:
+    """The registered backend to use when none is named (highest ``preference``), or None."""
+    ranked = []
+    for name in available_runtimes():
+        try:
+            ranked.append((-runtime_class(name).preference, name))
+        except UnknownRuntime:
+            continue
+    return min(ranked)[1] if ranked else None
 
 
-def podman_environ(base: dict[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``base`` (default: ``os.environ``) with ``CONTAINERS_CONF`` set if unset."""
-    env = dict(os.environ if base is None else base)
-    if not env.get("CONTAINERS_CONF"):
-        conf = default_containers_conf()
-        if conf is not None:
-            env["CONTAINERS_CONF"] = str(conf)
-    return env
+def load_runtime(name: str, **options: Any) -> ContainerRuntime:
+    """Instantiate the backend registered as ``name`` with ``options`` as keyword arguments."""
+    return runtime_class(name)(**options)
 
 
-def ensure_containers_conf() -> str | None:
-    """Set ``CONTAINERS_CONF`` in this process's environment when unset; return its value."""
-    if not os.environ.get("CONTAINERS_CONF"):
-        conf = default_containers_conf()
-        if conf is not None:
-            os.environ["CONTAINERS_CONF"] = str(conf)
-    return os.environ.get("CONTAINERS_CONF")
+def open_for_node(name: str, private_dir: Path, log_dir: Path, **options: Any) -> ContainerRuntime:
+    """The backend ``name`` as a node opens it (see :meth:`ContainerRuntime.for_node`)."""
+    return runtime_class(name).for_node(private_dir, log_dir, **options)

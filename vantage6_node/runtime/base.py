@@ -1,8 +1,15 @@
 """Backend-neutral interface to a container engine.
 
 The node talks to containers only through :class:`ContainerRuntime`. Backends live in
-``plugins/runtime_*`` and are found through the ``vantage6.runtimes`` entry point group (see
-:func:`vantage6_node.runtime.load_runtime`).
+``plugins/vantage6_runtime_*`` and are found through the ``vantage6.runtimes`` entry point group
+(see :func:`vantage6_node.runtime.load_runtime`). This module is what a backend may import.
+
+Beyond the required operations a backend may offer capabilities that the node asks for and uses
+when present (each asking method returns None when the backend has no such thing):
+:meth:`ContainerRuntime.exit_notifier`, :meth:`ContainerRuntime.log_reader`,
+:meth:`ContainerRuntime.image_transfer` and :meth:`ContainerRuntime.image_builder`. A backend that
+needs something running for the node (a private engine service, say) starts it in
+:meth:`ContainerRuntime.for_node` and stops it in :meth:`ContainerRuntime.close`.
 
 Security defaults are least-privilege: every container starts with all Linux capabilities
 dropped, ``no-new-privileges`` set and no network at all. A caller has to ask for anything more
@@ -12,9 +19,12 @@ dropped, ``no-new-privileges`` set and no network at all. A caller has to ask fo
 from __future__ import annotations
 
 import abc
+import asyncio
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 NETWORK_NONE = "none"
 NETWORK_HOST = "host"
@@ -169,6 +179,67 @@ def label_filters(labels: Mapping[str, str | None] | None) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
+# Optional capabilities
+# --------------------------------------------------------------------------------------------
+
+
+class ExitNotifier(Protocol):
+    """Tells the node about container exits sooner than asking the engine would.
+
+    A shortcut, not the source of truth: the node still asks the engine, and the engine wins.
+    Made (and closed) on the node's event loop.
+    """
+
+    def exited(self, container_id: str) -> asyncio.Future[int | None]:
+        """A future resolved when the container exits, with its exit code when known."""
+        ...
+
+    def forget(self, container_id: str, future: asyncio.Future[int | None]) -> None:
+        """Stop watching for ``future`` (the exit was noticed another way)."""
+        ...
+
+    def close(self) -> None:
+        """Stop watching; pending futures resolve with None."""
+        ...
+
+
+class LogReader(Protocol):
+    """Reads a container's output without a request to the engine (e.g. from its log file)."""
+
+    def has(self, container_id: str) -> bool:
+        """Whether this reader can read the container's output."""
+        ...
+
+    def read(self, container_id: str) -> list[str] | None:
+        """The output lines so far (only the end of a long log), or None when unreadable."""
+        ...
+
+    def follow(self, container_id: str, stop: asyncio.Event) -> AsyncIterator[str]:
+        """Lines as they are written, until ``stop`` is set (then the rest, once)."""
+        ...
+
+
+class ImageTransfer(Protocol):
+    """Writes local images to a tar archive (the format engines exchange) and loads them."""
+
+    def save(self, image: str, archive: Path) -> None:
+        """Write ``image`` to the file ``archive``."""
+        ...
+
+    def load(self, archive: Path) -> None:
+        """Add the images in the file ``archive`` to the local images."""
+        ...
+
+
+class ImageBuilder(Protocol):
+    """Builds an image from a build context, without pulling and without network."""
+
+    def build(self, context: Path, containerfile: Path, tag: str) -> None:
+        """Build ``containerfile`` in ``context`` as ``tag``; raises ContainerRuntimeError."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
 # The interface
 # --------------------------------------------------------------------------------------------
 
@@ -178,6 +249,33 @@ class ContainerRuntime(abc.ABC):
 
     #: name under which the backend is registered (entry point name)
     name: str = ""
+    #: the backend chosen when none is named: the registered one with the highest preference
+    preference: int = 0
+    #: how to get the engine when it is missing (shown to the user)
+    install_hint: str = ""
+    #: True when a blocking :meth:`wait` is the cheapest way to notice an exit (one engine
+    #: process per container); False: the node asks :meth:`inspect` with a back-off instead
+    blocking_wait: bool = False
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def for_node(cls, private_dir: Path, log_dir: Path, **options: Any) -> ContainerRuntime:
+        """The backend as a long-running node uses it, with the node's ``runtime_options``.
+
+        ``private_dir`` is a folder only this node uses (for sockets), ``log_dir`` where the
+        backend may write logs of helper processes. Called on the node's event loop thread
+        (which lives as long as the node). Default: the plain backend.
+        """
+        return cls(**options)
+
+    def ready(self, timeout: float = 30.0) -> None:
+        """Wait until the engine answers; raises :class:`RuntimeUnavailable` if it does not.
+
+        Backends that start their engine themselves wait up to ``timeout`` seconds.
+        """
+        if not self.is_available():
+            raise RuntimeUnavailable("no answer")
 
     # -- engine --------------------------------------------------------------------------------
 
@@ -280,6 +378,24 @@ class ContainerRuntime(abc.ABC):
     def network_exists(self, name: str) -> bool:
         """True when a network with that name exists."""
 
+    # -- optional capabilities -----------------------------------------------------------------
+
+    def exit_notifier(self) -> ExitNotifier | None:
+        """A started :class:`ExitNotifier` (call on the event loop), or None."""
+        return None
+
+    def log_reader(self) -> LogReader | None:
+        """A :class:`LogReader` (may block: call from a thread), or None."""
+        return None
+
+    def image_transfer(self) -> ImageTransfer | None:
+        """An :class:`ImageTransfer`, or None."""
+        return None
+
+    def image_builder(self) -> ImageBuilder | None:
+        """An :class:`ImageBuilder`, or None."""
+        return None
+
     # -- composed helpers ----------------------------------------------------------------------
 
     def run_to_completion(
@@ -308,3 +424,81 @@ class ContainerRuntime(abc.ABC):
             if time.monotonic() >= deadline:
                 raise WaitTimeout(f"container {container} not running after {timeout}s")
             time.sleep(0.05)
+
+
+class DelegatingRuntime(ContainerRuntime):
+    """Forwards every operation to another runtime; a base for backends that add to one.
+
+    Capabilities and :attr:`blocking_wait` are the inner runtime's unless overridden.
+    """
+
+    def __init__(self, inner: ContainerRuntime) -> None:
+        self.inner = inner
+        self.blocking_wait = inner.blocking_wait
+
+    def is_available(self) -> bool:
+        return self.inner.is_available()
+
+    def ready(self, timeout: float = 30.0) -> None:
+        self.inner.ready(timeout)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def image_info(self, image: str) -> ImageInfo | None:
+        return self.inner.image_info(image)
+
+    def pull(self, image: str) -> ImageInfo:
+        return self.inner.pull(image)
+
+    def remove_image(self, image: str, force: bool = False) -> None:
+        self.inner.remove_image(image, force)
+
+    def run(self, spec: RunSpec) -> str:
+        return self.inner.run(spec)
+
+    def wait(self, container: str, timeout: float | None = None) -> int:
+        return self.inner.wait(container, timeout)
+
+    def logs(self, container: str, stdout: bool = True, stderr: bool = True) -> str:
+        return self.inner.logs(container, stdout, stderr)
+
+    def stream_logs(self, container: str, follow: bool = True) -> Iterator[str]:
+        return self.inner.stream_logs(container, follow)
+
+    def kill(self, container: str, signal: str = "SIGKILL") -> None:
+        self.inner.kill(container, signal)
+
+    def remove(self, container: str, force: bool = True) -> None:
+        self.inner.remove(container, force)
+
+    def inspect(self, container: str) -> ContainerInfo:
+        return self.inner.inspect(container)
+
+    def list_containers(
+        self, labels: Mapping[str, str | None] | None = None, all: bool = True
+    ) -> list[ContainerInfo]:
+        return self.inner.list_containers(labels, all)
+
+    def create_network(
+        self, name: str, internal: bool = True, labels: Mapping[str, str] | None = None
+    ) -> str:
+        return self.inner.create_network(name, internal, labels)
+
+    def remove_network(self, name: str) -> None:
+        self.inner.remove_network(name)
+
+    def network_exists(self, name: str) -> bool:
+        return self.inner.network_exists(name)
+
+    def exit_notifier(self) -> ExitNotifier | None:
+        return self.inner.exit_notifier()
+
+    def log_reader(self) -> LogReader | None:
+        return self.inner.log_reader()
+
+    def image_transfer(self) -> ImageTransfer | None:
+        return self.inner.image_transfer()
+
+    def image_builder(self) -> ImageBuilder | None:
+        return self.inner.image_builder()

@@ -4,7 +4,8 @@ Asking the engine for a container's output costs a request that, on a busy machi
 turn behind everything else the engine does. Podman's default log driver writes each container's
 output to ``<graph root>/overlay-containers/<id>/userdata/ctr.log``, one line per write:
 ``<RFC 3339 time> <stdout|stderr> <F|P> <text>`` (``P``: the line continues in the next entry).
-The node reads that file itself when it exists; otherwise it asks the engine as before. The
+The node reads that file itself when it exists (this is the backend's
+:class:`~vantage6_node.runtime.base.LogReader`); otherwise it asks the engine. The
 file is written by podman's conmon, not by the container, but its size is the container's
 choice: only its end is read.
 """
@@ -16,10 +17,8 @@ import json
 import logging
 import os
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-
-from vantage6_node.runtime import podman_environ
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +26,16 @@ log = logging.getLogger(__name__)
 MAX_READ_BYTES = 4 * 1024 * 1024
 
 
-def podman_graph_root() -> Path | None:
-    """Podman's storage root when its containers log to files (k8s-file), else None."""
+def podman_graph_root(argv: Sequence[str], env: Mapping[str, str]) -> Path | None:
+    """Podman's storage root when its containers log to files (k8s-file), else None.
+
+    ``argv`` is the podman command (with its global arguments), ``env`` its environment.
+    """
     try:
         proc = subprocess.run(
-            ["podman", "info", "--format", "json"],
+            [*argv, "info", "--format", "json"],
             capture_output=True,
-            env=podman_environ(),
+            env=dict(env),
             timeout=60,
             check=False,
         )
@@ -70,12 +72,15 @@ class LogFiles:
         self.graph_root = graph_root
 
     @classmethod
-    def for_podman(cls) -> LogFiles | None:
-        root = podman_graph_root()
+    def for_podman(cls, argv: Sequence[str], env: Mapping[str, str]) -> LogFiles | None:
+        root = podman_graph_root(argv, env)
         return cls(root) if root is not None and root.is_dir() else None
 
     def path(self, container_id: str) -> Path:
         return self.graph_root / "overlay-containers" / container_id / "userdata" / "ctr.log"
+
+    def has(self, container_id: str) -> bool:
+        return self.path(container_id).exists()
 
     def read(self, container_id: str, max_bytes: int = MAX_READ_BYTES) -> list[str] | None:
         """The output lines so far (of the last ``max_bytes`` of the file), or None when the

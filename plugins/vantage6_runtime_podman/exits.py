@@ -3,9 +3,9 @@
 Podman's ``conmon`` writes ``<exits dir>/<container id>`` (holding the exit code) the moment a
 container's process ends; podman removes it again shortly after. Watching that directory with
 inotify tells the node about an exit within a millisecond and costs nothing while containers
-run. This is a shortcut, not the source of truth: the run manager still asks the engine (less
-often) and the engine's answer wins. Where the directory is unknown (Docker, other engines) the
-watcher is simply unavailable.
+run. This is the backend's :class:`~vantage6_node.runtime.base.ExitNotifier`: a shortcut, not
+the source of truth (the node still asks the engine, less often, and the engine's answer wins).
+Where the directory is unknown the watcher is simply unavailable.
 """
 
 from __future__ import annotations

@@ -1,14 +1,16 @@
 """``ContainerRuntime`` over the Docker Engine API with the docker SDK.
 
-Works against a Docker daemon and against ``podman system service`` (see
-:class:`vantage6_node.runtime.podman_service.PodmanService`).
+Works against a Docker daemon and against ``podman system service`` (the podman backend uses
+it that way).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -33,6 +35,10 @@ from vantage6_node.runtime.base import (
     label_filters,
     normalise_state,
 )
+
+# the SDK logs every request at DEBUG; quiet unless someone asked for it
+if logging.getLogger("docker").level == logging.NOTSET:
+    logging.getLogger("docker").setLevel(logging.WARNING)
 
 _EXITED_RE = re.compile(r"exited \((-?\d+)\)", re.IGNORECASE)
 # podman's Docker API answers 500 (not 409) for a container that is not running
@@ -66,6 +72,7 @@ class DockerRuntime(ContainerRuntime):
     """
 
     name = "docker"
+    install_hint = "install Docker and start its daemon, or set DOCKER_HOST to an engine API"
 
     def __init__(
         self,
@@ -402,3 +409,47 @@ class DockerRuntime(ContainerRuntime):
         except docker.errors.NotFound:
             return False
         return True
+
+    # -- optional capabilities -----------------------------------------------------------------
+
+    def image_transfer(self) -> DockerRuntime:
+        return self
+
+    def image_builder(self) -> DockerRuntime:
+        return self
+
+    def save(self, image: str, archive: Path) -> None:
+        try:
+            with open(archive, "wb") as out:
+                for chunk in self.api.get_image(image):
+                    out.write(chunk)
+        except docker.errors.NotFound as exc:
+            raise ImageNotFound(f"no image {image}") from exc
+        except (docker.errors.APIError, OSError) as exc:
+            raise ContainerRuntimeError(f"saving image {image}: {exc}") from exc
+
+    def load(self, archive: Path) -> None:
+        try:
+            with open(archive, "rb") as data:
+                error = _stream_error(self.api.load_image(data) or iter(()))
+        except (docker.errors.APIError, OSError) as exc:
+            raise ContainerRuntimeError(f"loading images from {archive}: {exc}") from exc
+        if error is not None:
+            raise ContainerRuntimeError(f"loading images from {archive}: {error}")
+
+    def build(self, context: Path, containerfile: Path, tag: str) -> None:
+        try:
+            progress = self.api.build(
+                path=str(context),
+                dockerfile=str(containerfile),
+                tag=tag,
+                pull=False,
+                network_mode="none",
+                rm=True,
+                decode=True,
+            )
+            error = _stream_error(progress)
+        except (docker.errors.APIError, docker.errors.BuildError) as exc:
+            raise ContainerRuntimeError(f"building {tag}: {exc}") from exc
+        if error is not None:
+            raise ContainerRuntimeError(f"building {tag}: {error}")

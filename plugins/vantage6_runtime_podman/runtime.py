@@ -1,7 +1,10 @@
 """``ContainerRuntime`` on top of the podman CLI.
 
 Every call is one ``podman`` process. ``CONTAINERS_CONF`` is set to the project's file for those
-processes when the caller has not set it (see :func:`vantage6_node.runtime.podman_environ`).
+processes when the caller has not set it (see :mod:`vantage6_runtime_podman.environ`).
+
+A node opens podman through :meth:`PodmanRuntime.for_node`: by default through a private
+``podman system service`` (see :mod:`vantage6_runtime_podman.served`).
 
 Environment values for containers are handed to podman through its own environment
 (``--env NAME`` without a value), so secrets never show up on a command line.
@@ -15,8 +18,8 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from vantage6_node.runtime import podman_environ
 from vantage6_node.runtime.base import (
     ContainerInfo,
     ContainerNotFound,
@@ -33,6 +36,9 @@ from vantage6_node.runtime.base import (
     label_filters,
     normalise_state,
 )
+from vantage6_runtime_podman.environ import podman_environ
+from vantage6_runtime_podman.exits import ExitWatcher
+from vantage6_runtime_podman.logfiles import LogFiles
 
 _NOT_FOUND_CONTAINER = ("no such container", "no container with name or id")
 _NOT_FOUND_IMAGE = ("image not known", "no such image")
@@ -58,10 +64,26 @@ class PodmanRuntime(ContainerRuntime):
     the caller's ``CONTAINERS_CONF`` or the project's file), ``global_args`` (extra arguments put
     before every subcommand, e.g. ``["--root", DIR]``), ``env`` (extra environment for podman,
     e.g. ``CONTAINERS_REGISTRIES_CONF``), ``command_timeout`` (seconds for ordinary calls),
-    ``pull_timeout``.
+    ``pull_timeout``. ``service`` (default true) only matters to :meth:`for_node`: a node's
+    ``runtime_options`` also open podman for one-off use (the CLI's clean-up).
     """
 
     name = "podman"
+    preference = 10  # daemonless and rootless: the default where it is installed
+    install_hint = (
+        "install podman (Debian/Ubuntu: sudo apt-get install podman runc; this project's "
+        "containers/setup.sh does that and configures it), or run scripts/install.sh"
+    )
+    blocking_wait = True  # ``podman wait`` is one process per container, not one per look
+
+    @classmethod
+    def for_node(cls, private_dir: Path, log_dir: Path, **options: Any) -> ContainerRuntime:
+        """Podman for a node: through a private API service unless ``service: false``."""
+        if not options.pop("service", True):
+            return cls(**options)
+        from vantage6_runtime_podman.served import open_served
+
+        return open_served(cls, private_dir, log_dir, options)
 
     def __init__(
         self,
@@ -71,7 +93,9 @@ class PodmanRuntime(ContainerRuntime):
         env: Mapping[str, str] | None = None,
         command_timeout: float = 120.0,
         pull_timeout: float = 900.0,
+        service: bool = True,
     ) -> None:
+        del service  # see for_node
         self._podman = podman or shutil.which("podman") or "podman"
         base_env = podman_environ()
         if containers_conf:
@@ -81,6 +105,11 @@ class PodmanRuntime(ContainerRuntime):
         self._global_args = list(global_args)
         self._timeout = command_timeout
         self._pull_timeout = pull_timeout
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The environment podman runs with (a copy)."""
+        return dict(self._env)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -410,3 +439,50 @@ class PodmanRuntime(ContainerRuntime):
     def network_exists(self, name: str) -> bool:
         proc = self._call(["network", "exists", name])
         return proc.returncode == 0
+
+    # -- optional capabilities -----------------------------------------------------------------
+
+    def exit_notifier(self) -> ExitWatcher | None:
+        return ExitWatcher.for_podman()
+
+    def log_reader(self) -> LogFiles | None:
+        return LogFiles.for_podman(self._argv([]), self._env)
+
+    def image_transfer(self) -> PodmanRuntime:
+        return self
+
+    def image_builder(self) -> PodmanRuntime:
+        return self
+
+    def _checked(self, args: Sequence[str], timeout: float | None) -> None:
+        try:
+            proc = self._call(args, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise ContainerRuntimeError(f"podman {args[0]} timed out") from exc
+        if proc.returncode != 0:
+            raise ContainerRuntimeError(f"podman {args[0]} failed: {self._err(proc)[-3000:]}")
+
+    def save(self, image: str, archive: Path) -> None:
+        """``podman save`` in docker-archive format (loadable by any engine)."""
+        self._checked(
+            ["save", "--quiet", "--format", "docker-archive", "-o", str(archive), image],
+            self._pull_timeout,
+        )
+
+    def load(self, archive: Path) -> None:
+        self._checked(["load", "--quiet", "-i", str(archive)], self._pull_timeout)
+
+    def build(self, context: Path, containerfile: Path, tag: str) -> None:
+        self._checked(
+            [
+                "build",
+                "--pull=never",
+                "--network=none",
+                "-t",
+                tag,
+                "-f",
+                str(containerfile),
+                str(context),
+            ],
+            None,
+        )

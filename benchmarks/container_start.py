@@ -1,6 +1,6 @@
 """Measure container start latency of the runtime backends.
 
-    python -m vantage6_node.runtime.bench [--runs N] [--image IMAGE] [--backend NAME ...]
+    python -m benchmarks.container_start [--runs N] [--image IMAGE] [--backend NAME ...]
 
 For each backend (``podman`` CLI, ``docker`` SDK against a private ``podman system service``)
 it times, per container (``--network none``, all capabilities dropped):
@@ -21,8 +21,9 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 
-from vantage6_node.runtime import ContainerRuntime, RunSpec, ensure_containers_conf, load_runtime
-from vantage6_node.runtime.podman_service import PodmanService
+from vantage6_node.runtime import ContainerRuntime, RunSpec, load_runtime
+from vantage6_runtime_podman.environ import ensure_containers_conf
+from vantage6_runtime_podman.service import PodmanService
 
 LABELS = {"v6next.bench": "latency"}
 
@@ -86,7 +87,7 @@ def _backend(name: str) -> Iterator[ContainerRuntime]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vantage6_node.runtime.bench")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.container_start")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--image", default="localhost/v6-base:latest")
     parser.add_argument("--backend", action="append", choices=["podman", "docker"])

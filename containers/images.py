@@ -1,7 +1,7 @@
 """Build the project's container images locally, without any registry.
 
-    python -m vantage6_node.images build [--force] [--only NAME ...]
-    python -m vantage6_node.images status
+    python -m containers.images build [--force] [--only NAME ...]
+    python -m containers.images status
 
 Images (all ``localhost/...:latest``):
 
@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vantage6_node.runtime import podman_environ
+from vantage6_runtime_podman.environ import podman_environ
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTAINERS_DIR = REPO_ROOT / "containers"
@@ -600,7 +600,7 @@ def ensure_images(
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vantage6_node.images")
+    parser = argparse.ArgumentParser(prog="python -m containers.images")
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build missing or out-of-date images")
     build.add_argument("--force", action="store_true", help="rebuild even when up to date")

@@ -1,5 +1,5 @@
 """Docker Engine API backend (docker SDK): a Docker daemon or ``podman system service``."""
 
-from plugins.runtime_docker.runtime import DockerRuntime
+from vantage6_runtime_docker.runtime import DockerRuntime
 
 __all__ = ["DockerRuntime"]

@@ -1,0 +1,1 @@
+"""Building the project's container images (a development tool, not part of the packages)."""
