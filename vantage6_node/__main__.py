@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         level=(args.log_level or config.log_level).upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    for noisy in ("socketio.client", "engineio.client", "aiohttp.access", "urllib3", "docker"):
+    noisy_loggers = ("socketio.client", "engineio.client", "httpx", "httpcore", "urllib3", "docker")
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("vantage6_node")
     try:
