@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-import requests
+import httpx
 
 from vantage6_cli import configs, output, process, wizard
 from vantage6_cli.errors import (
@@ -28,8 +28,8 @@ from vantage6_node.status import read_status
 
 def server_ready(api_url: str) -> bool:
     try:
-        return requests.get(api_url + "/version", timeout=1).status_code == 200
-    except requests.RequestException:
+        return httpx.get(api_url + "/version", timeout=1).status_code == 200
+    except httpx.HTTPError:
         return False
 
 

@@ -99,7 +99,7 @@ class TokenAuth(httpx.Auth):
     # -- token state ----------------------------------------------------------------------------
     def set_tokens(self, answer: dict[str, Any]) -> None:
         """Take the tokens of a login or refresh answer (``access_token``, ``refresh_token``)."""
-        access = answer.get("access_token")
+        access = answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(access, str) or not access:
             raise ValueError("the server's answer has no access token")
         claims = token_claims(access)
