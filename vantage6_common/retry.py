@@ -54,7 +54,7 @@ def _stop(attempts: int | None, within: float | None, event: asyncio.Event | Non
     if attempts is not None:
         stop = stop | tenacity.stop_after_attempt(max(1, attempts))
     if within is not None:
-        stop = stop | tenacity.stop_before_delay(within)
+        stop = stop | tenacity.stop_after_delay(within)
     if event is not None:
         stop = stop | (lambda _state: event.is_set())
     return stop
