@@ -31,7 +31,8 @@ MAX_RENEW_MARGIN = 300.0
 
 
 class TokenRefused(Exception):
-    """The server refused to renew the token (refresh token and login, if any, both refused)."""
+    """The server refused to renew the token (refresh token and login, if any, both refused),
+    or could not (a 5xx answer: the tokens are kept)."""
 
     def __init__(self, response: httpx.Response) -> None:
         self.status_code = response.status_code
@@ -158,6 +159,8 @@ class TokenAuth(httpx.Auth):
                 self.refreshes += 1
                 log.debug("node token refreshed" if self.login_url else "access token refreshed")
                 return
+            if response.status_code >= 500:  # the server's trouble, not the token's
+                raise TokenRefused(response)
             log.info("token refresh refused (%s)", response.status_code)
         if self.login_url is not None:
             response = yield httpx.Request("POST", self.login_url, json=self.login_body)
@@ -166,7 +169,8 @@ class TokenAuth(httpx.Auth):
                 self.logins += 1
                 return
         if response is not None:
-            self.access = None
+            if response.status_code < 500:
+                self.access = None
             raise TokenRefused(response)
 
     # -- drivers: locks around renewal -------------------------------------------------------------

@@ -24,7 +24,13 @@ import socketio
 
 from vantage6_common.http import TokenAuth, TokenRefused, message_of, token_claims
 from vantage6_common.retry import SERVER_CAP, SERVER_INITIAL, aretrying
-from vantage6_node.server_api import UNREACHABLE, ServerAPI, ServerError, ServerUnavailable
+from vantage6_node.server_api import (
+    UNREACHABLE,
+    ServerAPI,
+    ServerError,
+    ServerUnavailable,
+    refused_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +107,7 @@ class Authenticator:
                     f"the server refused the node's API key ({exc.status_code}: "
                     f"{message_of(exc.body)})"
                 ) from exc
-            raise ServerError(exc.status_code, message_of(exc.body), exc.body) from exc
+            raise refused_error(exc) from exc
         except UNREACHABLE as exc:
             self.last_error = f"{exc.__class__.__name__}: {exc}"
             raise ServerUnavailable(self.last_error) from exc

@@ -115,7 +115,7 @@ class ServerAPI:
         except UNREACHABLE as exc:
             raise ServerUnavailable(f"{method} {path}: {exc.__class__.__name__}: {exc}") from exc
         except TokenRefused as exc:
-            raise ServerError(exc.status_code, message_of(exc.body), exc.body) from exc
+            raise refused_error(exc) from exc
         if resp.status_code in UNAVAILABLE_STATUSES:
             raise ServerUnavailable(f"{method} {path}: HTTP {resp.status_code}")
         return Response(resp.status_code, _parse(resp), dict(resp.headers))
@@ -228,6 +228,13 @@ class ServerAPI:
 
     async def get_algorithm_store(self, store_id: int) -> dict[str, Any]:
         return await self.call("GET", f"algorithmstore/{store_id}", retry_for=60)
+
+
+def refused_error(exc: TokenRefused) -> ServerError | ServerUnavailable:
+    """The node's error for a refused token renewal (a 502/503/504: the server is away)."""
+    if exc.status_code in UNAVAILABLE_STATUSES:
+        return ServerUnavailable(f"token renewal: HTTP {exc.status_code}")
+    return ServerError(exc.status_code, message_of(exc.body), exc.body)
 
 
 def _parse(resp: httpx.Response) -> Any:

@@ -59,6 +59,21 @@ def test_refused_refresh_falls_back_to_login_and_a_refused_login_raises():
     assert auth.access is None
 
 
+def test_a_server_in_trouble_keeps_the_tokens():
+    server = TokenServer()
+    auth = _node_auth()
+    with httpx.Client(transport=server.transport(), auth=auth) as client:
+        token = auth.token(client)
+        server.unavailable = True
+        with pytest.raises(TokenRefused) as info:
+            auth.token(client, force=True)
+        assert info.value.status_code == 503
+        assert auth.access == token and auth.refresh  # no login attempt, nothing forgotten
+        server.unavailable = False
+        assert auth.token(client, force=True) != token
+    assert server.logins == 1 and server.refreshes == 1
+
+
 def test_without_a_way_to_renew_the_401_is_the_answer():
     server = TokenServer()
     auth = TokenAuth(f"{API}/token/refresh")

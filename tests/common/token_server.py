@@ -26,6 +26,7 @@ class TokenServer:
         self.current: str | None = None
         self.refresh: str | None = None
         self.refuse_refresh = False
+        self.unavailable = False  # the token endpoints answer 503 (a proxy before a restart)
         self.refreshes = 0
         self.logins = 0
         self.seen: list[str] = []
@@ -42,6 +43,8 @@ class TokenServer:
         bearer = request.headers.get("Authorization", "")[7:]
         path = request.url.path
         self.seen.append(path)
+        if self.unavailable and path.startswith("/api/token/"):
+            return httpx.Response(503, text="Service Unavailable")
         if path == "/api/token/node":
             if b"good" not in request.content:
                 return httpx.Response(401, json={"msg": "Invalid API key"})
