@@ -60,6 +60,17 @@ def _stop(attempts: int | None, within: float | None, event: asyncio.Event | Non
     return stop
 
 
+def _within(wait: Callable[[tenacity.RetryCallState], float], within: float | None) -> Any:
+    """``wait``, but never past the end of ``within`` (the last try comes at the deadline)."""
+    if within is None:
+        return wait
+
+    def clipped(state: tenacity.RetryCallState) -> float:
+        return max(0.0, min(wait(state), within - (state.seconds_since_start or 0.0)))
+
+    return clipped
+
+
 def _before_sleep(log: logging.Logger | None, what: str, level: int) -> Callable[..., None]:
     def report(state: tenacity.RetryCallState) -> None:
         if log is None or state.outcome is None or state.next_action is None:
@@ -84,7 +95,7 @@ def _options(
     return {
         "retry": tenacity.retry_if_exception_type(on),
         "stop": _stop(attempts, within, stop_event),
-        "wait": jittered_wait(initial, cap),
+        "wait": _within(jittered_wait(initial, cap), within),
         "before_sleep": _before_sleep(log, what, level),
         "reraise": True,
     }

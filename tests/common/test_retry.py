@@ -65,3 +65,12 @@ def test_stop_event_ends_a_long_wait():
         return time.monotonic() - start
 
     assert asyncio.run(scenario()) < 5
+
+
+def test_retrying_within_a_time_ends_near_its_deadline():
+    start = time.monotonic()
+    with pytest.raises(ConnectionError):
+        for attempt in retrying(ConnectionError, within=1.0, initial=0.4, cap=5.0):
+            with attempt:
+                raise ConnectionError("down")
+    assert 0.9 < time.monotonic() - start < 1.5  # the waits are cut at the deadline
