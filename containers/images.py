@@ -5,12 +5,12 @@
 
 Images (all ``localhost/...:latest``):
 
-- ``v6-base``: a Debian bookworm minbase root file system with python3, pandas, numpy and
-  requests, made by ``debootstrap`` and loaded with ``podman import``. The root file system
-  tarball is cached under ``~/.cache/vantage6-next/`` keyed by a hash of its recipe. Debian
-  bookworm has no python3-pyarrow, so pyarrow (for Parquet) is pip-installed on the host into a
-  cached folder (a manylinux wheel for the image's Python, no dependencies: numpy is Debian's)
-  and appended to a copy of that tarball.
+- ``v6-base``: a Debian bookworm minbase root file system with python3, pandas, numpy, httpx,
+  tenacity and requests, made by ``debootstrap`` and loaded with ``podman import``. The root
+  file system tarball is cached under ``~/.cache/vantage6-next/`` keyed by a hash of its
+  recipe. Debian bookworm has no python3-pyarrow, so pyarrow (for Parquet) is pip-installed on
+  the host into a cached folder (a manylinux wheel for the image's Python, no dependencies:
+  numpy is Debian's) and appended to a copy of that tarball.
 - ``v6-demo``: base + our ``vantage6_algorithm`` (+ ``vantage6_common``) and the demo algorithm
   ``algorithms/demo/v6demo`` (``containers/Containerfile.demo``).
 - ``v6-published-tools``: base + the released ``vantage6-algorithm-tools`` 4.14 (pip-installed
@@ -55,7 +55,14 @@ IMAGES = {"base": BASE_IMAGE, "demo": DEMO_IMAGE, "published-tools": PUBLISHED_T
 
 DEBIAN_SUITE = "bookworm"
 DEBIAN_VARIANT = "minbase"
-DEBIAN_PACKAGES = ("python3", "python3-pandas", "python3-requests", "python3-numpy")
+DEBIAN_PACKAGES = (
+    "python3",
+    "python3-pandas",
+    "python3-numpy",
+    "python3-httpx",  # the algorithm client's HTTP library
+    "python3-tenacity",  # its retry policy (vantage6_common.retry)
+    "python3-requests",  # kept for algorithms that use it
+)
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # bump when the rootfs post-processing below changes
 ROOTFS_RECIPE_VERSION = "1"

@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import requests
+import httpx
 
 from vantage6_algorithm.util import container_identity, info
+from vantage6_common.retry import retrying
 from vantage6_common.serialization import decode_payload, encode_payload, loads
 from vantage6_common.status import FAILED_STATUSES, UNFINISHED_STATUSES
 
@@ -23,6 +24,8 @@ __all__ = ["AlgorithmClient", "AlgorithmClientError"]
 DEFAULT_TIMEOUT = 300.0
 MAX_POLL_INTERVAL = 10.0
 POLL_INTERVAL_GROWTH = 1.5
+#: problems reaching the proxy that are worth another try
+RETRIED = (httpx.ConnectError, httpx.TimeoutException)
 
 
 class AlgorithmClientError(RuntimeError):
@@ -59,7 +62,7 @@ class AlgorithmClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         connection_attempts: int = 10,
-        session: requests.Session | None = None,
+        http_client: httpx.Client | None = None,
     ) -> None:
         self._access_token = token.strip()
         if "://" not in host:
@@ -69,7 +72,7 @@ class AlgorithmClient:
         self._api_path = "" if not path or path == "/" else "/" + path.strip("/")
         self.timeout = timeout
         self.connection_attempts = max(1, int(connection_attempts))
-        self._session = session or requests.Session()
+        self._http = http_client or httpx.Client(timeout=timeout)
 
         identity = container_identity(self._access_token)
         self.identity: dict[str, Any] = identity
@@ -124,21 +127,22 @@ class AlgorithmClient:
     def generate_path_to(self, endpoint: str) -> str:
         return f"{self.base_path}/{endpoint.lstrip('/')}"
 
-    def _send(self, method: str, endpoint: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, endpoint: str, **kwargs: Any) -> httpx.Response:
         url = self.generate_path_to(endpoint)
-        last_error: Exception | None = None
-        for attempt in range(self.connection_attempts):
-            try:
-                return self._session.request(
-                    method.upper(), url, headers=self.headers, timeout=self.timeout, **kwargs
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last_error = exc
-                if attempt + 1 < self.connection_attempts:
-                    time.sleep(min(2.0**attempt * 0.5, 5.0))
-        raise AlgorithmClientError(
-            f"Could not reach the node proxy at {url}: {last_error}", endpoint=endpoint
-        )
+        retrier = retrying(RETRIED, attempts=self.connection_attempts, initial=0.5, cap=5.0)
+        try:
+            return retrier(
+                self._http.request,
+                method.upper(),
+                url,
+                headers=self.headers,
+                timeout=self.timeout,
+                **kwargs,
+            )
+        except RETRIED as exc:
+            raise AlgorithmClientError(
+                f"Could not reach the node proxy at {url}: {exc}", endpoint=endpoint
+            ) from exc
 
     def request(
         self,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-import requests
+import httpx
 
 from vantage6_cli import configs, output, process, wizard
 from vantage6_cli.errors import (
@@ -25,14 +24,13 @@ from vantage6_cli.errors import (
 )
 from vantage6_cli.instances import Instance, instance_options, list_instances, resolve
 from vantage6_node.installation import read_instance_id, remove_instance_containers
-from vantage6_node.runtime import default_containers_conf
 from vantage6_node.status import FAILED, NO_SERVER, ONLINE, STOPPED, read_status
 
 
 def server_ready(api_url: str) -> bool:
     try:
-        return requests.get(api_url + "/version", timeout=1).status_code == 200
-    except requests.RequestException:
+        return httpx.get(api_url + "/version", timeout=1).status_code == 200
+    except httpx.HTTPError:
         return False
 
 
@@ -81,16 +79,12 @@ def start_instance(instance: Instance, timeout: float = 60.0) -> dict[str, Any]:
         )
         return {"name": instance.name, "pid": started.pid, "api_url": api_url}
     config = configs.validate_node(instance)
-    env = {}
-    conf = default_containers_conf()
-    if "CONTAINERS_CONF" not in os.environ and conf is not None:
-        env["CONTAINERS_CONF"] = str(conf)
+    # (the runtime plugin sets up its own environment, e.g. podman's containers.conf)
     if not process.state(instance).running:
         instance.status_file.unlink(missing_ok=True)
     started = process.start(
         instance,
         process.command_for(instance),
-        env=env,
         ready=lambda: _node_online(instance),
         timeout=timeout,
         explain=lambda code: _node_failure(instance, code, timeout),

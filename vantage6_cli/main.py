@@ -52,7 +52,7 @@ def cli(verbose: int) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "socketio", "engineio"):
+    for noisy in ("httpx", "httpcore", "urllib3", "socketio", "engineio"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 

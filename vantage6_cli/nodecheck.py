@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
+import httpx
 
 from vantage6_client.transport import connection_reason
+from vantage6_common.http import TokenAuth, TokenRefused, token_claims
 
 
 @dataclass
@@ -57,34 +58,43 @@ def url_problem(value: Any) -> str | None:
 
 def check_api_key(api_url: str, api_key: str, timeout: float = 10.0) -> KeyCheck:
     """Log in as the node with ``api_key``; on success read its collaboration."""
-    try:
-        answer = requests.post(f"{api_url}/token/node", json={"api_key": api_key}, timeout=timeout)
-    except requests.RequestException as exc:
-        return KeyCheck(
-            False, False, f"cannot reach the server at {api_url}: " + (connection_reason(exc))
-        )
-    if answer.status_code == 401:
-        return KeyCheck(True, False, f"the server at {api_url} refused this API key")
-    if answer.status_code != 200:
-        return KeyCheck(
-            False,
-            False,
-            f"{api_url}/token/node answered HTTP {answer.status_code}: is this the server's "
-            "URL and API path?",
-        )
-    try:
-        body = answer.json()
-        token = body["access_token"]
-        session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {token}"
-        node_id = _node_id(token) or str(body.get("node_url") or "").rsplit("/", 1)[-1]
-        node = session.get(f"{api_url}/node/{node_id}", timeout=timeout).json()
-        collab_id = (node.get("collaboration") or {}).get("id")
-        org_id = (node.get("organization") or {}).get("id")
-        collab = session.get(f"{api_url}/collaboration/{collab_id}", timeout=timeout).json()
-        org = session.get(f"{api_url}/organization/{org_id}", timeout=timeout).json()
-    except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as exc:
-        return KeyCheck(True, True, f"the key works, but the node's details are unknown ({exc})")
+    auth = TokenAuth(
+        f"{api_url}/token/refresh",
+        login_url=f"{api_url}/token/node",
+        login_body={"api_key": api_key},
+    )
+    with httpx.Client(auth=auth, timeout=timeout) as client:
+        try:
+            token = auth.token(client) or ""
+        except httpx.HTTPError as exc:
+            reason = connection_reason(exc)
+            return KeyCheck(False, False, f"cannot reach the server at {api_url}: {reason}")
+        except TokenRefused as exc:
+            if exc.status_code == 401:
+                return KeyCheck(True, False, f"the server at {api_url} refused this API key")
+            return KeyCheck(
+                False,
+                False,
+                f"{api_url}/token/node answered HTTP {exc.status_code}: is this the server's "
+                "URL and API path?",
+            )
+        except ValueError:
+            return KeyCheck(
+                False,
+                False,
+                f"{api_url}/token/node answered without a token: is this the server's URL and "
+                "API path?",
+            )
+        try:
+            node = client.get(f"{api_url}/node/{_node_id(token)}").json()
+            collab_id = (node.get("collaboration") or {}).get("id")
+            org_id = (node.get("organization") or {}).get("id")
+            collab = client.get(f"{api_url}/collaboration/{collab_id}").json()
+            org = client.get(f"{api_url}/organization/{org_id}").json()
+        except (httpx.HTTPError, TokenRefused, ValueError, AttributeError) as exc:
+            return KeyCheck(
+                True, True, f"the key works, but the node's details are unknown ({exc})"
+            )
     return KeyCheck(
         True,
         True,
@@ -96,12 +106,7 @@ def check_api_key(api_url: str, api_key: str, timeout: float = 10.0) -> KeyCheck
 
 
 def _node_id(token: str) -> str | None:
-    import jwt
-
-    try:
-        sub = jwt.decode(token, options={"verify_signature": False}).get("sub")
-    except jwt.PyJWTError:
-        return None
+    sub = token_claims(token).get("sub")
     if isinstance(sub, dict):
         sub = sub.get("id")
     return None if sub is None else str(sub)

@@ -7,7 +7,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ from vantage6_client.exceptions import (
     V6ClientError,
     WaitTimeoutError,
 )
+from vantage6_client.session import WhoAmI
 from vantage6_client.transport import Page, Transport
 from vantage6_common.status import UNFINISHED_STATUSES, RunStatus, task_status
 
@@ -35,26 +35,6 @@ POLL_START, POLL_GROWTH, POLL_MAX = 0.5, 1.5, 5.0
 #: How long to wait for the ``algorithm_status_change`` that follows a ``status_update``.
 COMPANION_WAIT = 0.015
 RECHECK_DELAYS = (0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.8, 1.6)
-
-
-@dataclass
-class WhoAmI:
-    """Who is logged in."""
-
-    id: int
-    username: str
-    name: str
-    organization_id: int | None
-    organization_name: str | None
-    type_: str = "user"
-
-    @property
-    def id_(self) -> int:  # the vantage6 client's spelling
-        return self.id
-
-    def __str__(self) -> str:
-        org = f"{self.organization_name} (id={self.organization_id})"
-        return f"{self.username} (id={self.id}) of {org}"
 
 
 def task_finished(status: str | None) -> bool:

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vantage6_client.exceptions import EncryptionError
+from vantage6_client.session import ClientSession
 from vantage6_common import crypto, serialization
 from vantage6_common.scheme_policy import SchemePolicy
-
-if TYPE_CHECKING:
-    from vantage6_client.client import Client
 
 log = logging.getLogger("vantage6_client")
 
@@ -27,7 +25,7 @@ log = logging.getLogger("vantage6_client")
 class EncryptionSupport:
     """Holds the organization's private key (if any) and the per-collaboration choices."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: ClientSession) -> None:
         self._client = client
         self.cryptor: crypto.CryptorBase = crypto.DummyCryptor()
         self.private_key_file: Path | None = None

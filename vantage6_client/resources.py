@@ -16,13 +16,23 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from vantage6_client.encryption import EncryptionSupport
 from vantage6_client.exceptions import V6ClientError
+from vantage6_client.session import ClientSession
 from vantage6_client.transport import Page
 
-if TYPE_CHECKING:
-    from vantage6_client.client import Client
+
+class ClientParent(ClientSession, Protocol):
+    """What the sub-clients use of the :class:`~vantage6_client.client.Client`."""
+
+    crypto: EncryptionSupport
+
+    def setup_encryption(self, private_key_file: str | Path | None) -> None: ...
+
+    def wait_for_task(self, task_id: int, timeout: float | None = None) -> str: ...
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_PER_PAGE = 20
@@ -93,7 +103,7 @@ class SubClient:
 
     endpoint = ""
 
-    def __init__(self, parent: Client) -> None:
+    def __init__(self, parent: ClientParent) -> None:
         self.parent = parent
 
     # helpers ---------------------------------------------------------------------------

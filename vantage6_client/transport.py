@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
-import requests
+import httpx
 
 from vantage6_client.exceptions import (
     ApiError,
@@ -19,13 +16,15 @@ from vantage6_client.exceptions import (
     ServerConnectionError,
     error_for_status,
 )
+from vantage6_common.http import TokenAuth, TokenRefused
+from vantage6_common.retry import retrying
 
 log = logging.getLogger("vantage6_client")
 
 #: Page size used when the client walks through every page for the caller.
 ALL_PAGES_PER_PAGE = 100
-#: Refresh the access token when it expires within this many seconds.
-REFRESH_MARGIN = 60.0
+#: connection problems worth another try (for reads)
+RETRIED = (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError)
 
 
 class Page(dict):
@@ -74,22 +73,12 @@ def clean_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return cleaned
 
 
-def _token_expiry(token: str | None) -> float | None:
-    if not token:
-        return None
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return None
-    exp = claims.get("exp")
-    return float(exp) if isinstance(exp, int | float) else None
-
-
 class Transport:
     """Talks HTTP to one server's API.
 
     ``base_url`` is the API root, e.g. ``http://127.0.0.1:5000/api``. Endpoints are given
-    relative to it (``"organization/3"``; a leading ``/`` is allowed).
+    relative to it (``"organization/3"``; a leading ``/`` is allowed). The access token is
+    renewed by :class:`~vantage6_common.http.TokenAuth`.
     """
 
     def __init__(
@@ -104,72 +93,53 @@ class Transport:
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.timeout = timeout
         self.verify = verify
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._lock = threading.RLock()
-        self.access_token: str | None = None
-        self.refresh_token: str | None = None
-        self.refresh_url: str | None = None
+        self.auth = TokenAuth(self.url_for("token/refresh"))
+        self.client = httpx.Client(
+            auth=self.auth,
+            timeout=timeout,
+            verify=verify,
+            headers={"User-Agent": "vantage6-next-client"},
+        )
 
     @property
-    def session(self) -> requests.Session:
-        """This thread's HTTP session (sessions are not shared between threads)."""
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.verify = self.verify
-            session.headers["User-Agent"] = "vantage6-next-client"
-            self._local.session = session
-            with self._lock:
-                self._sessions.append(session)
-        return session
+    def access_token(self) -> str | None:
+        return self.auth.access
+
+    @property
+    def refresh_token(self) -> str | None:
+        return self.auth.refresh
 
     # -- tokens -----------------------------------------------------------------------------
     def set_tokens(
         self, access: str | None, refresh: str | None = None, refresh_url: str | None = None
     ) -> None:
-        with self._lock:
-            self.access_token = access
-            self.refresh_token = refresh
-            self.refresh_url = refresh_url or "token/refresh"
+        self.auth.clear()
+        if access:
+            self.auth.set_tokens({"access_token": access, "refresh_token": refresh})
+        self.auth.refresh_url = self.url_for(refresh_url or "token/refresh")
 
     def current_token(self) -> str:
         """A valid access token, refreshed first when it is about to expire."""
-        with self._lock:
-            if not self.access_token:
-                raise NotAuthenticatedError("not logged in: call authenticate() first")
-            expiry = _token_expiry(self.access_token)
-            if expiry is not None and self.refresh_token and expiry - time.time() < REFRESH_MARGIN:
-                self.refresh()
-            return self.access_token
+        if not self.auth.access:
+            raise NotAuthenticatedError("not logged in: call authenticate() first")
+        token = self._renewing(lambda: self.auth.token(self.client))
+        if not token:
+            raise NotAuthenticatedError("not logged in: call authenticate() first")
+        return token
 
     def refresh(self) -> None:
         """Trade the refresh token for a new access (and refresh) token."""
-        with self._lock:
-            if not self.refresh_token:
-                raise NotAuthenticatedError("no refresh token: log in again")
-            url = self.url_for(self.refresh_url or "token/refresh")
-            try:
-                response = self.session.post(
-                    url,
-                    headers={"Authorization": f"Bearer {self.refresh_token}"},
-                    timeout=self.timeout,
-                )
-            except requests.RequestException as exc:
-                raise ServerConnectionError(url, connection_reason(exc)) from exc
-            if response.status_code != 200:
-                self.access_token = None
-                raise AuthenticationError(
-                    response.status_code,
-                    "the session has expired; log in again",
-                    method="POST",
-                    endpoint="token/refresh",
-                    body=_decode(response),
-                )
-            body = response.json()
-            self.access_token = body["access_token"]
-            self.refresh_token = body.get("refresh_token", self.refresh_token)
-            log.debug("access token refreshed")
+        if not self.auth.refresh:
+            raise NotAuthenticatedError("no refresh token: log in again")
+        self._renewing(lambda: self.auth.token(self.client, force=True))
+
+    def _renewing(self, renew: Callable[[], str | None]) -> str | None:
+        try:
+            return renew()
+        except TokenRefused as exc:
+            raise _session_expired(exc) from exc
+        except httpx.HTTPError as exc:
+            raise ServerConnectionError(self.auth.refresh_url, connection_reason(exc)) from exc
 
     def url_for(self, endpoint: str) -> str:
         if endpoint.startswith(("http://", "https://")):
@@ -195,61 +165,53 @@ class Transport:
         """Send one request; return the decoded JSON body (``None`` for an empty answer).
 
         Raises an :class:`ApiError` subclass for error answers and
-        :class:`ServerConnectionError` when the server cannot be reached.
+        :class:`ServerConnectionError` when the server cannot be reached. Only reads (GET)
+        are retried after a connection problem: a write may have reached the server.
         """
         method = method.upper()
         url = self.url_for(endpoint)
         query = clean_params(params)
-        retried_auth = False
-        attempts = 0
-        while True:
-            all_headers = dict(headers or {})
-            if authenticated:
-                all_headers["Authorization"] = f"Bearer {self.current_token()}"
-            attempts += 1
-            try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=query,
-                    json=json,
-                    headers=all_headers,
-                    timeout=self.timeout,
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                # only idempotent reads are retried; a write may have reached the server
-                if method == "GET" and attempts < 3:
-                    log.debug("connection problem on %s %s, retrying: %s", method, url, exc)
-                    time.sleep(0.3 * attempts)
-                    continue
-                raise ServerConnectionError(url, connection_reason(exc)) from exc
-            except requests.RequestException as exc:
-                raise ServerConnectionError(url, connection_reason(exc)) from exc
-            log.debug("%s %s %s -> %s", method, url, query or "", response.status_code)
+        if authenticated and not self.auth.access:
+            raise NotAuthenticatedError("not logged in: call authenticate() first")
+        attempts = 3 if method == "GET" else 1
+        try:
+            for attempt in retrying(RETRIED, attempts=attempts, initial=0.3, cap=1.0, log=log):
+                with attempt:
+                    response = self._renewing_request(
+                        method, url, query, json, headers, authenticated
+                    )
+        except httpx.HTTPError as exc:
+            raise ServerConnectionError(url, connection_reason(exc)) from exc
+        log.debug("%s %s %s -> %s", method, url, query or "", response.status_code)
+        if response.status_code >= 400:
+            raise self._error(method, endpoint, response)
+        if want_response:
+            return response
+        return _decode(response)
 
-            if (
-                response.status_code == 401
-                and authenticated
-                and not retried_auth
-                and self._token_may_be_stale()
-            ):
-                retried_auth = True
-                self.refresh()
-                continue
-            if response.status_code >= 400:
-                raise self._error(method, endpoint, response)
-            if want_response:
-                return response
-            return _decode(response)
-
-    def _token_may_be_stale(self) -> bool:
-        expiry = _token_expiry(self.access_token)
-        # a token without an expiry claim, or one that (nearly) expired, is worth refreshing;
-        # a fresh token that is refused means the request itself is not allowed
-        return bool(self.refresh_token) and (expiry is None or expiry - time.time() < 300)
+    def _renewing_request(
+        self,
+        method: str,
+        url: str,
+        query: dict[str, Any],
+        json: Any,
+        headers: Mapping[str, str] | None,
+        authenticated: bool,
+    ) -> httpx.Response:
+        try:
+            return self.client.request(
+                method,
+                url,
+                params=query,
+                json=json,
+                headers=headers,
+                auth=httpx.USE_CLIENT_DEFAULT if authenticated else None,
+            )
+        except TokenRefused as exc:
+            raise _session_expired(exc) from exc
 
     @staticmethod
-    def _error(method: str, endpoint: str, response: requests.Response) -> ApiError:
+    def _error(method: str, endpoint: str, response: httpx.Response) -> ApiError:
         body = _decode(response)
         msg = ""
         errors = None
@@ -265,7 +227,7 @@ class Transport:
         elif isinstance(body, str):
             msg = body.strip()[:500]
         if not msg:
-            msg = response.reason or "error"
+            msg = response.reason_phrase or "error"
         cls = error_for_status(response.status_code)
         return cls(
             response.status_code, msg, method=method, endpoint=endpoint, errors=errors, body=body
@@ -314,20 +276,26 @@ class Transport:
         return Page(items, {}, len(items))
 
     def close(self) -> None:
-        with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for session in sessions:
-            session.close()
-        self._local = threading.local()
+        self.client.close()
 
 
-def _decode(response: requests.Response) -> Any:
+def _decode(response: httpx.Response) -> Any:
     if response.status_code == 204 or not response.content:
         return None
     try:
         return response.json()
     except ValueError:
         return response.text
+
+
+def _session_expired(exc: TokenRefused) -> AuthenticationError:
+    return AuthenticationError(
+        exc.status_code,
+        "the session has expired; log in again",
+        method="POST",
+        endpoint="token/refresh",
+        body=exc.body,
+    )
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -338,25 +306,28 @@ def _int_or_none(value: str | None) -> int | None:
 
 
 def connection_reason(exc: Exception) -> str:
-    """Why a request did not reach the server, in a few words (no urllib3 internals such as
-    "Max retries exceeded with url ... NameResolutionError(...)")."""
+    """Why a request did not reach the server, in a few words (no transport internals)."""
     text = str(exc)
-    host = urlsplit(getattr(getattr(exc, "request", None), "url", "") or "").hostname
+    try:
+        host = exc.request.url.host if isinstance(exc, httpx.RequestError) else None
+    except RuntimeError:  # an httpx error raised without its request
+        host = None
     if (
-        "NameResolutionError" in text
-        or "Name or service not known" in text
-        or ("nodename nor servname" in text or "Temporary failure in name resolution" in text)
+        "Name or service not known" in text
+        or "nodename nor servname" in text
+        or "Temporary failure in name resolution" in text
+        or "No address associated" in text
     ):
         name = f"'{host}' " if host else ""
         return f"the host name {name}cannot be resolved (check the server URL)"
     if "Connection refused" in text:
         return "connection refused (is the server running?)"
-    if isinstance(exc, requests.exceptions.SSLError):
+    if "SSL" in text or "CERTIFICATE" in text.upper():
         return "the TLS (https) handshake failed (check the URL's scheme and certificate)"
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, httpx.TimeoutException):
         return "no answer in time"
     if "No route to host" in text or "Network is unreachable" in text:
         return "no route to the host (check the server URL and your network)"
-    if "Max retries exceeded" in text or "Connection aborted" in text:
+    if isinstance(exc, httpx.RemoteProtocolError):
         return "the connection failed"
-    return text[:200]
+    return text[:200] or exc.__class__.__name__

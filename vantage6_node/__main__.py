@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         level=(args.log_level or config.log_level).upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    for noisy in ("socketio.client", "engineio.client", "aiohttp.access", "urllib3"):
+    noisy_loggers = ("socketio.client", "engineio.client", "aiohttp.access", "httpx", "httpcore")
+    for noisy in (*noisy_loggers, "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("vantage6_node")
     try:

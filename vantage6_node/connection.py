@@ -4,9 +4,10 @@ The socket is driven by an explicit state machine::
 
     idle -> connecting -> connected -> backoff -> connecting -> ... -> closed
 
-Reconnection is ours (python-socketio's own is switched off) so that every attempt uses a fresh
-token, waits a capped, jittered, exponentially growing delay, and is followed by a catch-up
-(``on_connect``: the node fetches its open runs). Work on runs never waits for the socket.
+python-socketio reconnects by itself, asking for the current token at every attempt; each
+connection is followed by a catch-up (``on_connect``: the node fetches its open runs). When the
+server refuses the token a connection was made with, the node renews it and connects anew.
+Work on runs never waits for the socket.
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
-import jwt
 import socketio
 
-from vantage6_node.backoff import Backoff
-from vantage6_node.server_api import ServerAPI, ServerError, ServerUnavailable
+from vantage6_common.http import TokenAuth, TokenRefused, message_of, token_claims
+from vantage6_common.retry import SERVER_CAP, SERVER_INITIAL, aretrying
+from vantage6_node.server_api import (
+    UNREACHABLE,
+    ServerAPI,
+    ServerError,
+    ServerUnavailable,
+    refused_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,128 +42,99 @@ class AuthenticationFailed(RuntimeError):
     """The server refused the API key (fatal: the configuration is wrong)."""
 
 
-def _claims(token: str) -> dict[str, Any]:
-    try:
-        return jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return {}
-
-
 class Authenticator:
-    """Obtains the node JWT with the API key and refreshes it before it expires."""
+    """The node's JWT: obtained with the API key, renewed before it expires and when refused.
+
+    The renewal itself is :class:`~vantage6_common.http.TokenAuth`'s (shared with the Python
+    client); this class adds what a node needs around it: waiting for an unreachable server, a
+    refused API key as a fatal error, and a background task that renews ahead of expiry.
+    """
 
     def __init__(self, api: ServerAPI, api_key: str, stop: asyncio.Event | None = None) -> None:
         self.api = api
-        self.api_key = api_key
         self.stop = stop or asyncio.Event()
-        self.access: str | None = None
-        self.refresh: str | None = None
-        self.expires_at: float = 0.0
-        self.issued_at: float = 0.0
+        self.tokens = TokenAuth(
+            api.url("token/refresh"),
+            login_url=api.url("token/node"),
+            login_body={"api_key": api_key},
+        )
+        api.auth = self.tokens
         self.node_id: int | None = None
         #: why the last login attempt could not reach the server (None after a success)
         self.last_error: str | None = None
-        self._lock = asyncio.Lock()
-        self.logins = 0
-        self.refreshes = 0
         #: called with a token the server refused, once it has been replaced
-        self.rejection_listeners: list[Callable[[str], None]] = []
-
-    # token bookkeeping ---------------------------------------------------------------------------
-    def _store(self, data: dict[str, Any]) -> None:
-        access = data.get("access_token")
-        if not access:
-            raise AuthenticationFailed(f"no access token in the server's answer: {data}")
-        claims = _claims(access)
-        self.access = access
-        self.refresh = data.get("refresh_token") or self.refresh
-        now = time.time()
-        self.issued_at = float(claims.get("iat", now))
-        self.expires_at = float(claims.get("exp", now + 3600))
-        sub = claims.get("sub")
-        if isinstance(sub, dict):
-            sub = sub.get("id") or sub.get("node_id")
-        with contextlib.suppress(TypeError, ValueError):
-            self.node_id = int(sub)
+        self.rejection_listeners = self.tokens.listeners
 
     @property
-    def margin(self) -> float:
-        """Refresh this long before expiry: a fifth of the lifetime, at most 5 minutes."""
-        lifetime = max(1.0, self.expires_at - self.issued_at)
-        return min(300.0, lifetime / 5)
+    def access(self) -> str | None:
+        return self.tokens.access
 
-    def needs_refresh(self) -> bool:
-        return self.access is None or time.time() >= self.expires_at - self.margin
+    @property
+    def expires_at(self) -> float:
+        return self.tokens.expires_at
+
+    @property
+    def logins(self) -> int:
+        return self.tokens.logins
+
+    @property
+    def refreshes(self) -> int:
+        return self.tokens.refreshes
 
     # operations ----------------------------------------------------------------------------------
     async def login(self) -> None:
         """Exchange the API key for tokens; retry while the server is unreachable."""
-        backoff = Backoff(base=0.5, cap=30.0)
-        while True:
-            try:
-                data = await self.api.node_token(self.api_key)
-            except ServerUnavailable as exc:
-                self.last_error = str(exc)
-                if self.stop.is_set():
-                    raise
-                delay = backoff.next()
-                log.warning("cannot reach the server to log in (%s); retry in %.1fs", exc, delay)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=delay)
-                if self.stop.is_set():
-                    raise
-                continue
-            except ServerError as exc:
-                if exc.status in (400, 401, 403, 404):
-                    raise AuthenticationFailed(
-                        f"the server refused the node's API key ({exc.status}: {exc.msg})"
-                    ) from exc
-                raise
-            self._store(data)
-            self.last_error = None
-            self.logins += 1
-            log.info("logged in as node %s", self.node_id)
-            return
+        self.tokens.refresh = None  # a login, not a refresh
+        retrier = aretrying(
+            ServerUnavailable,
+            stop_event=self.stop,
+            log=log,
+            what="cannot reach the server to log in",
+            level=logging.WARNING,
+        )
+        async for attempt in retrier:
+            with attempt:
+                await self._renew(force=True)
+        self.last_error = None
+        log.info("logged in as node %s", self.node_id)
 
-    async def _refresh(self) -> None:
-        if self.refresh:
-            try:
-                self._store(await self.api.refresh_token(self.refresh))
-                self.refreshes += 1
-                log.debug("node token refreshed")
-                return
-            except ServerError as exc:
-                log.info("token refresh refused (%s); logging in again", exc)
-        await self.login()
+    async def _renew(self, force: bool = False) -> str:
+        try:
+            token = await self.tokens.atoken(self.api.client, force=force)
+        except TokenRefused as exc:
+            if exc.status_code in (400, 401, 403, 404):
+                raise AuthenticationFailed(
+                    f"the server refused the node's API key ({exc.status_code}: "
+                    f"{message_of(exc.body)})"
+                ) from exc
+            raise refused_error(exc) from exc
+        except UNREACHABLE as exc:
+            self.last_error = f"{exc.__class__.__name__}: {exc}"
+            raise ServerUnavailable(self.last_error) from exc
+        if not token:
+            raise AuthenticationFailed("the server's answer has no access token")
+        self.node_id = _node_id(token)
+        return token
 
     async def access_token(self) -> str:
-        if self.needs_refresh():
-            async with self._lock:
-                if self.needs_refresh():
-                    await self._refresh()
-        assert self.access is not None
-        return self.access
+        """The node's token, renewed first when it is about to expire."""
+        return await self._renew()
 
     async def token_rejected(self, token: str) -> None:
-        """The server answered 401 to ``token``: get a new one (once per token)."""
-        async with self._lock:
-            if token and token != self.access:
-                return  # someone already replaced it
-            try:
-                await self._refresh()
-            except ServerError:
-                await self.login()
+        """The server refused ``token``: get a new one (once per token)."""
+        if token and token != self.tokens.access:
+            return  # someone already replaced it
+        await self._renew(force=True)
         for listener in self.rejection_listeners:
             listener(token)
 
     async def force_login(self) -> None:
-        async with self._lock:
-            await self.login()
+        await self.login()
 
     async def keep_fresh(self) -> None:
-        """Background task: refresh shortly before expiry."""
+        """Background task: renew shortly before expiry."""
         while not self.stop.is_set():
-            wait = max(1.0, self.expires_at - self.margin - time.time())
+            wait = max(1.0, self.tokens.expires_at - self.tokens.margin - time.time())
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=wait)
             if self.stop.is_set():
@@ -167,6 +145,16 @@ class Authenticator:
                 log.warning("could not refresh the node token: %s", exc)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), timeout=5)
+
+
+def _node_id(token: str) -> int | None:
+    sub = token_claims(token).get("sub")
+    if isinstance(sub, dict):
+        sub = sub.get("id") or sub.get("node_id")
+    try:
+        return int(sub)
+    except (TypeError, ValueError):
+        return None
 
 
 class LinkState(StrEnum):
@@ -189,7 +177,14 @@ Handler = Callable[..., Awaitable[Any]]
 
 
 class SocketLink:
-    """Socket.IO connection to ``/tasks`` that keeps itself up."""
+    """Socket.IO connection to ``/tasks`` that keeps itself up.
+
+    python-socketio reconnects a dropped connection by itself (``reconnection_delay`` growing to
+    ``reconnection_delay_max``, with jitter); it asks :meth:`_headers` for the current token at
+    each attempt. This class connects the first time (with the retry policy of
+    :mod:`vantage6_common.retry`), follows the state, and connects anew at once when the token
+    the connection was made with is refused (:meth:`reconnect`).
+    """
 
     def __init__(
         self,
@@ -198,7 +193,8 @@ class SocketLink:
         handlers: dict[str, Handler],
         on_connect: Callable[[], Awaitable[None]] | None = None,
         transports: list[str] | None = None,
-        backoff: Backoff | None = None,
+        reconnect_delay: float = SERVER_INITIAL,
+        reconnect_delay_max: float = SERVER_CAP,
         connect_timeout: float = 10.0,
         ping_interval: float = PING_INTERVAL,
         features: list[str] | None = None,
@@ -211,7 +207,8 @@ class SocketLink:
         self.features = list(features or [])
         self.on_connect = on_connect
         self.transports = transports or ["websocket"]
-        self.backoff = backoff or Backoff(base=0.5, cap=30.0)
+        self.reconnect_delay = reconnect_delay
+        self.reconnect_delay_max = reconnect_delay_max
         self.connect_timeout = connect_timeout
         self.ping_interval = ping_interval
         self.state = LinkState.IDLE
@@ -221,13 +218,14 @@ class SocketLink:
         #: why the last connection attempt failed or the connection was lost (None: connected)
         self.last_error: str | None = None
         self._sio: socketio.AsyncClient | None = None
-        self._lost = asyncio.Event()
         self._closing = asyncio.Event()
         self._reconnect_now = asyncio.Event()
+        self._helpers: set[asyncio.Task[Any]] = set()
         #: the token of the current connection: when the server refuses it (a 401 to a request,
         #: or ``expired_token``), the connection is remade with the new one; a vantage6 4.x
         #: server keeps a connection made with an expired token open but gives it no rooms
         self._connected_with: str | None = None
+        self._offered: str | None = None
         auth.rejection_listeners.append(self._token_rejected)
 
     def _token_rejected(self, token: str) -> None:
@@ -265,98 +263,142 @@ class SocketLink:
     def reconnect(self) -> None:
         """Drop the current connection and connect again now (e.g. after a token change)."""
         self._reconnect_now.set()
-        self._lost.set()
 
     async def close(self) -> None:
         self._closing.set()
-        self._lost.set()
         sio = self._sio
         if sio is not None:
             with contextlib.suppress(Exception):
                 await sio.disconnect()
 
+    # socket.io callbacks -----------------------------------------------------------------------
+    async def _headers(self) -> dict[str, str]:
+        """The handshake's headers, asked for at each (re)connection attempt; never raises (an
+        exception would end python-socketio's reconnection)."""
+        if self.state in (LinkState.IDLE, LinkState.BACKOFF):
+            self._set(LinkState.CONNECTING)
+        token = self.auth.access
+        try:
+            token = await asyncio.wait_for(self.auth.access_token(), self.connect_timeout)
+        except Exception as exc:  # noqa: BLE001 - try with the token we have
+            log.debug("socket handshake without a renewed token: %s", exc)
+        self._offered = token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def _connected(self) -> None:
+        if self.state in (LinkState.IDLE, LinkState.BACKOFF):
+            self._set(LinkState.CONNECTING)
+        self._connected_with = self._offered
+        self.connections += 1
+        self.last_error = None
+        self._set(LinkState.CONNECTED)
+        log.info("socket connected (%s)", self.url)
+        if self.on_connect is not None:
+            self._spawn(_guard("on_connect", self.on_connect))
+
+    async def _disconnected(self, *_args: Any) -> None:
+        if self.state is not LinkState.CONNECTED or self._closing.is_set():
+            return
+        if not self._reconnect_now.is_set():
+            self.last_error = "the connection to the server was lost"
+            log.warning("socket connection lost; reconnecting")
+        self._set(LinkState.BACKOFF)
+
+    async def _connect_error(self, data: Any = None) -> None:
+        self.last_error = _short(Exception(data)) if data else "connection refused"
+        if self.state is LinkState.CONNECTING:
+            self._set(LinkState.BACKOFF)
+        log.info("socket connect failed (%s)", self.last_error)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._helpers.add(task)
+        task.add_done_callback(self._helpers.discard)
+
     # the loop ----------------------------------------------------------------------------------
     def _make_client(self) -> socketio.AsyncClient:
-        sio = socketio.AsyncClient(reconnection=False, logger=False, engineio_logger=False)
-
-        async def _disconnect(*_args: Any) -> None:
-            self._lost.set()
-
-        sio.on("disconnect", _disconnect, namespace=NAMESPACE)
+        sio = socketio.AsyncClient(
+            reconnection=True,
+            reconnection_delay=self.reconnect_delay,
+            reconnection_delay_max=self.reconnect_delay_max,
+            logger=False,
+            engineio_logger=False,
+        )
+        sio.on("connect", self._connected, namespace=NAMESPACE)
+        sio.on("disconnect", self._disconnected, namespace=NAMESPACE)
+        sio.on("connect_error", self._connect_error, namespace=NAMESPACE)
         for event, handler in self.handlers.items():
             sio.on(event, _wrap(event, handler), namespace=NAMESPACE)
         return sio
 
-    async def run(self) -> None:
-        while not self._closing.is_set():
-            self._set(LinkState.CONNECTING)
-            self._lost.clear()
-            self._reconnect_now.clear()
-            sio = self._make_client()
-            try:
-                token = await self.auth.access_token()
-                await asyncio.wait_for(
-                    sio.connect(
-                        self.url,
-                        headers={"Authorization": f"Bearer {token}"},
-                        auth={"features": self.features} if self.features else None,
-                        namespaces=[NAMESPACE],
-                        transports=self.transports,
-                        socketio_path="socket.io",
-                        wait_timeout=self.connect_timeout,
-                    ),
-                    timeout=self.connect_timeout + 5,
-                )
-            except (TimeoutError, Exception) as exc:  # noqa: BLE001
-                with contextlib.suppress(Exception):
-                    await sio.disconnect()
-                if self._closing.is_set():
-                    break
-                delay = self.backoff.next()
-                self.last_error = _short(exc)
-                log.info("socket connect failed (%s); next attempt in %.1fs", _short(exc), delay)
-                self._set(LinkState.BACKOFF)
-                await self._pause(delay)
-                continue
-
-            self._sio = sio
-            self._connected_with = token
-            self.connections += 1
-            self.backoff.reset()
-            self.last_error = None
-            self._set(LinkState.CONNECTED)
-            log.info("socket connected (%s)", self.url)
-            helpers = [asyncio.create_task(self._pinger(sio))]
-            if self.on_connect is not None:
-                helpers.append(asyncio.create_task(_guard("on_connect", self.on_connect)))
-            waiter = asyncio.create_task(sio.wait())
-            lost = asyncio.create_task(self._lost.wait())
-            await asyncio.wait({waiter, lost}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (waiter, lost, helpers[0]):
-                task.cancel()
+    async def _connect(self, sio: socketio.AsyncClient) -> None:
+        try:
+            await asyncio.wait_for(
+                sio.connect(
+                    self.url,
+                    headers=self._headers,
+                    auth={"features": self.features} if self.features else None,
+                    namespaces=[NAMESPACE],
+                    transports=self.transports,
+                    socketio_path="socket.io",
+                    wait_timeout=self.connect_timeout,
+                ),
+                timeout=self.connect_timeout + 5,
+            )
+        except Exception as exc:
             with contextlib.suppress(Exception):
                 await sio.disconnect()
-            self._sio = None
-            if self._closing.is_set():
-                break
-            self._set(LinkState.BACKOFF)
-            if self._reconnect_now.is_set():
-                continue
-            delay = self.backoff.next()
-            self.last_error = "the connection to the server was lost"
-            log.warning("socket connection lost; reconnecting in %.1fs", delay)
-            await self._pause(delay)
-        self._set(LinkState.CLOSED)
+            self.last_error = _short(exc)
+            if self.state is LinkState.CONNECTING:
+                self._set(LinkState.BACKOFF)
+            raise
 
-    async def _pause(self, delay: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=delay)
+    async def run(self) -> None:
+        sio = self._sio = self._make_client()
+        pinger = asyncio.create_task(self._pinger(sio))
+        retrier = aretrying(
+            Exception,
+            initial=self.reconnect_delay,
+            cap=self.reconnect_delay_max,
+            stop_event=self._closing,
+            log=log,
+            what="socket connect failed",
+            level=logging.INFO,
+        )
+        try:
+            while not self._closing.is_set():
+                self._reconnect_now.clear()
+                with contextlib.suppress(Exception):
+                    async for attempt in retrier:
+                        with attempt:
+                            await self._connect(sio)
+                if self._closing.is_set():
+                    break
+                # python-socketio keeps the connection up from here on; it ends for good only
+                # when the server disconnects us, or we drop it to use a new token
+                ended = asyncio.create_task(sio.wait())
+                again = asyncio.create_task(self._reconnect_now.wait())
+                closing = asyncio.create_task(self._closing.wait())
+                await asyncio.wait({ended, again, closing}, return_when=asyncio.FIRST_COMPLETED)
+                # disconnect before cancelling sio.wait(): cancelling it while it awaits
+                # the engine.io read loop would cancel that loop too
+                with contextlib.suppress(Exception):
+                    await sio.disconnect()
+                for task in (ended, again, closing):
+                    task.cancel()
+                if self.state is LinkState.CONNECTED:
+                    self._set(LinkState.BACKOFF)
+        finally:
+            pinger.cancel()
+            self._sio = None
+            self._set(LinkState.CLOSED)
 
     async def _pinger(self, sio: socketio.AsyncClient) -> None:
         while True:
             await asyncio.sleep(self.ping_interval)
-            with contextlib.suppress(Exception):
-                await sio.emit("ping", namespace=NAMESPACE)
+            if self.state is LinkState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await sio.emit("ping", namespace=NAMESPACE)
 
 
 def _short(exc: BaseException) -> str:

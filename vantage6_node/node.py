@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from vantage6_node.config import NodeConfig
 from vantage6_node.connection import Authenticator, LinkState, SocketLink
 from vantage6_node.encryption import NodeEncryption
@@ -170,11 +168,8 @@ class Node:
         iid = instance_id(self.task_dir)
         socket_root = config.isolation.socket_dir or default_socket_root(iid)
         self._socket_root = socket_root
-        connector = aiohttp.TCPConnector(limit=100, ttl_dns_cache=300)
-        session = aiohttp.ClientSession(connector=connector)
-        self.api = api = ServerAPI(config.api_url, session)
+        self.api = api = ServerAPI(config.api_url)
         self.auth = auth = Authenticator(api, config.api_key, stop=api.stopping)
-        api.tokens = auth
         stop_forward = asyncio.create_task(self._forward_stop(stop))
         reporter = asyncio.create_task(self._report_status())
         try:
@@ -252,7 +247,7 @@ class Node:
         finally:
             stop_forward.cancel()
             reporter.cancel()
-            await self._shutdown(session)
+            await self._shutdown(api)
 
     def _current_status(self) -> tuple[str, str]:
         if not self.ready.is_set():
@@ -286,7 +281,7 @@ class Node:
         if self.api is not None:
             self.api.stopping.set()
 
-    async def _shutdown(self, session: aiohttp.ClientSession) -> None:
+    async def _shutdown(self, api: ServerAPI) -> None:
         if self.api is not None:
             self.api.stopping.set()
         if self.link is not None:
@@ -302,7 +297,7 @@ class Node:
             await self.proxy.close()
         if self.exit_watcher is not None:
             self.exit_watcher.close()
-        await session.close()
+        await api.close()
         if self._owns_runtime and self.runtime is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.runtime.close)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-import aiohttp
+import httpx
 
-from vantage6_node.backoff import Backoff
+from vantage6_common.http import TokenAuth, TokenRefused, message_of
+from vantage6_common.retry import REQUEST_CAP, REQUEST_INITIAL, aretrying
 
 log = logging.getLogger(__name__)
 
@@ -44,38 +44,41 @@ class Response:
         return 200 <= self.status < 300
 
 
-class TokenSource(Protocol):
-    """Supplies the node's access token (see :class:`vantage6_node.connection.Authenticator`)."""
-
-    async def access_token(self) -> str: ...
-
-    async def token_rejected(self, token: str) -> None: ...
-
-
-def _message(data: Any) -> str:
-    if isinstance(data, dict):
-        return str(data.get("msg") or data.get("message") or data)
-    return str(data)[:500]
+#: transport problems that mean "the server is not there right now"
+UNREACHABLE = (httpx.TransportError, OSError)
 
 
 class ServerAPI:
-    """Thin async client of the server's REST API."""
+    """Thin async client of the server's REST API (httpx).
+
+    ``auth`` (a :class:`~vantage6_common.http.TokenAuth`) authenticates :meth:`call` as the
+    node and renews the node's token; :meth:`raw` sends one request with a given token.
+    ``transport`` replaces the network (tests).
+    """
 
     def __init__(
         self,
         api_url: str,
-        session: aiohttp.ClientSession,
-        tokens: TokenSource | None = None,
+        auth: TokenAuth | None = None,
         request_timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
-        self.session = session
-        self.tokens = tokens
+        self.auth = auth
         self.request_timeout = request_timeout
+        self.client = httpx.AsyncClient(
+            timeout=request_timeout,
+            limits=httpx.Limits(max_connections=100),
+            headers={"User-Agent": "vantage6-next-node"},
+            transport=transport,
+        )
         self.stopping = asyncio.Event()
 
     def url(self, path: str) -> str:
         return f"{self.api_url}/{path.lstrip('/')}"
+
+    async def close(self) -> None:
+        await self.client.aclose()
 
     # one attempt -------------------------------------------------------------------------------
     async def raw(
@@ -89,36 +92,33 @@ class ServerAPI:
         headers: dict[str, str] | None = None,
         data: bytes | None = None,
         timeout: float | None = None,
+        as_node: bool = False,
     ) -> Response:
-        """One request; raises :class:`ServerUnavailable` when the server cannot be reached."""
+        """One request, with ``token`` or (``as_node``) the node's own, renewed as needed.
+
+        Raises :class:`ServerUnavailable` when the server cannot be reached.
+        """
         hdrs = dict(headers or {})
         if token:
             hdrs["Authorization"] = f"Bearer {token}"
         try:
-            async with self.session.request(
+            resp = await self.client.request(
                 method,
                 self.url(path),
                 json=json,
                 params=_clean_params(params),
                 headers=hdrs,
-                data=data,
-                timeout=aiohttp.ClientTimeout(total=timeout or self.request_timeout),
-            ) as resp:
-                body = await resp.read()
-                ctype = resp.headers.get("Content-Type", "")
-                if "json" in ctype and body:
-                    try:
-                        parsed: Any = await resp.json(content_type=None)
-                    except ValueError:
-                        parsed = body.decode("utf-8", "replace")
-                else:
-                    parsed = body.decode("utf-8", "replace") if body else None
-                result = Response(resp.status, parsed, dict(resp.headers))
-        except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
+                content=data,
+                timeout=timeout or self.request_timeout,
+                auth=self.auth if as_node and self.auth is not None else None,
+            )
+        except UNREACHABLE as exc:
             raise ServerUnavailable(f"{method} {path}: {exc.__class__.__name__}: {exc}") from exc
-        if result.status in UNAVAILABLE_STATUSES:
-            raise ServerUnavailable(f"{method} {path}: HTTP {result.status}")
-        return result
+        except TokenRefused as exc:
+            raise refused_error(exc) from exc
+        if resp.status_code in UNAVAILABLE_STATUSES:
+            raise ServerUnavailable(f"{method} {path}: HTTP {resp.status_code}")
+        return Response(resp.status_code, _parse(resp), dict(resp.headers))
 
     # with retries and the node token -------------------------------------------------------------
     async def call(
@@ -136,44 +136,26 @@ class ServerAPI:
 
         ``retry_for`` is how long to keep retrying (seconds; ``None`` = until it answers or the
         node stops; ``0`` = one attempt). 4xx/5xx answers raise :class:`ServerError` (a 401 is
-        retried once with a fresh token).
+        retried once with a renewed token, by the node's ``TokenAuth``).
         """
-        backoff = Backoff(base=0.25, cap=10.0)
-        deadline = None if retry_for is None else time.monotonic() + retry_for
-        refreshed = False
-        while True:
-            token = None
-            if authenticated and self.tokens is not None:
-                token = await self.tokens.access_token()
-            try:
-                resp = await self.raw(method, path, json=json, params=params, token=token)
-            except ServerUnavailable as exc:
-                if self.stopping.is_set():
-                    raise
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
-                delay = backoff.next()
-                if deadline is not None:
-                    delay = min(delay, max(0.0, deadline - time.monotonic()))
-                log.debug("server unreachable (%s); retrying in %.1fs", exc, delay)
-                await self._sleep(delay)
-                continue
-            if resp.status == 401 and authenticated and self.tokens is not None and not refreshed:
-                refreshed = True
-                await self.tokens.token_rejected(token or "")
-                continue
-            if expect is not None and expect(resp):
-                return resp.data
-            if not resp.ok:
-                raise ServerError(resp.status, _message(resp.data), resp.data)
+        retrier = aretrying(
+            ServerUnavailable,
+            attempts=1 if retry_for == 0 else None,
+            within=retry_for or None,
+            initial=REQUEST_INITIAL,
+            cap=REQUEST_CAP,
+            stop_event=self.stopping,
+            log=log,
+            what="server unreachable",
+        )
+        async for attempt in retrier:
+            with attempt:
+                resp = await self.raw(method, path, json=json, params=params, as_node=authenticated)
+        if expect is not None and expect(resp):
             return resp.data
-
-    async def _sleep(self, delay: float) -> None:
-        try:
-            await asyncio.wait_for(self.stopping.wait(), timeout=delay)
-        except TimeoutError:
-            return
-        raise ServerUnavailable("node is stopping")
+        if not resp.ok:
+            raise ServerError(resp.status, message_of(resp.data), resp.data)
+        return resp.data
 
     async def list_all(
         self, path: str, params: dict[str, Any] | None = None, retry_for: float | None = None
@@ -199,18 +181,6 @@ class ServerAPI:
                 return out
 
     # typed helpers -----------------------------------------------------------------------------
-    async def node_token(self, api_key: str) -> dict[str, Any]:
-        resp = await self.raw("POST", "token/node", json={"api_key": api_key})
-        if not resp.ok:
-            raise ServerError(resp.status, _message(resp.data), resp.data)
-        return resp.data
-
-    async def refresh_token(self, refresh_token: str) -> dict[str, Any]:
-        resp = await self.raw("POST", "token/refresh", token=refresh_token)
-        if not resp.ok:
-            raise ServerError(resp.status, _message(resp.data), resp.data)
-        return resp.data
-
     async def get_node(self, node_id: int) -> dict[str, Any]:
         return await self.call("GET", f"node/{node_id}")
 
@@ -250,7 +220,7 @@ class ServerAPI:
         )
         token = data.get("container_token") if isinstance(data, dict) else None
         if not token:
-            raise ServerError(400, f"no container token in answer: {_message(data)}", data)
+            raise ServerError(400, f"no container token in answer: {message_of(data)}", data)
         return token
 
     async def get_task(self, task_id: int, retry_for: float | None = None) -> dict[str, Any]:
@@ -258,6 +228,23 @@ class ServerAPI:
 
     async def get_algorithm_store(self, store_id: int) -> dict[str, Any]:
         return await self.call("GET", f"algorithmstore/{store_id}", retry_for=60)
+
+
+def refused_error(exc: TokenRefused) -> ServerError | ServerUnavailable:
+    """The node's error for a refused token renewal (a 502/503/504: the server is away)."""
+    if exc.status_code in UNAVAILABLE_STATUSES:
+        return ServerUnavailable(f"token renewal: HTTP {exc.status_code}")
+    return ServerError(exc.status_code, message_of(exc.body), exc.body)
+
+
+def _parse(resp: httpx.Response) -> Any:
+    body = resp.content
+    if "json" in resp.headers.get("Content-Type", "") and body:
+        try:
+            return resp.json()
+        except ValueError:
+            return body.decode("utf-8", "replace")
+    return body.decode("utf-8", "replace") if body else None
 
 
 def _clean_params(
@@ -274,23 +261,3 @@ def _clean_params(
             value = "true" if value else "false"
         out.append((key, str(value)))
     return out
-
-
-async def run_with_retries(
-    fn: Callable[[], Awaitable[Any]], stop: asyncio.Event, what: str, cap: float = 30.0
-) -> Any:
-    """Call ``fn`` until it stops raising :class:`ServerUnavailable` (or ``stop`` is set)."""
-    backoff = Backoff(base=0.5, cap=cap)
-    while True:
-        try:
-            return await fn()
-        except ServerUnavailable as exc:
-            if stop.is_set():
-                raise
-            delay = backoff.next()
-            log.info("%s: server unreachable (%s); retrying in %.1fs", what, exc, delay)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                continue
-            raise

@@ -1,4 +1,5 @@
-"""The algorithm side must run on the plain algorithm image (stdlib, pandas, numpy, requests)."""
+"""The algorithm side must run on the plain algorithm image (stdlib, pandas, numpy, httpx,
+tenacity)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import textwrap
 from tests.algorithm.helpers import DEMO_DIR, REPO
 
 ALLOWED_COMMON = {"vantage6_common", "vantage6_common.envcoding", "vantage6_common.serialization"}
-ALLOWED_COMMON |= {"vantage6_common.status"}
+ALLOWED_COMMON |= {"vantage6_common.status", "vantage6_common.retry"}
 
 _PROBE = textwrap.dedent(
     """
     import json, sys
-    import numpy, pandas, requests  # what the image provides
+    import numpy, pandas, httpx, tenacity  # what the image provides
     baseline = set(sys.modules)
     import vantage6_algorithm
     import vantage6_algorithm.client, vantage6_algorithm.data, vantage6_algorithm.decorators

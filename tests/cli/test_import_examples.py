@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 
+import httpx
 import pytest
-import requests
 import yaml
 
 from tests.cli.conftest import run_v6
@@ -71,7 +71,7 @@ def test_example_fixtures_import_completely(fed, tmp_path):
     assert [r["action"] for r in users] == ["created"] * 3
     for row in users:  # a password the server accepts was made, and it works
         assert "not accepted" in row["detail"] and row["password"]
-        token = requests.post(
+        token = httpx.post(
             f"{fed.api_url}/token/user",
             json={"username": row["name"], "password": row["password"]},
             timeout=10,
@@ -84,7 +84,7 @@ def test_example_fixtures_import_completely(fed, tmp_path):
     for row in nodes[1:]:
         assert row["api_key"] != key and "already used" in row["detail"]
     for row in nodes:
-        login = requests.post(
+        login = httpx.post(
             f"{fed.api_url}/token/node", json={"api_key": row["api_key"]}, timeout=10
         )
         assert login.status_code == 200

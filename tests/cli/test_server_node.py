@@ -13,8 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
-import requests
 import yaml
 
 from tests.cli.conftest import V6, run_v6
@@ -277,10 +277,10 @@ def test_server_lifecycle(v6, v6env):
     facts = json.loads(started.stdout)
     try:
         assert facts["api_url"] == f"http://127.0.0.1:{port}/api"
-        assert requests.get(facts["api_url"] + "/version", timeout=5).status_code == 200
+        assert httpx.get(facts["api_url"] + "/version", timeout=5).status_code == 200
         # the root password from the data folder works
         password = (v6env.user_data / "server" / "life" / "root-password").read_text().strip()
-        token = requests.post(
+        token = httpx.post(
             facts["api_url"] + "/token/user",
             json={"username": "root", "password": password},
             timeout=10,

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from vantage6_common import crypto
+from vantage6_common.http import TokenAuth
 from vantage6_common.scheme_policy import SchemePolicy
 from vantage6_node.config import EncryptionConfig, ProxyConfig
 from vantage6_node.encryption import NodeEncryption
@@ -74,12 +75,11 @@ class FakeServer:
             await self.runner.cleanup()
 
 
-class Tokens:
-    async def access_token(self) -> str:
-        return "node-token"
-
-    async def token_rejected(self, token: str) -> None:
-        return None
+def node_tokens() -> TokenAuth:
+    """The node's own token, as if logged in (the fake server accepts ``node-token``)."""
+    auth = TokenAuth("http://unused/token/refresh")
+    auth.set_tokens({"access_token": "node-token"})
+    return auth
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +102,7 @@ async def _proxy_world(
     org_keys = {org: crypto.Cryptor(path).public_key_str for org, path in keys.items()}
     server = FakeServer(org_keys)
     await server.start()
-    session = aiohttp.ClientSession()
-    api = ServerAPI(f"http://127.0.0.1:{server.port}/api", session, Tokens())
+    api = ServerAPI(f"http://127.0.0.1:{server.port}/api", node_tokens())
     enc = NodeEncryption(EncryptionConfig(enabled=encrypted, private_key=keys[1]), keys[1])
     enc.setup(encrypted, SchemePolicy(setting))
     org_keys = OrgKeys(api, enc, collaboration_id=1, organization_id=1)
@@ -116,11 +115,11 @@ async def _proxy_world(
     await proxy.serve_run(ctx, sock)
     client = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock)))
     try:
-        yield server, session, proxy, client, ctx
+        yield server, api, proxy, client, ctx
     finally:
         await client.close()
         await proxy.close()
-        await session.close()
+        await api.close()
         await server.stop()
 
 
@@ -130,7 +129,7 @@ AUTH = {"Authorization": "Bearer container-token"}
 def test_tokens_and_allowed_calls(tmp_path, keys):
     async def scenario():
         async with _proxy_world(tmp_path, keys, encrypted=False) as world:
-            server, session, proxy, client, ctx = world
+            server, _api, proxy, client, ctx = world
             async with client.get("http://proxy/organization/2") as resp:
                 assert resp.status == 401
             async with client.get(
@@ -165,7 +164,7 @@ def test_tokens_and_allowed_calls(tmp_path, keys):
 def test_subtask_input_encrypted_per_organization(tmp_path, keys):
     async def scenario():
         async with _proxy_world(tmp_path, keys, encrypted=True) as world:
-            server, session, proxy, client, ctx = world
+            server, _api, proxy, client, ctx = world
             payload = {"method": "partial", "kwargs": {"x": 1}}
             b64 = base64.b64encode(json.dumps(payload).encode()).decode()
             body = {
@@ -252,7 +251,7 @@ def test_organization_keys_are_kept_and_asked_again_when_missing(tmp_path, keys)
 def test_results_decrypted_for_the_container(tmp_path, keys):
     async def scenario():
         async with _proxy_world(tmp_path, keys, encrypted=True) as world:
-            server, session, proxy, client, ctx = world
+            server, _api, proxy, client, ctx = world
             ours = crypto.Cryptor(keys[1]).public_key_str
             peer = crypto.Cryptor(keys[2])
             server.results = [
@@ -281,7 +280,7 @@ def test_vantage6_format_result_refused_in_authenticated_collaboration(tmp_path,
 
     async def scenario():
         async with _proxy_world(tmp_path, keys, encrypted=True, setting="authenticated") as world:
-            server, session, proxy, client, ctx = world
+            server, _api, proxy, client, ctx = world
             ours = crypto.Cryptor(keys[1]).public_key_str
             peer = crypto.Cryptor(keys[2])
             gcm = peer.encrypt_bytes_to_str(b'{"n": 2}', ours, scheme=crypto.SCHEME_GCM)
@@ -302,7 +301,7 @@ def test_vantage6_format_result_refused_in_authenticated_collaboration(tmp_path,
 def test_expired_container_token_is_renewed(tmp_path, keys):
     async def scenario():
         async with _proxy_world(tmp_path, keys, encrypted=False) as world:
-            server, session, proxy, client, ctx = world
+            server, _api, proxy, client, ctx = world
             server.valid_tokens = set()  # e.g. a server that forgot its tokens
             async with client.get("http://proxy/organization/1", headers=AUTH) as resp:
                 assert resp.status == 200
@@ -318,7 +317,7 @@ def test_expired_container_token_is_renewed(tmp_path, keys):
 def test_requests_wait_for_a_server_that_is_away(tmp_path, keys):
     async def scenario():
         async with _proxy_world(tmp_path, keys, encrypted=False) as world:
-            server, session, proxy, client, ctx = world
+            server, _api, proxy, client, ctx = world
             port = server.port
             await server.stop()
             request = asyncio.create_task(client.get("http://proxy/organization/1", headers=AUTH))
@@ -336,7 +335,7 @@ def test_requests_wait_for_a_server_that_is_away(tmp_path, keys):
 def test_status_of_unfinished_task_is_held_until_news(tmp_path, keys):
     async def scenario():
         async with _proxy_world(tmp_path, keys, encrypted=False) as world:
-            server, session, proxy, client, ctx = world
+            server, _api, proxy, client, ctx = world
             loop = asyncio.get_running_loop()
             start = loop.time()
             request = asyncio.create_task(client.get("http://proxy/task/7/status", headers=AUTH))

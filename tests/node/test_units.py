@@ -1,11 +1,10 @@
-"""Policies, container environment, run folder, backoff and encryption glue (no containers)."""
+"""Policies, container environment, run folder and encryption glue (no containers)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
-import random
 import stat
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from vantage6_common import crypto
 from vantage6_common.envcoding import decode_env_value
 from vantage6_common.scheme_policy import DowngradeRefused, SchemePolicy
-from vantage6_node.backoff import Backoff
 from vantage6_node.config import EncryptionConfig, Policies, parse_config
 from vantage6_node.encryption import EncryptionMismatch, NodeEncryption
 from vantage6_node.policies import PolicyChecker, TaskOrigin, image_without_tag, split_image
@@ -204,22 +202,6 @@ def test_state_ignores_unknown_fields(tmp_path):
     assert folder.load_state().task_id == 2
     folder.state_file.write_text("{broken")
     assert folder.load_state() is None
-
-
-# -- backoff -----------------------------------------------------------------------------------
-
-
-def test_backoff_grows_caps_and_jitters():
-    backoff = Backoff(base=0.5, cap=8.0, rng=random.Random(1))
-    delays = [backoff.next() for _ in range(10)]
-    ceilings = [min(8.0, 0.5 * 2**i) for i in range(10)]
-    for delay, ceiling in zip(delays, ceilings, strict=True):
-        assert ceiling / 2 <= delay <= ceiling
-    assert max(delays) <= 8.0
-    backoff.reset()
-    assert backoff.next() <= 0.5
-    many = {round(Backoff(base=1, cap=1, rng=random.Random(i)).next(), 6) for i in range(20)}
-    assert len(many) > 10  # jitter spreads reconnecting nodes
 
 
 # -- encryption --------------------------------------------------------------------------------

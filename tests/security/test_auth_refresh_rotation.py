@@ -85,8 +85,6 @@ def test_our_node_and_client_keep_refreshing(live: LiveServer, admin: Api) -> No
     returns, so refreshing again and again works."""
     import asyncio
 
-    import aiohttp
-
     from vantage6_client.transport import Transport
     from vantage6_node.connection import Authenticator
     from vantage6_node.server_api import ServerAPI
@@ -102,12 +100,13 @@ def test_our_node_and_client_keep_refreshing(live: LiveServer, admin: Api) -> No
     ]
 
     async def node_side() -> tuple[int, int]:
-        async with aiohttp.ClientSession() as session:
-            auth = Authenticator(ServerAPI(live.api_url, session), key)
-            await auth.login()
-            for _ in range(3):
-                await auth._refresh()
-            return auth.logins, auth.refreshes
+        api = ServerAPI(live.api_url)
+        auth = Authenticator(api, key)
+        await auth.login()
+        for _ in range(3):
+            await auth.token_rejected(auth.access or "")  # renews with the refresh token
+        await api.close()
+        return auth.logins, auth.refreshes
 
     assert asyncio.run(node_side()) == (1, 3)
 

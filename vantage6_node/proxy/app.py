@@ -33,9 +33,9 @@ from typing import Any
 
 from aiohttp import web
 
+from vantage6_common.retry import aretrying
 from vantage6_common.scheme_policy import DowngradeRefused
 from vantage6_common.status import UNFINISHED_STATUSES
-from vantage6_node.backoff import Backoff
 from vantage6_node.config import ProxyConfig
 from vantage6_node.org_keys import MissingPublicKey, OrgKeys
 from vantage6_node.server_api import Response, ServerAPI, ServerError, ServerUnavailable
@@ -241,19 +241,20 @@ class NodeProxy:
         json: Any = None,
     ) -> Response:
         """Send to the server as the run's container; retry while the server is away."""
-        deadline = time.monotonic() + self.config.server_retry_seconds
-        backoff = Backoff(base=0.2, cap=5.0)
         renewed = False
         while True:
-            try:
-                resp = await self.api.raw(
-                    method, path, params=params, json=json, token=ctx.upstream_token, timeout=60
-                )
-            except ServerUnavailable:
-                if time.monotonic() >= deadline:
-                    raise
-                await asyncio.sleep(min(backoff.next(), max(0.0, deadline - time.monotonic())))
-                continue
+            retrier = aretrying(
+                ServerUnavailable,
+                within=self.config.server_retry_seconds,
+                initial=0.2,
+                cap=5.0,
+                stop_event=self.api.stopping,
+            )
+            async for attempt in retrier:
+                with attempt:
+                    resp = await self.api.raw(
+                        method, path, params=params, json=json, token=ctx.upstream_token, timeout=60
+                    )
             if resp.status == 401 and not renewed:
                 renewed = True
                 await self._renew_token(ctx)
