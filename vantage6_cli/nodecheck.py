@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import requests
 
 from vantage6_client.transport import connection_reason
+from vantage6_common.related import related_id
 
 
 @dataclass
@@ -79,8 +80,8 @@ def check_api_key(api_url: str, api_key: str, timeout: float = 10.0) -> KeyCheck
         session.headers["Authorization"] = f"Bearer {token}"
         node_id = _node_id(token) or str(body.get("node_url") or "").rsplit("/", 1)[-1]
         node = session.get(f"{api_url}/node/{node_id}", timeout=timeout).json()
-        collab_id = (node.get("collaboration") or {}).get("id")
-        org_id = (node.get("organization") or {}).get("id")
+        collab_id = related_id(node.get("collaboration"))
+        org_id = related_id(node.get("organization"))
         collab = session.get(f"{api_url}/collaboration/{collab_id}", timeout=timeout).json()
         org = session.get(f"{api_url}/organization/{org_id}", timeout=timeout).json()
     except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as exc:

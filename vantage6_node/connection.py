@@ -22,12 +22,12 @@ from typing import Any
 import jwt
 import socketio
 
+from vantage6_common.events import NAMESPACE, Event
 from vantage6_node.backoff import Backoff
 from vantage6_node.server_api import ServerAPI, ServerError, ServerUnavailable
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "/tasks"
 PING_INTERVAL = 60.0
 
 
@@ -356,7 +356,7 @@ class SocketLink:
         while True:
             await asyncio.sleep(self.ping_interval)
             with contextlib.suppress(Exception):
-                await sio.emit("ping", namespace=NAMESPACE)
+                await sio.emit(Event.PING, namespace=NAMESPACE)
 
 
 def _short(exc: BaseException) -> str:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vantage6_common.events import Event, status_change
+from vantage6_common.related import related_id
 from vantage6_common.status import RunStatus
 from vantage6_node.config import NodeConfig
 from vantage6_node.encryption import NodeEncryption
@@ -85,16 +87,6 @@ MAX_KEPT_LINES = 5000
 
 def utcnow() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
-
-
-def _id(stub: Any) -> int | None:
-    """``{"id": 3, ...}`` or ``3`` or None -> 3 or None."""
-    if isinstance(stub, dict):
-        stub = stub.get("id")
-    try:
-        return int(stub) if stub is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass
@@ -211,17 +203,17 @@ class RunManager:
         """Tell the collaboration (vantage6 nodes do this; our server also does it itself)."""
         self.proxy.board.bump()
         await self.emit(
-            "algorithm_status_change",
-            {
-                "status": status,
-                "run_id": state.run_id,
-                "task_id": state.task_id,
-                "job_id": state.job_id,
-                "parent_id": state.parent_id,
-                "collaboration_id": self.identity.collaboration_id,
-                "node_id": self.identity.node_id,
-                "organization_id": self.identity.organization_id,
-            },
+            Event.ALGORITHM_STATUS_CHANGE,
+            status_change(
+                status=status,
+                run_id=state.run_id,
+                task_id=state.task_id,
+                job_id=state.job_id,
+                parent_id=state.parent_id,
+                collaboration_id=self.identity.collaboration_id,
+                node_id=self.identity.node_id,
+                organization_id=self.identity.organization_id,
+            ),
         )
 
     async def org_public_key(self, org_id: int, max_age: float = 300.0) -> str | None:
@@ -259,10 +251,10 @@ class RunManager:
         if not isinstance(run, dict) or not isinstance(run.get("task"), dict):
             log.warning("ignoring a run offer without run and task")
             return
-        run_id, task_id = _id(run), _id(run["task"])
+        run_id, task_id = related_id(run), related_id(run["task"])
         if run_id is None or task_id is None:
             return
-        if _id(run.get("organization")) not in (None, self.identity.organization_id):
+        if related_id(run.get("organization")) not in (None, self.identity.organization_id):
             log.warning("ignoring the offer of run %s: not for this organization", run_id)
             return
         self._offered_tasks[task_id] = None
@@ -279,7 +271,7 @@ class RunManager:
         """A run the server says is open for us. Idempotent."""
         if self.stopping:
             return
-        run_id = _id(run)
+        run_id = related_id(run)
         if run_id is None or run_id in self.handles or run_id in self.reporters:
             return
         if run_id in self._offering:
@@ -301,7 +293,7 @@ class RunManager:
             task = run.get("task") if isinstance(run.get("task"), dict) else {}
             if not task or "image" not in task:
                 try:
-                    task = await self.api.get_task(_id(run.get("task")) or 0, retry_for=30)
+                    task = await self.api.get_task(related_id(run.get("task")) or 0, retry_for=30)
                 except (ServerError, ServerUnavailable) as exc:
                     log.warning("run %s: cannot read its task: %s", run_id, exc)
                     return
@@ -310,11 +302,12 @@ class RunManager:
                 task_id=int(task["id"]),
                 image=str(task.get("image") or ""),
                 job_id=task.get("job_id"),
-                parent_id=_id(task.get("parent")) or task.get("parent_id"),
-                collaboration_id=_id(task.get("collaboration")) or self.identity.collaboration_id,
-                init_org_id=_id(task.get("init_org")) or task.get("init_org_id"),
-                init_user_id=_id(task.get("init_user")) or task.get("init_user_id"),
-                store_id=_id(task.get("algorithm_store")),
+                parent_id=related_id(task.get("parent")) or task.get("parent_id"),
+                collaboration_id=related_id(task.get("collaboration"))
+                or self.identity.collaboration_id,
+                init_org_id=related_id(task.get("init_org")) or task.get("init_org_id"),
+                init_user_id=related_id(task.get("init_user")) or task.get("init_user_id"),
+                store_id=related_id(task.get("algorithm_store")),
                 databases=list(task.get("databases") or []),
                 attempts=1,
                 source=source,
@@ -735,7 +728,7 @@ class RunManager:
             batch, pending = pending, []
             if batch and self.config.share_algorithm_logs:
                 await self.emit(
-                    "algorithm_log",
+                    Event.ALGORITHM_LOG,
                     {
                         "run_id": state.run_id,
                         "task_id": state.task_id,

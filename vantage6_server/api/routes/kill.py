@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
+from vantage6_common.events import Event, KillNode
 from vantage6_common.status import UNFINISHED_STATUSES
 from vantage6_server.api.common import IdBody, get_or_404, require
 from vantage6_server.api.deps import Ctx, Db, UserAuth
@@ -50,10 +51,9 @@ def kill_node_tasks(body: IdBody, user: UserAuth, ctx: Ctx, session: Db) -> dict
         .all()
     )
     killed = kill_tasks(session, ctx.events, [t for t in tasks])
+    everything: KillNode = {"node_id": node.id, "collaboration_id": node.collaboration_id}
     ctx.events.emit(
-        "kill_containers",
-        {"node_id": node.id, "collaboration_id": node.collaboration_id},
-        room=collaboration_room(node.collaboration_id),
+        Event.KILL_CONTAINERS, everything, room=collaboration_room(node.collaboration_id)
     )
     return {
         "msg": f"Kill requested for {len(killed)} run(s) on node id={node.id}",
