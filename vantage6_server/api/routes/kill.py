@@ -10,6 +10,7 @@ from vantage6_common.status import UNFINISHED_STATUSES
 from vantage6_server.api.common import IdBody, get_or_404, require
 from vantage6_server.api.deps import Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request
+from vantage6_server.api.schemas import KillAnswer, answers
 from vantage6_server.db import models as m
 from vantage6_server.events.emitter import collaboration_room
 from vantage6_server.rbac import policy
@@ -18,7 +19,7 @@ from vantage6_server.services.tasks import descendants, kill_tasks
 router = APIRouter(tags=["Kill"])
 
 
-@router.post("/kill/task", summary="Kill a task and its subtasks")
+@router.post("/kill/task", summary="Kill a task and its subtasks", **answers(KillAnswer))
 def kill_task(body: IdBody, user: UserAuth, ctx: Ctx, session: Db) -> dict:
     task = get_or_404(session, m.Task, body.id, "Task")
     require(policy.may_kill_task(user, task))
@@ -31,7 +32,7 @@ def kill_task(body: IdBody, user: UserAuth, ctx: Ctx, session: Db) -> dict:
     }
 
 
-@router.post("/kill/node/tasks", summary="Kill every run on a node")
+@router.post("/kill/node/tasks", summary="Kill every run on a node", **answers(KillAnswer))
 def kill_node_tasks(body: IdBody, user: UserAuth, ctx: Ctx, session: Db) -> dict:
     node = get_or_404(session, m.Node, body.id, "Node")
     require(policy.may_kill_node_tasks(user, node))
