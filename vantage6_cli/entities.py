@@ -8,11 +8,12 @@ import click
 
 from vantage6_cli import output
 from vantage6_cli.connect import Login, login_options
+from vantage6_common.related import related_id
 
 
 def _ids(items: Any) -> str:
     if isinstance(items, list):
-        return ", ".join(str(i.get("id") if isinstance(i, dict) else i) for i in items)
+        return ", ".join(str(related_id(i)) for i in items)
     return ""
 
 
@@ -45,7 +46,7 @@ def collaboration_list(
                     "id": item["id"],
                     "name": item.get("name"),
                     "encrypted": bool(item.get("encrypted")),
-                    "organizations": [o.get("id") if isinstance(o, dict) else o for o in orgs],
+                    "organizations": [related_id(o) for o in orgs],
                 }
             )
     if as_json:

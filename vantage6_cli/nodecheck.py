@@ -12,6 +12,7 @@ import httpx
 
 from vantage6_client.transport import connection_reason
 from vantage6_common.http import TokenAuth, TokenRefused, token_claims
+from vantage6_common.related import related_id
 
 
 @dataclass
@@ -87,8 +88,8 @@ def check_api_key(api_url: str, api_key: str, timeout: float = 10.0) -> KeyCheck
             )
         try:
             node = client.get(f"{api_url}/node/{_node_id(token)}").json()
-            collab_id = (node.get("collaboration") or {}).get("id")
-            org_id = (node.get("organization") or {}).get("id")
+            collab_id = related_id(node.get("collaboration"))
+            org_id = related_id(node.get("organization"))
             collab = client.get(f"{api_url}/collaboration/{collab_id}").json()
             org = client.get(f"{api_url}/organization/{org_id}").json()
         except (httpx.HTTPError, TokenRefused, ValueError, AttributeError) as exc:

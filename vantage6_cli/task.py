@@ -20,6 +20,7 @@ from vantage6_cli.errors import (
     CliError,
 )
 from vantage6_client.exceptions import WaitTimeoutError
+from vantage6_common.related import related_id
 from vantage6_common.status import RunStatus
 
 
@@ -54,18 +55,14 @@ def _kwarg(item: str) -> tuple[str, Any]:
         return key, raw
 
 
-def _stub_id(value: Any) -> Any:
-    return value.get("id") if isinstance(value, dict) else value
-
-
 def _task_row(t: dict[str, Any]) -> list[Any]:
     return [
         t.get("id"),
         t.get("name"),
         t.get("image"),
         t.get("status"),
-        _stub_id(t.get("collaboration")),
-        _stub_id(t.get("init_org")),
+        related_id(t.get("collaboration")),
+        related_id(t.get("init_org")),
         (t.get("created_at") or "")[:19],
     ]
 
@@ -97,7 +94,7 @@ def node_labels(
 
     if collaboration is None and study is not None:
         try:
-            collaboration = _stub_id(client.study.get(study).get("collaboration"))
+            collaboration = related_id(client.study.get(study).get("collaboration"))
         except ApiError:
             return None
     try:
@@ -106,7 +103,7 @@ def node_labels(
         return None
     found = []
     for org in orgs:
-        mine = [n for n in nodes if _stub_id(n.get("organization")) == org]
+        mine = [n for n in nodes if related_id(n.get("organization")) == org]
         labels = {
             str(item.get("value"))
             for n in mine
@@ -314,7 +311,7 @@ def _runs_table(runs: list[dict[str, Any]]) -> None:
         [
             [
                 r.get("id"),
-                _stub_id(r.get("organization")),
+                related_id(r.get("organization")),
                 r.get("status"),
                 (r.get("started_at") or "")[:19],
                 (r.get("finished_at") or "")[:19],
@@ -346,8 +343,8 @@ def task_get(
         k: found.get(k)
         for k in ("id", "name", "description", "image", "status", "created_at", "job_id")
     }
-    shown["collaboration"] = _stub_id(found.get("collaboration"))
-    shown["initiated by"] = _stub_id(found.get("init_user"))
+    shown["collaboration"] = related_id(found.get("collaboration"))
+    shown["initiated by"] = related_id(found.get("init_user"))
     shown["databases"] = [d.get("label") for d in found.get("databases") or []]
     output.print_mapping(shown, title=f"task {task_id}")
     _runs_table(runs)
@@ -405,7 +402,11 @@ def _wait_and_report(
     if as_json:
         data: dict[str, Any] = {"id": task_id, "status": status, "seconds": round(elapsed, 3)}
         data["runs"] = [
-            {"id": r["id"], "organization": _stub_id(r.get("organization")), "status": r["status"]}
+            {
+                "id": r["id"],
+                "organization": related_id(r.get("organization")),
+                "status": r["status"],
+            }
             for r in runs
         ]
         if results is not None:
@@ -430,7 +431,7 @@ def _results(client: Any, task_id: int, runs: list[dict[str, Any]]) -> list[dict
         out.append(
             {
                 "run": item["id"],
-                "organization": _stub_id(run.get("organization")),
+                "organization": related_id(run.get("organization")),
                 "status": run.get("status"),
                 "result": item.get("result"),
                 "log": run.get("log") if run.get("status") != "completed" else None,

@@ -22,6 +22,8 @@ from vantage6_client.exceptions import (
 )
 from vantage6_client.session import WhoAmI
 from vantage6_client.transport import Page, Transport
+from vantage6_common.events import Event
+from vantage6_common.related import related_id
 from vantage6_common.status import UNFINISHED_STATUSES, RunStatus, task_status
 
 log = logging.getLogger("vantage6_client")
@@ -70,7 +72,7 @@ def _explained(
     explained = True
     for name, payload in batch:
         run_id = payload.get("run_id")
-        if name == "algorithm_status_change":
+        if name == Event.ALGORITHM_STATUS_CHANGE:
             if payload.get("task_id") is None or not payload.get("status"):
                 explained = False
             elif payload.get("task_id") == task_id:
@@ -78,7 +80,7 @@ def _explained(
                     explained = False  # a run we did not know of
                 else:
                     covered[run_id] += 1
-        elif name == "status_update":
+        elif name == Event.STATUS_UPDATE:
             if run_id is None:
                 explained = False
             elif run_id in runs:
@@ -224,7 +226,7 @@ class Client:
         self.events.close()  # a new identity needs a new event connection
         user_id = _id_from_url(answer.get("user_url")) or _subject(answer["access_token"])
         user = self.transport.request("GET", f"user/{user_id}")
-        org_id = _stub_id(user.get("organization"))
+        org_id = related_id(user.get("organization"))
         org_name = None
         if org_id is not None:
             org_name = self.transport.request("GET", f"organization/{org_id}").get("name")
@@ -309,7 +311,7 @@ class Client:
         deadline = None if timeout is None else start + timeout
         events = self.events
         task = self.transport.request("GET", f"task/{task_id}")
-        collaboration_id = _stub_id(task.get("collaboration")) or task.get("collaboration_id")
+        collaboration_id = related_id(task.get("collaboration")) or task.get("collaboration_id")
         events_ok = self.use_events and events.ensure(collaboration_id)
         processed = events.sequence
         # run id -> status, kept up to date from algorithm_status_change events; when every
@@ -325,7 +327,7 @@ class Client:
         prefetch = False
 
         def relevant(name: str, payload: dict[str, Any]) -> bool:
-            if name == "algorithm_status_change" and payload.get("task_id") is not None:
+            if name == Event.ALGORITHM_STATUS_CHANGE and payload.get("task_id") is not None:
                 return payload.get("task_id") == task_id
             return True
 
@@ -337,7 +339,7 @@ class Client:
             for name, payload in batch:
                 run_id = payload.get("run_id")
                 if (
-                    name == "algorithm_status_change"
+                    name == Event.ALGORITHM_STATUS_CHANGE
                     and payload.get("task_id") == task_id
                     and run_id in runs
                     and payload.get("status")
@@ -394,14 +396,14 @@ class Client:
             run_id = payload.get("run_id")
             if run_id not in runs:
                 continue
-            (described if name == "algorithm_status_change" else updated).add(run_id)
+            (described if name == Event.ALGORITHM_STATUS_CHANGE else updated).add(run_id)
         pending = updated - described
         if pending:
             self.events.wait_after(
                 latest,
                 COMPANION_WAIT,
                 lambda name, payload: (
-                    name == "algorithm_status_change" and payload.get("run_id") in pending
+                    name == Event.ALGORITHM_STATUS_CHANGE and payload.get("run_id") in pending
                 ),
             )
 
@@ -458,17 +460,6 @@ class Client:
 
 #: vantage6's name for the same class.
 UserClient = Client
-
-
-def _stub_id(value: Any) -> int | None:
-    """Id of a related object, given as ``{"id": ..}``, a bare id, or ``None``."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
 
 
 def _id_from_url(url: Any) -> int | None:

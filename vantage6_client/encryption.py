@@ -17,6 +17,7 @@ from typing import Any
 from vantage6_client.exceptions import EncryptionError
 from vantage6_client.session import ClientSession
 from vantage6_common import crypto, serialization
+from vantage6_common.related import related_id
 from vantage6_common.scheme_policy import SchemePolicy
 
 log = logging.getLogger("vantage6_client")
@@ -94,17 +95,16 @@ class EncryptionSupport:
         """The policy of the collaboration of ``task`` (an id, a stub or a task); None when
         it cannot be told."""
         if isinstance(task, dict):
-            collab = task.get("collaboration")
-            collab = collab.get("id") if isinstance(collab, dict) else collab
-            if isinstance(collab, int):
+            collab = related_id(task.get("collaboration"))
+            if collab is not None:
                 return self.policy(collab)
-            task = task.get("id")
+            task = related_id(task)
         if not isinstance(task, int):
             return None
         if task not in self._task_collab:
             found = self._client.transport.request("GET", f"task/{task}").get("collaboration")
-            collab = found.get("id") if isinstance(found, dict) else found
-            if not isinstance(collab, int):
+            collab = related_id(found)
+            if collab is None:
                 return None
             self._task_collab[task] = collab
         return self.policy(self._task_collab[task])

@@ -17,10 +17,11 @@ from typing import Any
 
 import socketio
 
+from vantage6_common.events import NAMESPACE, Event
+
 log = logging.getLogger("vantage6_client.events")
 
-NAMESPACE = "/tasks"
-WATCHED_EVENTS = ("status_update", "algorithm_status_change")
+WATCHED_EVENTS = (Event.STATUS_UPDATE, Event.ALGORITHM_STATUS_CHANGE)
 #: After a failed connection attempt, do not try again for this long.
 RETRY_AFTER = 30.0
 
@@ -87,8 +88,8 @@ class TaskEvents:
         sio = socketio.Client(reconnection=True, reconnection_delay=0.5, logger=False)
         for name in WATCHED_EVENTS:
             sio.on(name, self._make_handler(name), namespace=NAMESPACE)
-        sio.on("expired_token", self._on_bad_token, namespace=NAMESPACE)
-        sio.on("invalid_token", self._on_bad_token, namespace=NAMESPACE)
+        sio.on(Event.EXPIRED_TOKEN, self._on_bad_token, namespace=NAMESPACE)
+        sio.on(Event.INVALID_TOKEN, self._on_bad_token, namespace=NAMESPACE)
         try:
             sio.connect(
                 self.origin,

@@ -22,6 +22,7 @@ from vantage6_client.encryption import EncryptionSupport
 from vantage6_client.exceptions import V6ClientError
 from vantage6_client.session import ClientSession
 from vantage6_client.transport import Page
+from vantage6_common.related import related_id, related_ids
 
 
 class ClientParent(ClientSession, Protocol):
@@ -93,9 +94,7 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ids(values: Iterable[Any] | None) -> list[int] | None:
-    if values is None:
-        return None
-    return [v["id"] if isinstance(v, dict) else int(v) for v in values]
+    return None if values is None else related_ids(values)
 
 
 class SubClient:
@@ -808,7 +807,7 @@ class Task(SubClient):
         collaboration = collaboration or (None if study else self.parent.collaboration_id)
         if study is not None and collaboration is None:
             study_obj = self._request("GET", f"study/{int(study)}")
-            collaboration = _related_id(study_obj.get("collaboration"))
+            collaboration = related_id(study_obj.get("collaboration"))
         if collaboration is None:
             raise ValueError("give a collaboration or a study")
         org_ids = _ids(organizations) or []
@@ -868,12 +867,6 @@ def parse_databases(databases: list[dict[str, Any]] | str | None) -> list[dict[s
             )
         out.append(dict(db))
     return out
-
-
-def _related_id(value: Any) -> int | None:
-    if isinstance(value, dict):
-        value = value.get("id")
-    return int(value) if value is not None else None
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any
 
 import socketio
 
+from vantage6_common.events import NAMESPACE, Event
 from vantage6_common.http import TokenAuth, TokenRefused, message_of, token_claims
 from vantage6_common.retry import SERVER_CAP, SERVER_INITIAL, aretrying
 from vantage6_node.server_api import (
@@ -34,7 +35,6 @@ from vantage6_node.server_api import (
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "/tasks"
 PING_INTERVAL = 60.0
 
 
@@ -398,7 +398,7 @@ class SocketLink:
             await asyncio.sleep(self.ping_interval)
             if self.state is LinkState.CONNECTED:
                 with contextlib.suppress(Exception):
-                    await sio.emit("ping", namespace=NAMESPACE)
+                    await sio.emit(Event.PING, namespace=NAMESPACE)
 
 
 def _short(exc: BaseException) -> str:

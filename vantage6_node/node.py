@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vantage6_common.events import RUN_OFFER_FEATURE, Event
+from vantage6_common.related import related_id
 from vantage6_node.config import NodeConfig
 from vantage6_node.connection import Authenticator, LinkState, SocketLink
 from vantage6_node.encryption import NodeEncryption
@@ -151,8 +153,12 @@ class Node:
         if node_id is None:
             raise NodeStartError("the node token does not name the node (sub claim)")
         node = await self.api.get_node(node_id)
-        org_id = int((node.get("organization") or {}).get("id"))
-        collab_id = int((node.get("collaboration") or {}).get("id"))
+        org_id = related_id(node.get("organization"))
+        collab_id = related_id(node.get("collaboration"))
+        if org_id is None or collab_id is None:
+            raise NodeStartError(
+                f"the server's record of node {node_id} names no organization or collaboration"
+            )
         return NodeIdentity(
             node_id=node_id,
             organization_id=org_id,
@@ -206,7 +212,7 @@ class Node:
                 handlers=self._handlers(),
                 on_connect=self._on_connect,
                 transports=list(config.socket_transports),
-                features=["run_offer"] if config.run_offers else [],
+                features=[RUN_OFFER_FEATURE] if config.run_offers else [],
             )
             self.exit_watcher = runtime.exit_notifier()
             log_files = await asyncio.to_thread(runtime.log_reader)
@@ -342,15 +348,15 @@ class Node:
             log.info("message from the server: %s", data)
 
         return {
-            "sync": on_sync,
-            "new_task": on_new_task,
-            "run_offer": on_offer,
-            "kill_containers": on_kill,
-            "algorithm_status_change": on_status,
-            "status_update": on_status,
-            "expired_token": on_expired,
-            "invalid_token": on_invalid,
-            "message": on_message,
+            Event.SYNC: on_sync,
+            Event.NEW_TASK: on_new_task,
+            Event.RUN_OFFER: on_offer,
+            Event.KILL_CONTAINERS: on_kill,
+            Event.ALGORITHM_STATUS_CHANGE: on_status,
+            Event.STATUS_UPDATE: on_status,
+            Event.EXPIRED_TOKEN: on_expired,
+            Event.INVALID_TOKEN: on_invalid,
+            Event.MESSAGE: on_message,
         }
 
     async def _on_connect(self) -> None:
@@ -374,7 +380,7 @@ class Node:
                 columns[f"columns_{db.label}"] = names
         if columns:
             data["database_columns"] = columns
-        await self.link.emit("node_info_update", data)
+        await self.link.emit(Event.NODE_INFO_UPDATE, data)
 
     # -- catching up -----------------------------------------------------------------------------
     async def _sync_loop(self) -> None:

@@ -2,7 +2,8 @@
 
 Schemathesis generates valid and invalid requests from the OpenAPI document, sends them as root
 and checks that the server never answers 5xx and that status codes, content types and bodies
-match what the document declares. The run is bounded (few examples per operation, fixed seed)
+match what the document declares (every answer's fields against the models of
+``vantage6_server.api.schemas``). The run is bounded (few examples per operation, fixed seed)
 so it fits in CI; ``V6_FUZZ_EXAMPLES`` and ``V6_FUZZ_SEED`` widen or vary it locally.
 """
 
@@ -88,6 +89,32 @@ def test_role_list_filters_by_organization(fuzz_root: Api):
     role = fuzz_root.ok("POST", "/role", json={"name": "filtered", "organization_id": org})["id"]
     page = fuzz_root.ok("GET", "/role", params={"organization_id": org, "per_page": 100})
     assert [r["id"] for r in page["data"]] == [role]
+
+
+def test_every_success_answer_is_documented():
+    """Each operation's 2xx answer names a schema (a model), not just "some object", so the
+    response check in ``test_openapi_conformance`` checks its fields."""
+    loose = []
+    for path, operations in DOCUMENT["paths"].items():
+        for method, operation in operations.items():
+            success = [code for code in operation["responses"] if code.startswith("2")]
+            for code in success:
+                content = operation["responses"][code].get("content", {})
+                schema = content.get("application/json", {}).get("schema", {})
+                if not any(key in schema for key in ("$ref", "anyOf", "items")):
+                    loose.append(f"{method.upper()} {path} {code}")
+    assert not loose
+
+
+def test_pages_are_documented_as_vantage6_pages():
+    """A list answers ``{"data": [...], "links": {...}}`` (docs/design/wire-facts.md)."""
+    schemas = DOCUMENT["components"]["schemas"]
+    ok = DOCUMENT["paths"]["/api/organization"]["get"]["responses"]["200"]
+    page = schemas[ok["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]]
+    assert set(page["required"]) == {"data", "links"}
+    assert page["properties"]["data"]["items"] == {"$ref": "#/components/schemas/Organization"}
+    links = schemas[page["properties"]["links"]["$ref"].rsplit("/", 1)[-1]]
+    assert set(links["required"]) == {"first", "self", "last"}
 
 
 def _protect_root(case, seeded: Seeded) -> None:

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from vantage6_common.related import related_id
 from vantage6_common.status import RunStatus
 from vantage6_node.identity import NodeIdentity
 from vantage6_node.runs.conclusion import Conclusion
@@ -27,16 +28,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 #: tasks remembered as offered (their ``new_task`` needs no lookup)
 OFFERED_TASKS_KEPT = 1000
-
-
-def stub_id(stub: Any) -> int | None:
-    """``{"id": 3, ...}`` or ``3`` or None -> 3 or None."""
-    if isinstance(stub, dict):
-        stub = stub.get("id")
-    try:
-        return int(stub) if stub is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 class OfferedTokens:
@@ -92,10 +83,10 @@ class Intake:
         if not isinstance(run, dict) or not isinstance(run.get("task"), dict):
             log.warning("ignoring a run offer without run and task")
             return
-        run_id, task_id = stub_id(run), stub_id(run["task"])
+        run_id, task_id = related_id(run), related_id(run["task"])
         if run_id is None or task_id is None:
             return
-        if stub_id(run.get("organization")) not in (None, self.identity.organization_id):
+        if related_id(run.get("organization")) not in (None, self.identity.organization_id):
             log.warning("ignoring the offer of run %s: not for this organization", run_id)
             return
         self._offered_tasks[task_id] = None
@@ -112,7 +103,7 @@ class Intake:
         """A run the server says is open for us. Idempotent."""
         if self.runs.stopping:
             return
-        run_id = stub_id(run)
+        run_id = related_id(run)
         if run_id is None or run_id in self.runs or run_id in self.reporters:
             return
         if run_id in self._offering:
@@ -154,7 +145,7 @@ class Intake:
         task = run.get("task") if isinstance(run.get("task"), dict) else {}
         if not task or "image" not in task:
             try:
-                task = await self.api.get_task(stub_id(run.get("task")) or 0, retry_for=30)
+                task = await self.api.get_task(related_id(run.get("task")) or 0, retry_for=30)
             except (ServerError, ServerUnavailable) as exc:
                 log.warning("run %s: cannot read its task: %s", run_id, exc)
                 return None
@@ -163,11 +154,12 @@ class Intake:
             task_id=int(task["id"]),
             image=str(task.get("image") or ""),
             job_id=task.get("job_id"),
-            parent_id=stub_id(task.get("parent")) or task.get("parent_id"),
-            collaboration_id=stub_id(task.get("collaboration")) or self.identity.collaboration_id,
-            init_org_id=stub_id(task.get("init_org")) or task.get("init_org_id"),
-            init_user_id=stub_id(task.get("init_user")) or task.get("init_user_id"),
-            store_id=stub_id(task.get("algorithm_store")),
+            parent_id=related_id(task.get("parent")) or task.get("parent_id"),
+            collaboration_id=related_id(task.get("collaboration"))
+            or self.identity.collaboration_id,
+            init_org_id=related_id(task.get("init_org")) or task.get("init_org_id"),
+            init_user_id=related_id(task.get("init_user")) or task.get("init_user_id"),
+            store_id=related_id(task.get("algorithm_store")),
             databases=list(task.get("databases") or []),
             attempts=1,
             source=source,

@@ -27,18 +27,6 @@ class PageLinks(BaseModel):
     next: str | None = None
 
 
-class Page(BaseModel):
-    """A page of a list (documentation of what ``page_response`` answers)."""
-
-    data: list[dict[str, Any]]
-    links: PageLinks
-
-
-PAGE_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"model": Page, "description": "One page of results"}
-}
-
-
 def parse_sort(sort: str | None, columns: dict[str, Any]) -> list[Any]:
     """``sort=name,-id`` to ORDER BY clauses; unknown fields are a 400."""
     clauses = []

@@ -8,8 +8,9 @@ from typing import Any
 
 import socketio
 
+from vantage6_common.events import NAMESPACE
+
 log = logging.getLogger(__name__)
-NAMESPACE = "/tasks"
 
 
 class EventEmitter:

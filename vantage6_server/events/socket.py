@@ -11,12 +11,19 @@ import socketio
 from anyio import to_thread
 from sqlalchemy import select
 
+from vantage6_common.events import (
+    NAMESPACE,
+    RUN_OFFER_FEATURE,
+    Event,
+    NodeStatus,
+    StatusChange,
+    status_change,
+)
 from vantage6_common.status import RunStatus
 from vantage6_server.context import ServerContext
 from vantage6_server.db import models as m
 from vantage6_server.events.emitter import (
     ALL_NODES,
-    NAMESPACE,
     collaboration_room,
     offer_room,
     organization_room,
@@ -26,7 +33,6 @@ from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Scope
 from vantage6_server.rbac.principal import Principal, node_principal, user_rule_keys
 from vantage6_server.security.tokens import TokenError, key_matches
-from vantage6_server.services.offers import FEATURE as OFFER_FEATURE
 
 log = logging.getLogger(__name__)
 #: seconds a node with an expired token stays connected (without rooms) to renew it
@@ -77,7 +83,7 @@ class TasksNamespace(socketio.AsyncNamespace):
         except TokenError as exc:
             # without data: the 4.x node's handlers take none
             expired = "expired" in str(exc)
-            await self.emit("expired_token" if expired else "invalid_token", to=sid)
+            await self.emit(Event.EXPIRED_TOKEN if expired else Event.INVALID_TOKEN, to=sid)
             if expired and _client_type(token) == "node":
                 await self._hold_until_renewed(sid)
                 return True
@@ -88,17 +94,17 @@ class TasksNamespace(socketio.AsyncNamespace):
         await self.save_session(sid, info)
         for room in info["rooms"]:
             await self.enter_room(sid, room)
-        if info["kind"] == "node" and _wants(auth, OFFER_FEATURE):
+        if info["kind"] == "node" and _wants(auth, RUN_OFFER_FEATURE):
             await self.enter_room(sid, offer_room(info["id"]))
         if info["kind"] == "node":
             await to_thread.run_sync(self._set_node_status, info["id"], "online")
             await self.emit(
-                "node-online",
+                Event.NODE_ONLINE,
                 _node_payload(info),
                 room=collaboration_room(info["collaboration_id"]),
                 skip_sid=sid,
             )
-            await self.emit("sync", to=sid)  # without data: the 4.x node's handler takes none
+            await self.emit(Event.SYNC, to=sid)  # without data: the 4.x node's handler takes none
         return True
 
     async def _hold_until_renewed(self, sid: str) -> None:
@@ -184,7 +190,7 @@ class TasksNamespace(socketio.AsyncNamespace):
         if info.get("kind") == "node":
             await to_thread.run_sync(self._set_node_status, info["id"], "offline")
             await self.emit(
-                "node-offline",
+                Event.NODE_OFFLINE,
                 _node_payload(info),
                 room=collaboration_room(info["collaboration_id"]),
             )
@@ -202,12 +208,12 @@ class TasksNamespace(socketio.AsyncNamespace):
         payload = await to_thread.run_sync(self._status_to_relay, info, data)
         if payload is not None:
             await self.emit(
-                "algorithm_status_change",
+                Event.ALGORITHM_STATUS_CHANGE,
                 payload,
                 room=collaboration_room(info["collaboration_id"]),
             )
 
-    def _status_to_relay(self, info: dict, data: dict) -> dict | None:
+    def _status_to_relay(self, info: dict, data: dict) -> StatusChange | None:
         """The event to relay for a node's status report, or None to drop it.
 
         Only the node's own runs (the policy's ``may_report``); task, job and parent come
@@ -229,16 +235,16 @@ class TasksNamespace(socketio.AsyncNamespace):
             if run.status == status or RunStatus(run.status).is_finished:
                 return None
             task = run.task
-            return {
-                "status": status,
-                "run_id": run.id,
-                "task_id": task.id,
-                "job_id": task.job_id,
-                "parent_id": task.parent_id,
-                "collaboration_id": info["collaboration_id"],
-                "node_id": info["id"],
-                "organization_id": info["organization_id"],
-            }
+            return status_change(
+                status=status,
+                run_id=run.id,
+                task_id=task.id,
+                job_id=task.job_id,
+                parent_id=task.parent_id,
+                collaboration_id=info["collaboration_id"],
+                node_id=info["id"],
+                organization_id=info["organization_id"],
+            )
 
     async def on_algorithm_log(self, sid: str, data: Any) -> None:
         info = await self.get_session(sid)
@@ -257,7 +263,9 @@ class TasksNamespace(socketio.AsyncNamespace):
             "node_id": info["id"],
             "organization_id": info["organization_id"],
         }
-        await self.emit("algorithm_log", payload, room=collaboration_room(info["collaboration_id"]))
+        await self.emit(
+            Event.ALGORITHM_LOG, payload, room=collaboration_room(info["collaboration_id"])
+        )
 
     def _reports_on(self, info: dict, run_id: int) -> bool:
         with self.ctx.db.session() as session:
@@ -302,7 +310,7 @@ class TasksNamespace(socketio.AsyncNamespace):
                 session.commit()
 
 
-def _node_payload(info: dict) -> dict:
+def _node_payload(info: dict) -> NodeStatus:
     return {"id": info["id"], "name": info.get("name"), "org_id": info["organization_id"]}
 
 

@@ -14,13 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vantage6_common.events import Event, RunOffer
 from vantage6_server.api import serialize
 from vantage6_server.db import models as m
 from vantage6_server.events.emitter import EventEmitter, offer_room
 from vantage6_server.security.tokens import TokenIssuer
 
-RUN_OFFER = "run_offer"
-FEATURE = "run_offer"
 #: container tokens live as long as their task (they are refused once it has ended)
 CONTAINER_TOKEN_MAX_MINUTES = 60 * 24 * 30
 
@@ -67,10 +66,10 @@ def offer_runs(session: Session, events: EventEmitter, tokens: TokenIssuer, task
         node = by_org.get(run.organization_id)
         if node is None:
             continue
-        payload = {
+        payload: RunOffer = {
             "run": {**serialize.run(run), "task": task_fields},
             "container_token": issue_container_token(tokens, task, node),
         }
-        events.emit(RUN_OFFER, payload, room=offer_room(node.id))
+        events.emit(Event.RUN_OFFER, payload, room=offer_room(node.id))
         offered += 1
     return offered

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, object_session
 
+from vantage6_common.events import Event, KillItem, KillList, NewTask, StatusUpdate, status_change
 from vantage6_common.status import UNFINISHED_STATUSES, RunStatus, task_status
 from vantage6_server.db import models as m
 from vantage6_server.events.emitter import (
@@ -44,7 +45,7 @@ def descendants(session: Session, task: m.Task) -> list[m.Task]:
 
 def kill_tasks(session: Session, events: EventEmitter, tasks: list[m.Task]) -> list[dict]:
     """Mark unfinished runs killed, tell the nodes to stop their containers, announce it."""
-    kill_list: list[dict] = []
+    kill_list: list[KillItem] = []
     killed: list[m.Run] = []
     now = m.utcnow()
     for task in tasks:
@@ -58,12 +59,12 @@ def kill_tasks(session: Session, events: EventEmitter, tasks: list[m.Task]) -> l
                 )
         refresh_task_status(task)
     session.commit()
-    by_collab: dict[int, list[dict]] = {}
+    by_collab: dict[int, list[KillItem]] = {}
     for item, run in zip(kill_list, killed, strict=True):
         by_collab.setdefault(run.task.collaboration_id, []).append(item)
     for collab_id, items in by_collab.items():
-        payload = {"kill_list": items, "collaboration_id": collab_id}
-        events.emit("kill_containers", payload, room=collaboration_room(collab_id))
+        payload: KillList = {"kill_list": items, "collaboration_id": collab_id}
+        events.emit(Event.KILL_CONTAINERS, payload, room=collaboration_room(collab_id))
     for run in killed:
         # (the node's later "killed" report changes nothing here, so this is the announcement)
         announce_run_change(events, run, None)
@@ -71,28 +72,30 @@ def kill_tasks(session: Session, events: EventEmitter, tasks: list[m.Task]) -> l
 
 
 def announce_new_task(events: EventEmitter, task: m.Task) -> None:
-    payload = {"id": task.id, "parent_id": task.parent_id}
-    events.emit("new_task", payload, room=collaboration_room(task.collaboration_id))
+    payload: NewTask = {"id": task.id, "parent_id": task.parent_id}
+    events.emit(Event.NEW_TASK, payload, room=collaboration_room(task.collaboration_id))
 
 
 def announce_run_change(events: EventEmitter, run: m.Run, node_id: int | None) -> None:
     task = run.task
     # the event with the status first: a listener woken by it need not ask for the status
+    room = collaboration_room(task.collaboration_id)
     events.emit(
-        "algorithm_status_change",
-        {
-            "status": run.status,
-            "run_id": run.id,
-            "task_id": task.id,
-            "job_id": task.job_id,
-            "collaboration_id": task.collaboration_id,
-            "node_id": node_id,
-            "organization_id": run.organization_id,
-            "parent_id": task.parent_id,
-        },
-        room=collaboration_room(task.collaboration_id),
+        Event.ALGORITHM_STATUS_CHANGE,
+        status_change(
+            status=run.status,
+            run_id=run.id,
+            task_id=task.id,
+            job_id=task.job_id,
+            parent_id=task.parent_id,
+            collaboration_id=task.collaboration_id,
+            node_id=node_id,
+            organization_id=run.organization_id,
+        ),
+        room=room,
     )
-    events.emit("status_update", {"run_id": run.id}, room=collaboration_room(task.collaboration_id))
+    update: StatusUpdate = {"run_id": run.id}
+    events.emit(Event.STATUS_UPDATE, update, room=room)
 
 
 __all__ = ["ALL_NODES", "announce_new_task", "announce_run_change", "kill_tasks"]

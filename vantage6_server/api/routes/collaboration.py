@@ -13,7 +13,8 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import Body, IdBody, get_or_404, includes, parse_bool
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
+from vantage6_server.api.pagination import page_response
+from vantage6_server.api.schemas import Collaboration, Message, Node, Organization, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
@@ -73,7 +74,7 @@ def _drop_nodes_of_leavers(session, collab: m.Collaboration, staying: set[int]) 
         session.delete(node)
 
 
-@router.get("/collaboration", summary="List collaborations", responses=PAGE_RESPONSE)
+@router.get("/collaboration", summary="List collaborations", **page_of(Collaboration))
 def list_collaborations(
     request: Request,
     principal: Auth,
@@ -113,7 +114,7 @@ def list_collaborations(
     )
 
 
-@router.get("/collaboration/{id}", summary="View a collaboration")
+@router.get("/collaboration/{id}", summary="View a collaboration", **answers(Collaboration))
 def get_collaboration(
     id: int, principal: Auth, session: Db, include: list[str] | None = Query(None)
 ) -> dict:
@@ -122,7 +123,12 @@ def get_collaboration(
     return serialize.collaboration(collab, "organizations" in includes(include))
 
 
-@router.post("/collaboration", status_code=201, summary="Create a collaboration")
+@router.post(
+    "/collaboration",
+    status_code=201,
+    summary="Create a collaboration",
+    **answers(Collaboration, 201),
+)
 def create_collaboration(body: CollaborationIn, user: UserAuth, session: Db) -> dict:
     policy.ensure(user, Operation.CREATE, "collaboration")
     if session.scalar(select(m.Collaboration.id).where(m.Collaboration.name == body.name)):
@@ -139,7 +145,7 @@ def create_collaboration(body: CollaborationIn, user: UserAuth, session: Db) -> 
     return serialize.collaboration(collab)
 
 
-@router.patch("/collaboration/{id}", summary="Edit a collaboration")
+@router.patch("/collaboration/{id}", summary="Edit a collaboration", **answers(Collaboration))
 def patch_collaboration(id: int, body: CollaborationPatch, user: UserAuth, session: Db) -> dict:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
     policy.ensure(user, Operation.EDIT, "collaboration", collab)
@@ -167,7 +173,7 @@ def patch_collaboration(id: int, body: CollaborationPatch, user: UserAuth, sessi
     return serialize.collaboration(collab)
 
 
-@router.delete("/collaboration/{id}", summary="Delete a collaboration")
+@router.delete("/collaboration/{id}", summary="Delete a collaboration", **answers(Message))
 def delete_collaboration(
     id: int, user: UserAuth, session: Db, delete_dependents: str | None = None
 ) -> dict:
@@ -183,7 +189,9 @@ def delete_collaboration(
     return {"msg": f"Collaboration id={id} has been deleted"}
 
 
-@router.post("/collaboration/{id}/organization", summary="Add an organization")
+@router.post(
+    "/collaboration/{id}/organization", summary="Add an organization", **answers(list[Organization])
+)
 def add_organization(id: int, body: IdBody, user: UserAuth, session: Db) -> list[dict]:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
     policy.ensure(user, Operation.EDIT, "collaboration", collab)
@@ -195,7 +203,11 @@ def add_organization(id: int, body: IdBody, user: UserAuth, session: Db) -> list
     return [serialize.organization(o) for o in collab.organizations]
 
 
-@router.delete("/collaboration/{id}/organization", summary="Remove an organization")
+@router.delete(
+    "/collaboration/{id}/organization",
+    summary="Remove an organization",
+    **answers(list[Organization]),
+)
 def remove_organization(id: int, body: IdBody, user: UserAuth, session: Db) -> list[dict]:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
     policy.ensure(user, Operation.EDIT, "collaboration", collab)
@@ -209,7 +221,7 @@ def remove_organization(id: int, body: IdBody, user: UserAuth, session: Db) -> l
     return [serialize.organization(o) for o in collab.organizations]
 
 
-@router.post("/collaboration/{id}/node", summary="Attach a node")
+@router.post("/collaboration/{id}/node", summary="Attach a node", **answers(list[Node]))
 def add_node(id: int, body: IdBody, user: UserAuth, session: Db) -> list[dict]:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
     policy.ensure(user, Operation.EDIT, "collaboration", collab)
@@ -224,7 +236,7 @@ def add_node(id: int, body: IdBody, user: UserAuth, session: Db) -> list[dict]:
     return [serialize.node(n) for n in collab.nodes]
 
 
-@router.delete("/collaboration/{id}/node", summary="Detach and delete a node")
+@router.delete("/collaboration/{id}/node", summary="Detach and delete a node", **answers(Message))
 def remove_node(id: int, body: IdBody, user: UserAuth, session: Db) -> dict:
     collab = get_or_404(session, m.Collaboration, id, "Collaboration")
     policy.ensure(user, Operation.EDIT, "collaboration", collab)

@@ -15,17 +15,31 @@ from vantage6_common import WIRE_VERSION
 from vantage6_server.api.common import get_or_404
 from vantage6_server.api.deps import Auth, Ctx, Db, NodeAuth
 from vantage6_server.api.errors import ApiError, ErrorBody, bad_request, forbidden
-from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
+from vantage6_server.api.pagination import page_response
+from vantage6_server.api.schemas import (
+    BlobStoreStatus,
+    Empty,
+    Health,
+    Message,
+    Version,
+    VpnAddresses,
+    answers,
+    page_of,
+    refuses,
+)
 from vantage6_server.db import models as m
 
 router = APIRouter(tags=["Server"])
+
+
+NOT_ENABLED = "Not enabled on this server"
 
 
 def not_enabled(feature: str) -> ApiError:
     return ApiError(400, f"{feature} is not enabled on this server")
 
 
-@router.get("/version", summary="Server version")
+@router.get("/version", summary="Server version", **answers(Version))
 async def version() -> dict:
     return {"version": WIRE_VERSION}
 
@@ -33,7 +47,9 @@ async def version() -> dict:
 @router.get(
     "/health",
     summary="Health of the server and its database",
-    responses={503: {"model": ErrorBody, "description": "The database cannot be reached"}},
+    **answers(
+        Health, others={503: {"model": ErrorBody, "description": "The database cannot be reached"}}
+    ),
 )
 def health(ctx: Ctx, session: Db) -> dict:
     try:
@@ -46,37 +62,51 @@ def health(ctx: Ctx, session: Db) -> dict:
     return {"database": True}
 
 
-@router.get("/blobstream/status", summary="Whether large results are stored outside the DB")
+@router.get(
+    "/blobstream/status",
+    summary="Whether large results are stored outside the DB",
+    **answers(BlobStoreStatus),
+)
 async def blobstream_status() -> dict:
     return {"blob_store_enabled": False}
 
 
-@router.post("/blobstream", summary="Upload a large result (not enabled)")
+@router.post(
+    "/blobstream", summary="Upload a large result (not enabled)", **refuses(400, NOT_ENABLED)
+)
 def blobstream_upload(principal: Auth) -> dict:
     raise not_enabled("Large result storage")
 
 
-@router.get("/blobstream/{uuid}", summary="Download a large result (not enabled)")
+@router.get(
+    "/blobstream/{uuid}",
+    summary="Download a large result (not enabled)",
+    **refuses(400, NOT_ENABLED),
+)
 def blobstream_download(uuid: str, principal: Auth) -> dict:
     raise not_enabled("Large result storage")
 
 
-@router.get("/vpn/algorithm/addresses", summary="VPN addresses of algorithm containers")
+@router.get(
+    "/vpn/algorithm/addresses",
+    summary="VPN addresses of algorithm containers",
+    **answers(VpnAddresses),
+)
 def vpn_addresses(principal: Auth) -> dict:
     return {"addresses": []}
 
 
-@router.get("/port", summary="VPN ports of algorithm runs", responses=PAGE_RESPONSE)
+@router.get("/port", summary="VPN ports of algorithm runs", **page_of(Empty))
 def list_ports(request: Request, principal: Auth, session: Db):
     return page_response(request, session, select(m.Run).where(m.Run.id == -1), lambda r: {})
 
 
-@router.post("/port", summary="Register a VPN port (not enabled)")
+@router.post("/port", summary="Register a VPN port (not enabled)", **refuses(400, NOT_ENABLED))
 def add_port(principal: Auth) -> dict:
     raise not_enabled("VPN")
 
 
-@router.delete("/port", summary="Remove the VPN ports of a run (its node only)")
+@router.delete("/port", summary="Remove the VPN ports of a run (its node only)", **answers(Message))
 def delete_ports(node: NodeAuth, session: Db, run_id: int | None = None) -> dict:
     """The 4.x node calls this after every run; without VPN a run has no ports to remove."""
     if run_id is None:
@@ -91,7 +121,7 @@ def delete_ports(node: NodeAuth, session: Db, run_id: int | None = None) -> dict
 
 
 @router.get(
-    "/algorithmstore", summary="Algorithm stores linked to collaborations", responses=PAGE_RESPONSE
+    "/algorithmstore", summary="Algorithm stores linked to collaborations", **page_of(Empty)
 )
 def list_stores(request: Request, principal: Auth, session: Db):
     return page_response(
@@ -99,26 +129,42 @@ def list_stores(request: Request, principal: Auth, session: Db):
     )
 
 
-@router.post("/algorithmstore", summary="Link an algorithm store (not enabled)")
+@router.post(
+    "/algorithmstore", summary="Link an algorithm store (not enabled)", **refuses(400, NOT_ENABLED)
+)
 def add_store(principal: Auth) -> dict:
     raise not_enabled("The algorithm store")
 
 
-@router.get("/algorithmstore/{id}", summary="View an algorithm store")
+@router.get(
+    "/algorithmstore/{id}",
+    summary="View an algorithm store",
+    **refuses(404, "No algorithm store is linked on this server"),
+)
 def get_store(id: int, principal: Auth) -> dict:
     raise ApiError(404, f"Algorithm store id={id} not found")
 
 
-@router.patch("/algorithmstore/{id}", summary="Edit an algorithm store (not enabled)")
+@router.patch(
+    "/algorithmstore/{id}",
+    summary="Edit an algorithm store (not enabled)",
+    **refuses(400, NOT_ENABLED),
+)
 def patch_store(id: int, principal: Auth) -> dict:
     raise not_enabled("The algorithm store")
 
 
-@router.delete("/algorithmstore/{id}", summary="Unlink an algorithm store (not enabled)")
+@router.delete(
+    "/algorithmstore/{id}",
+    summary="Unlink an algorithm store (not enabled)",
+    **refuses(400, NOT_ENABLED),
+)
 def delete_store(id: int, principal: Auth) -> dict:
     raise not_enabled("The algorithm store")
 
 
-@router.post("/column", summary="Column names of a node database (not enabled)")
+@router.post(
+    "/column", summary="Column names of a node database (not enabled)", **refuses(400, NOT_ENABLED)
+)
 def columns(principal: Auth) -> dict:
     raise not_enabled("Column discovery")

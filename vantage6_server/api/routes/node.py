@@ -12,7 +12,8 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import Body, get_or_404
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
+from vantage6_server.api.pagination import page_response
+from vantage6_server.api.schemas import Message, Node, NodeWithKey, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
@@ -43,7 +44,7 @@ class NodePatch(Body):
     clear_ip: bool | None = None
 
 
-@router.get("/node", summary="List nodes", responses=PAGE_RESPONSE)
+@router.get("/node", summary="List nodes", **page_of(Node))
 def list_nodes(
     request: Request,
     principal: Auth,
@@ -97,14 +98,19 @@ def list_nodes(
     )
 
 
-@router.get("/node/{id}", summary="View a node")
+@router.get("/node/{id}", summary="View a node", **answers(Node))
 def get_node(id: int, principal: Auth, session: Db) -> dict:
     node = get_or_404(session, m.Node, id, "Node")
     policy.ensure(principal, Operation.VIEW, "node", node)
     return serialize.node(node)
 
 
-@router.post("/node", status_code=201, summary="Register a node; answers its API key once")
+@router.post(
+    "/node",
+    status_code=201,
+    summary="Register a node; answers its API key once",
+    **answers(NodeWithKey, 201),
+)
 def create_node(body: NodeIn, user: UserAuth, session: Db) -> dict:
     collab = get_or_404(session, m.Collaboration, body.collaboration_id, "Collaboration")
     org_id = body.organization_id or user.organization_id
@@ -143,7 +149,7 @@ def create_node(body: NodeIn, user: UserAuth, session: Db) -> dict:
     return {**serialize.node(node), "api_key": api_key}
 
 
-@router.patch("/node/{id}", summary="Edit a node")
+@router.patch("/node/{id}", summary="Edit a node", **answers(Node))
 def patch_node(id: int, body: NodePatch, principal: Auth, session: Db) -> dict:
     node = get_or_404(session, m.Node, id, "Node")
     policy.ensure(principal, Operation.EDIT, "node", node)
@@ -178,7 +184,7 @@ def patch_node(id: int, body: NodePatch, principal: Auth, session: Db) -> dict:
     return serialize.node(node)
 
 
-@router.delete("/node/{id}", summary="Delete a node")
+@router.delete("/node/{id}", summary="Delete a node", **answers(Message))
 def delete_node(id: int, user: UserAuth, session: Db) -> dict:
     node = get_or_404(session, m.Node, id, "Node")
     policy.ensure(user, Operation.DELETE, "node", node)

@@ -13,7 +13,8 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import Body, get_or_404, parse_bool
 from vantage6_server.api.deps import Auth, Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
+from vantage6_server.api.pagination import page_response
+from vantage6_server.api.schemas import Message, Organization, OrganizationView, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
@@ -48,7 +49,7 @@ class OrganizationPatch(OrganizationIn):
     name: str | None = Field(None, min_length=1, max_length=128)
 
 
-@router.get("/organization", summary="List organizations", responses=PAGE_RESPONSE)
+@router.get("/organization", summary="List organizations", **page_of(Organization))
 def list_organizations(
     request: Request,
     principal: Auth,
@@ -92,7 +93,7 @@ def list_organizations(
     )
 
 
-@router.get("/organization/{id}", summary="View an organization")
+@router.get("/organization/{id}", summary="View an organization", **answers(OrganizationView))
 def get_organization(id: int, principal: Auth, session: Db) -> dict:
     org = get_or_404(session, m.Organization, id, "Organization")
     policy.ensure(principal, Operation.VIEW, "organization", org)
@@ -114,7 +115,9 @@ def encryption_schemes(org: m.Organization) -> list[str]:
     return sorted(common or set())
 
 
-@router.post("/organization", status_code=201, summary="Create an organization")
+@router.post(
+    "/organization", status_code=201, summary="Create an organization", **answers(Organization, 201)
+)
 def create_organization(body: OrganizationIn, user: UserAuth, session: Db) -> dict:
     policy.ensure(user, Operation.CREATE, "organization")
     if session.scalar(select(m.Organization.id).where(m.Organization.name == body.name)):
@@ -125,7 +128,7 @@ def create_organization(body: OrganizationIn, user: UserAuth, session: Db) -> di
     return serialize.organization(org)
 
 
-@router.patch("/organization/{id}", summary="Edit an organization")
+@router.patch("/organization/{id}", summary="Edit an organization", **answers(Organization))
 def patch_organization(id: int, body: OrganizationPatch, principal: Auth, session: Db) -> dict:
     org = get_or_404(session, m.Organization, id, "Organization")
     policy.ensure(principal, Operation.EDIT, "organization", org)
@@ -150,7 +153,7 @@ def patch_organization(id: int, body: OrganizationPatch, principal: Auth, sessio
     return serialize.organization(org)
 
 
-@router.delete("/organization/{id}", summary="Delete an organization")
+@router.delete("/organization/{id}", summary="Delete an organization", **answers(Message))
 def delete_organization(
     id: int, user: UserAuth, ctx: Ctx, session: Db, delete_dependents: str | None = None
 ) -> dict:

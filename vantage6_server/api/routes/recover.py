@@ -19,6 +19,7 @@ from vantage6_server.api.common import IdBody, LenientBody, get_or_404
 from vantage6_server.api.deps import Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request, unauthorized
 from vantage6_server.api.routes.token import user_token_pair
+from vantage6_server.api.schemas import Message, NodeWithKey, PasswordChanged, answers
 from vantage6_server.context import ServerContext
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
@@ -117,7 +118,7 @@ def _redeem(session, token: str, purpose: str) -> m.User:
     return session.get(m.User, record.user_id)
 
 
-@router.post("/recover/lost", summary="E-mail a password reset token")
+@router.post("/recover/lost", summary="E-mail a password reset token", **answers(Message))
 def lost_password(body: LostPasswordBody, ctx: Ctx) -> dict:
     return _issue_later(
         ctx,
@@ -129,7 +130,9 @@ def lost_password(body: LostPasswordBody, ctx: Ctx) -> dict:
     )
 
 
-@router.post("/recover/reset", summary="Reset a password with an e-mailed token")
+@router.post(
+    "/recover/reset", summary="Reset a password with an e-mailed token", **answers(Message)
+)
 def reset_password(body: ResetPassword, session: Db) -> dict:
     problems = password_problems(body.password)
     if problems:
@@ -142,7 +145,7 @@ def reset_password(body: ResetPassword, session: Db) -> dict:
     return {"msg": "The password has been reset"}
 
 
-@router.post("/recover/2fa/lost", summary="E-mail a two-factor reset token")
+@router.post("/recover/2fa/lost", summary="E-mail a two-factor reset token", **answers(Message))
 def lost_two_factor(body: LostBody, ctx: Ctx) -> dict:
     return _issue_later(
         ctx,
@@ -153,7 +156,7 @@ def lost_two_factor(body: LostBody, ctx: Ctx) -> dict:
     )
 
 
-@router.post("/recover/2fa/reset", summary="Reset two-factor authentication")
+@router.post("/recover/2fa/reset", summary="Reset two-factor authentication", **answers(Message))
 def reset_two_factor(body: ResetTwoFactor, session: Db) -> dict:
     user = _redeem(session, body.reset_token, "2fa")
     user.otp_secret = None
@@ -164,7 +167,7 @@ def reset_two_factor(body: ResetTwoFactor, session: Db) -> dict:
     return {"msg": "Two-factor authentication has been reset; log in to set it up again"}
 
 
-@router.patch("/password/change", summary="Change your own password")
+@router.patch("/password/change", summary="Change your own password", **answers(PasswordChanged))
 def change_password(body: ChangePassword, user: UserAuth, ctx: Ctx, session: Db) -> dict:
     """Wrong current passwords count toward the login lockout. The change ends every session
     of the user; the answer carries a new token pair for the caller."""
@@ -189,7 +192,7 @@ def change_password(body: ChangePassword, user: UserAuth, ctx: Ctx, session: Db)
     return {"msg": "The password has been changed", **user_token_pair(ctx, db_user)}
 
 
-@router.post("/recover/node", summary="Give a node a new API key")
+@router.post("/recover/node", summary="Give a node a new API key", **answers(NodeWithKey))
 def reset_node_key(body: IdBody, user: UserAuth, session: Db) -> dict:
     node = get_or_404(session, m.Node, body.id, "Node")
     policy.ensure(user, Operation.EDIT, "node", node)

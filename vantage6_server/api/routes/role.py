@@ -10,7 +10,8 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import Body, get_or_404, parse_bool, require
 from vantage6_server.api.deps import Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
+from vantage6_server.api.pagination import page_response
+from vantage6_server.api.schemas import Message, Role, Rule, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
@@ -48,7 +49,7 @@ def _editable(role: m.Role) -> None:
         raise bad_request("Default roles cannot be changed or deleted")
 
 
-@router.get("/role", summary="List roles", responses=PAGE_RESPONSE)
+@router.get("/role", summary="List roles", **page_of(Role))
 def list_roles(
     request: Request,
     principal: UserAuth,
@@ -92,14 +93,14 @@ def list_roles(
     )
 
 
-@router.get("/role/{id}", summary="View a role")
+@router.get("/role/{id}", summary="View a role", **answers(Role))
 def get_role(id: int, principal: UserAuth, session: Db) -> dict:
     role = get_or_404(session, m.Role, id, "Role")
     require(policy.may_view_role(principal, role))
     return serialize.role(role)
 
 
-@router.post("/role", status_code=201, summary="Create a role")
+@router.post("/role", status_code=201, summary="Create a role", **answers(Role, 201))
 def create_role(body: RoleIn, principal: UserAuth, session: Db) -> dict:
     org_id = body.organization_id or principal.organization_id
     get_or_404(session, m.Organization, org_id, "Organization")
@@ -112,7 +113,7 @@ def create_role(body: RoleIn, principal: UserAuth, session: Db) -> dict:
     return serialize.role(role)
 
 
-@router.patch("/role/{id}", summary="Edit a role")
+@router.patch("/role/{id}", summary="Edit a role", **answers(Role))
 def patch_role(id: int, body: RolePatch, principal: UserAuth, session: Db) -> dict:
     role = get_or_404(session, m.Role, id, "Role")
     policy.ensure(principal, Operation.EDIT, "role", role)
@@ -131,7 +132,7 @@ def patch_role(id: int, body: RolePatch, principal: UserAuth, session: Db) -> di
     return serialize.role(role)
 
 
-@router.delete("/role/{id}", summary="Delete a role")
+@router.delete("/role/{id}", summary="Delete a role", **answers(Message))
 def delete_role(
     id: int, principal: UserAuth, session: Db, delete_dependents: str | None = None
 ) -> dict:
@@ -146,7 +147,12 @@ def delete_role(
     return {"msg": f"Role id={id} has been deleted"}
 
 
-@router.post("/role/{id}/rule/{rule_id}", status_code=201, summary="Add a rule to a role")
+@router.post(
+    "/role/{id}/rule/{rule_id}",
+    status_code=201,
+    summary="Add a rule to a role",
+    **answers(list[Rule], 201),
+)
 def add_rule(id: int, rule_id: int, principal: UserAuth, session: Db) -> list[dict]:
     role = get_or_404(session, m.Role, id, "Role")
     rule = get_or_404(session, m.Rule, rule_id, "Rule")
@@ -159,7 +165,9 @@ def add_rule(id: int, rule_id: int, principal: UserAuth, session: Db) -> list[di
     return [serialize.rule(r) for r in role.rules]
 
 
-@router.delete("/role/{id}/rule/{rule_id}", summary="Remove a rule from a role")
+@router.delete(
+    "/role/{id}/rule/{rule_id}", summary="Remove a rule from a role", **answers(list[Rule])
+)
 def remove_rule(id: int, rule_id: int, principal: UserAuth, session: Db) -> list[dict]:
     role = get_or_404(session, m.Role, id, "Role")
     rule = get_or_404(session, m.Rule, rule_id, "Rule")

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from vantage6_server.api import serialize
 from vantage6_server.api.common import get_or_404
 from vantage6_server.api.deps import Db, UserAuth
-from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
+from vantage6_server.api.pagination import page_response
+from vantage6_server.api.schemas import Rule, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
 
@@ -35,7 +36,7 @@ def _normalize(value: str, short: dict[str, str]) -> str:
     return short.get(value, value)
 
 
-@router.get("/rule", summary="List rules", responses=PAGE_RESPONSE)
+@router.get("/rule", summary="List rules", **page_of(Rule))
 def list_rules(
     request: Request,
     principal: UserAuth,
@@ -84,6 +85,6 @@ def list_rules(
     )
 
 
-@router.get("/rule/{id}", summary="View a rule")
+@router.get("/rule/{id}", summary="View a rule", **answers(Rule))
 def get_rule(id: int, principal: UserAuth, session: Db) -> dict:
     return serialize.rule(get_or_404(session, m.Rule, id, "Rule"))

@@ -13,7 +13,8 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import LenientBody, get_or_404, includes
 from vantage6_server.api.deps import Auth, Ctx, Db, NodeAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
+from vantage6_server.api.pagination import page_response
+from vantage6_server.api.schemas import Result, Run, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
@@ -108,7 +109,7 @@ def _filtered(
     return stmt
 
 
-@router.get("/run", summary="List runs", responses=PAGE_RESPONSE)
+@router.get("/run", summary="List runs", **page_of(Run))
 def list_runs(
     request: Request,
     principal: Auth,
@@ -160,7 +161,7 @@ def list_runs(
     )
 
 
-@router.get("/run/{id}", summary="View a run")
+@router.get("/run/{id}", summary="View a run", **answers(Run))
 def get_run(id: int, principal: Auth, session: Db, include: list[str] | None = Query(None)) -> dict:
     run = get_or_404(session, m.Run, id, "Run")
     policy.ensure(principal, Operation.VIEW, "run", run)
@@ -169,7 +170,7 @@ def get_run(id: int, principal: Auth, session: Db, include: list[str] | None = Q
     )
 
 
-@router.patch("/run/{id}", summary="Report a run's progress (its node only)")
+@router.patch("/run/{id}", summary="Report a run's progress (its node only)", **answers(Run))
 def patch_run(id: int, body: RunPatch, node: NodeAuth, ctx: Ctx, session: Db) -> dict:
     run = get_or_404(session, m.Run, id, "Run")
     if not policy.may_report(node, run):
@@ -212,7 +213,7 @@ def patch_run(id: int, body: RunPatch, node: NodeAuth, ctx: Ctx, session: Db) ->
     return serialize.run(run, node_stub=_stub_of(session.get(m.Node, node.id)))
 
 
-@router.get("/result", summary="List results", responses=PAGE_RESPONSE)
+@router.get("/result", summary="List results", **page_of(Result))
 def list_results(
     request: Request,
     principal: Auth,
@@ -256,7 +257,7 @@ def list_results(
     )
 
 
-@router.get("/result/{id}", summary="View a result")
+@router.get("/result/{id}", summary="View a result", **answers(Result))
 def get_result(id: int, principal: Auth, session: Db) -> dict:
     run = get_or_404(session, m.Run, id, "Result")
     policy.ensure(principal, Operation.VIEW, "run", run)

@@ -10,7 +10,8 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import Body, IdBody, get_or_404, includes, parse_bool
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
+from vantage6_server.api.pagination import page_response
+from vantage6_server.api.schemas import Message, Organization, Study, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
@@ -41,7 +42,7 @@ def _orgs(session, collab: m.Collaboration, ids: list[int]) -> list[m.Organizati
     return [members[i] for i in ids]
 
 
-@router.get("/study", summary="List studies", responses=PAGE_RESPONSE)
+@router.get("/study", summary="List studies", **page_of(Study))
 def list_studies(
     request: Request,
     principal: Auth,
@@ -75,7 +76,7 @@ def list_studies(
     )
 
 
-@router.get("/study/{id}", summary="View a study")
+@router.get("/study/{id}", summary="View a study", **answers(Study))
 def get_study(
     id: int, principal: Auth, session: Db, include: list[str] | None = Query(None)
 ) -> dict:
@@ -84,7 +85,7 @@ def get_study(
     return serialize.study(study, "organizations" in includes(include))
 
 
-@router.post("/study", status_code=201, summary="Create a study")
+@router.post("/study", status_code=201, summary="Create a study", **answers(Study, 201))
 def create_study(body: StudyIn, principal: UserAuth, session: Db) -> dict:
     collab = get_or_404(session, m.Collaboration, body.collaboration_id, "Collaboration")
     policy.ensure(principal, Operation.CREATE, "study", policy.target(collaboration_id=collab.id))
@@ -100,7 +101,7 @@ def create_study(body: StudyIn, principal: UserAuth, session: Db) -> dict:
     return serialize.study(study)
 
 
-@router.patch("/study/{id}", summary="Edit a study")
+@router.patch("/study/{id}", summary="Edit a study", **answers(Study))
 def patch_study(id: int, body: StudyPatch, principal: UserAuth, session: Db) -> dict:
     study = get_or_404(session, m.Study, id, "Study")
     policy.ensure(principal, Operation.EDIT, "study", study)
@@ -114,7 +115,7 @@ def patch_study(id: int, body: StudyPatch, principal: UserAuth, session: Db) -> 
     return serialize.study(study)
 
 
-@router.delete("/study/{id}", summary="Delete a study")
+@router.delete("/study/{id}", summary="Delete a study", **answers(Message))
 def delete_study(
     id: int, principal: UserAuth, session: Db, delete_dependents: str | None = None
 ) -> dict:
@@ -128,7 +129,11 @@ def delete_study(
     return {"msg": f"Study id={id} has been deleted"}
 
 
-@router.post("/study/{id}/organization", summary="Add an organization to a study")
+@router.post(
+    "/study/{id}/organization",
+    summary="Add an organization to a study",
+    **answers(list[Organization]),
+)
 def add_org(id: int, body: IdBody, principal: UserAuth, session: Db) -> list[dict]:
     study = get_or_404(session, m.Study, id, "Study")
     policy.ensure(principal, Operation.EDIT, "study", study)
@@ -139,7 +144,11 @@ def add_org(id: int, body: IdBody, principal: UserAuth, session: Db) -> list[dic
     return [serialize.organization(o) for o in study.organizations]
 
 
-@router.delete("/study/{id}/organization", summary="Remove an organization from a study")
+@router.delete(
+    "/study/{id}/organization",
+    summary="Remove an organization from a study",
+    **answers(list[Organization]),
+)
 def remove_org(id: int, body: IdBody, principal: UserAuth, session: Db) -> list[dict]:
     study = get_or_404(session, m.Study, id, "Study")
     policy.ensure(principal, Operation.EDIT, "study", study)

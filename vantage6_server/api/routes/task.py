@@ -17,7 +17,8 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import LenientBody, get_or_404, includes
 from vantage6_server.api.deps import Auth, Ctx, Db
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
+from vantage6_server.api.pagination import page_response
+from vantage6_server.api.schemas import Message, Task, TaskStatus, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
@@ -110,7 +111,7 @@ def _databases(raw: list[dict] | None) -> list[dict]:
     return out
 
 
-@router.post("/task", status_code=201, summary="Create a task")
+@router.post("/task", status_code=201, summary="Create a task", **answers(Task, 201))
 def create_task(body: TaskIn, principal: Auth, ctx: Ctx, session: Db) -> dict:
     study = None
     if body.study_id is not None:
@@ -173,7 +174,7 @@ def create_task(body: TaskIn, principal: Auth, ctx: Ctx, session: Db) -> dict:
     return serialize.task(task)
 
 
-@router.get("/task", summary="List tasks", responses=PAGE_RESPONSE)
+@router.get("/task", summary="List tasks", **page_of(Task))
 def list_tasks(
     request: Request,
     principal: Auth,
@@ -242,7 +243,7 @@ def list_tasks(
     )
 
 
-@router.get("/task/{id}", summary="View a task")
+@router.get("/task/{id}", summary="View a task", **answers(Task))
 def get_task(
     id: int, principal: Auth, session: Db, include: list[str] | None = Query(None)
 ) -> dict:
@@ -271,14 +272,14 @@ def _task_with(principal: Principal, session, task: m.Task, included: set[str]) 
     )
 
 
-@router.get("/task/{id}/status", summary="A task's status")
+@router.get("/task/{id}/status", summary="A task's status", **answers(TaskStatus))
 def get_task_status(id: int, principal: Auth, session: Db) -> dict:
     task = get_or_404(session, m.Task, id, "Task")
     policy.ensure(principal, Operation.VIEW, "task", task)
     return {"status": task.status}
 
 
-@router.delete("/task/{id}", summary="Delete a task, its runs and subtasks")
+@router.delete("/task/{id}", summary="Delete a task, its runs and subtasks", **answers(Message))
 def delete_task(id: int, principal: Auth, ctx: Ctx, session: Db) -> dict:
     task = get_or_404(session, m.Task, id, "Task")
     policy.ensure(principal, Operation.DELETE, "task", task)

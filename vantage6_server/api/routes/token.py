@@ -17,6 +17,14 @@ from vantage6_server.api.deps import (
     principal_from_claims,
 )
 from vantage6_server.api.errors import bad_request, unauthorized
+from vantage6_server.api.schemas import (
+    ContainerToken,
+    NodeTokens,
+    TokenValidation,
+    TwoFactorSetup,
+    UserTokens,
+    answers,
+)
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
 from vantage6_server.security import lockout, refresh_family, totp
@@ -78,7 +86,7 @@ def _use_totp_step(session, user: m.User, code) -> bool:
     return True
 
 
-@router.post("/token/user", summary="Log in as a user")
+@router.post("/token/user", summary="Log in as a user", **answers(UserTokens | TwoFactorSetup))
 def login_user(body: UserLogin, ctx: Ctx, session: Db) -> dict:
     settings = ctx.settings
     user = session.scalar(select(m.User).where(m.User.username == body.username))
@@ -120,7 +128,7 @@ def login_user(body: UserLogin, ctx: Ctx, session: Db) -> dict:
     return user_token_pair(ctx, user)
 
 
-@router.post("/token/node", summary="Log in as a node with its API key")
+@router.post("/token/node", summary="Log in as a node with its API key", **answers(NodeTokens))
 def login_node(body: NodeLogin, request: Request, ctx: Ctx, session: Db) -> dict:
     node = session.scalar(select(m.Node).where(m.Node.api_key_digest == digest(body.api_key)))
     if node is None:
@@ -131,7 +139,11 @@ def login_node(body: NodeLogin, request: Request, ctx: Ctx, session: Db) -> dict
     return node_token_pair(ctx, node)
 
 
-@router.post("/token/container", summary="Token for an algorithm container (nodes only)")
+@router.post(
+    "/token/container",
+    summary="Token for an algorithm container (nodes only)",
+    **answers(ContainerToken),
+)
 def container_token(body: ContainerTokenRequest, node: NodeAuth, ctx: Ctx, session: Db) -> dict:
     task = get_or_404(session, m.Task, body.task_id, "Task")
     policy.ensure_container_token(node, task)
@@ -143,7 +155,11 @@ def container_token(body: ContainerTokenRequest, node: NodeAuth, ctx: Ctx, sessi
     return {"container_token": issue_container_token(ctx.tokens, task, record)}
 
 
-@router.post("/token/refresh", summary="New token pair from a refresh token")
+@router.post(
+    "/token/refresh",
+    summary="New token pair from a refresh token",
+    **answers(UserTokens | NodeTokens),
+)
 def refresh(request: Request, ctx: Ctx, session: Db) -> dict:
     """Spend a refresh token for a new pair; a spent one presented again ends every session
     of its user or node (a copy of it is in someone else's hands)."""
@@ -168,7 +184,11 @@ def refresh(request: Request, ctx: Ctx, session: Db) -> dict:
     return node_token_pair(ctx, session.get(m.Node, principal.id), family, generation + 1)
 
 
-@router.post("/token/user/validate", summary="Validate a user token (for the algorithm store)")
+@router.post(
+    "/token/user/validate",
+    summary="Validate a user token (for the algorithm store)",
+    **answers(TokenValidation),
+)
 def validate_user(user: UserAuth, session: Db) -> dict:
     db_user = session.get(m.User, user.id)
     return {

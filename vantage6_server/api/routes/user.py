@@ -10,7 +10,8 @@ from vantage6_server.api import serialize
 from vantage6_server.api.common import Body, get_or_404, parse_bool
 from vantage6_server.api.deps import Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import PAGE_RESPONSE, page_response
+from vantage6_server.api.pagination import page_response
+from vantage6_server.api.schemas import Message, User, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
@@ -69,7 +70,7 @@ def _unique(session, column, value, user_id: int | None, label: str) -> None:
         raise bad_request(f"A user with that {label} already exists", {label: ["already taken"]})
 
 
-@router.get("/user", summary="List users", responses=PAGE_RESPONSE)
+@router.get("/user", summary="List users", **page_of(User))
 def list_users(
     request: Request,
     principal: UserAuth,
@@ -121,7 +122,7 @@ def list_users(
     )
 
 
-@router.get("/user/{id}", summary="View a user")
+@router.get("/user/{id}", summary="View a user", **answers(User))
 def get_user(
     id: int, principal: UserAuth, session: Db, include_permissions: str | None = None
 ) -> dict:
@@ -130,7 +131,7 @@ def get_user(
     return serialize.user(target, bool(parse_bool(include_permissions)))
 
 
-@router.post("/user", status_code=201, summary="Create a user")
+@router.post("/user", status_code=201, summary="Create a user", **answers(User, 201))
 def create_user(body: UserIn, principal: UserAuth, session: Db) -> dict:
     org_id = body.organization_id or principal.organization_id
     get_or_404(session, m.Organization, org_id, "Organization")
@@ -159,7 +160,7 @@ def create_user(body: UserIn, principal: UserAuth, session: Db) -> dict:
     return serialize.user(user)
 
 
-@router.patch("/user/{id}", summary="Edit a user")
+@router.patch("/user/{id}", summary="Edit a user", **answers(User))
 def patch_user(id: int, body: UserPatch, principal: UserAuth, session: Db) -> dict:
     target = get_or_404(session, m.User, id, "User")
     policy.ensure_user_change(principal, Operation.EDIT, target)
@@ -197,7 +198,7 @@ def patch_user(id: int, body: UserPatch, principal: UserAuth, session: Db) -> di
     return serialize.user(target)
 
 
-@router.delete("/user/{id}", summary="Delete a user")
+@router.delete("/user/{id}", summary="Delete a user", **answers(Message))
 def delete_user(
     id: int, principal: UserAuth, ctx: Ctx, session: Db, delete_dependents: str | None = None
 ) -> dict:
