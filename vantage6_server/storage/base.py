@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -85,14 +85,18 @@ def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytearray]:
     """Regroup ``chunks`` into pieces of exactly ``size`` bytes (the last one may be shorter).
 
     A backend whose store wants parts of a minimum size (S3 multipart, Azure blocks) uses this;
-    it holds at most one piece plus one incoming chunk.
+    it holds one piece at a time (the consumer must be done with a piece before the next).
     """
     buffer = bytearray()
     for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= size:
-            yield buffer[:size]
-            del buffer[:size]
+        view = memoryview(chunk)
+        while view:
+            taken = size - len(buffer)
+            buffer += view[:taken]
+            view = view[taken:]
+            if len(buffer) == size:
+                yield buffer
+                buffer = bytearray()
     if buffer:
         yield buffer
 
@@ -122,9 +126,12 @@ class BlobReader(Iterator[bytes]):
     Iterate to get the bytes; :meth:`close` (or the end of the iteration) frees the connection.
     """
 
-    def __init__(self, size: int, chunks: Iterator[bytes]) -> None:
+    def __init__(
+        self, size: int, chunks: Iterator[bytes], release: Callable[[], None] | None = None
+    ) -> None:
         self.size = size
         self._chunks = chunks
+        self._release = release
 
     def __next__(self) -> bytes:
         return next(self._chunks)
@@ -134,6 +141,9 @@ class BlobReader(Iterator[bytes]):
         close = getattr(self._chunks, "close", None)
         if callable(close):
             close()
+        if self._release is not None:
+            self._release()
+            self._release = None
 
 
 class StorageBackend(abc.ABC):
