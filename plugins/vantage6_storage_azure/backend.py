@@ -31,7 +31,7 @@ from vantage6_server.storage.base import (
 
 try:
     from azure.core.exceptions import AzureError, ResourceNotFoundError
-    from azure.storage.blob import BlobBlock, BlobServiceClient
+    from azure.storage.blob import BlobBlock, BlobServiceClient, LinearRetry
 except ImportError:  # pragma: no cover - reported when the backend is built
     BlobServiceClient = None
 
@@ -51,9 +51,14 @@ class AzureSettings(StorageSettings):
     storage_account_name: str | None = Field(
         None, description="service principal: storage account name"
     )
-    block_size_mib: int = Field(4, ge=1, le=4000, description="upload block size in MiB")
+    block_size_mib: int = Field(
+        2, ge=1, le=4000, description="upload block size in MiB (memory: ~2x)"
+    )
+    download_request_kib: int = Field(
+        256, ge=64, le=32 * 1024, description="bytes per download request in KiB (memory: ~10x)"
+    )
     timeout_seconds: float = Field(20, gt=0, description="connect and read timeout")
-    retries: int = Field(3, ge=0, le=10, description="retries per request")
+    retries: int = Field(2, ge=0, le=10, description="retries per request (about 1 s apart)")
 
     @model_validator(mode="after")
     def _one_way_to_sign_in(self) -> AzureSettings:
@@ -70,10 +75,16 @@ def _service_client(settings: AzureSettings) -> Any:
     timeouts: dict[str, Any] = {
         "connection_timeout": settings.timeout_seconds,
         "read_timeout": settings.timeout_seconds,
-        "retry_total": settings.retries,
-        # Downloads in chunks of this size, never one 32 MiB first request (the default).
-        "max_single_get_size": 4 * MIB,
-        "max_chunk_get_size": 4 * MIB,
+        # The SDK's default waits 15 s and more between retries; a caller should hear sooner.
+        "retry_policy": LinearRetry(
+            backoff=1,
+            retry_total=settings.retries,
+            random_jitter_range=0.5,  # type: ignore[arg-type]
+        ),
+        # Downloads in requests of this size, not a first one of 32 MiB (the default): the SDK
+        # briefly needs about nine times a request's size (it sizes a list by the byte count).
+        "max_single_get_size": settings.download_request_kib * 1024,
+        "max_chunk_get_size": settings.download_request_kib * 1024,
     }
     if settings.connection_string is not None:
         return BlobServiceClient.from_connection_string(

@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from pydantic import Field
 
@@ -71,24 +72,15 @@ class FilesystemStorage(StorageBackend):
             fd, temp_name = tempfile.mkstemp(prefix=f"{blob_id}.", dir=self.root / PARTIAL_DIR)
         except OSError as exc:
             raise StorageUnavailable(f"cannot write to {self.root}: {exc.strerror}") from exc
-        size = 0
         try:
             with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    try:
-                        out.write(chunk)
-                    except OSError as exc:
-                        raise StorageUnavailable(
-                            f"writing blob {blob_id}: {exc.strerror or exc}"
-                        ) from exc
-                    size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp_name, self._path(blob_id))
-        except OSError as exc:
-            Path(temp_name).unlink(missing_ok=True)
-            raise StorageUnavailable(f"storing blob {blob_id}: {exc.strerror or exc}") from exc
+                size = _copy(chunks, out, blob_id)
+            try:
+                os.replace(temp_name, self._path(blob_id))
+            except OSError as exc:
+                raise StorageUnavailable(f"storing blob {blob_id}: {exc.strerror}") from exc
         except BaseException:
+            # The source's own errors pass through unchanged; nothing partial stays behind.
             Path(temp_name).unlink(missing_ok=True)
             raise
         return size
@@ -127,3 +119,21 @@ class FilesystemStorage(StorageBackend):
             raise BlobNotFound(f"no blob {blob_id}") from None
         except OSError as exc:
             raise StorageUnavailable(f"blob {blob_id}: {exc.strerror}") from exc
+
+
+def _copy(chunks: Iterator[bytes], out: BinaryIO, blob_id: str) -> int:
+    """Write ``chunks`` to ``out`` and flush them to disk; the store's errors become
+    :class:`StorageUnavailable`, the source's pass through."""
+    size = 0
+    for chunk in chunks:
+        try:
+            out.write(chunk)
+        except OSError as exc:
+            raise StorageUnavailable(f"writing blob {blob_id}: {exc.strerror}") from exc
+        size += len(chunk)
+    try:
+        out.flush()
+        os.fsync(out.fileno())
+    except OSError as exc:
+        raise StorageUnavailable(f"writing blob {blob_id}: {exc.strerror}") from exc
+    return size

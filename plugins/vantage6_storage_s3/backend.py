@@ -93,50 +93,44 @@ class S3Storage(StorageBackend):
 
     def _write(self, blob_id: str, chunks: Iterator[bytes]) -> int:
         key = self._key(blob_id)
-        parts = rechunk(chunks, self.settings.part_size_mib * MIB)
-        first = next(parts, bytearray())
-        second = next(parts, None)
-        try:
-            if second is None:
-                self._client.put_object(Bucket=self._bucket, Key=key, Body=bytes(first))
-                return len(first)
-        except (BotoCoreError, ClientError) as exc:
-            raise self._unavailable(f"storing {blob_id}", exc) from exc
-        return self._write_multipart(key, blob_id, first, second, parts)
+        part_size = self.settings.part_size_mib * MIB
+        parts = rechunk(chunks, part_size)
+        # A one-item list, so that sending the first part frees it (no local keeps it).
+        first = [next(parts, bytearray())]
+        if len(first[0]) < part_size:  # the whole blob: one request
+            try:
+                self._client.put_object(Bucket=self._bucket, Key=key, Body=first[0])
+            except (BotoCoreError, ClientError) as exc:
+                raise self._unavailable(f"storing {blob_id}", exc) from exc
+            return len(first[0])
+        return self._write_multipart(key, blob_id, first, parts)
 
     def _write_multipart(
-        self,
-        key: str,
-        blob_id: str,
-        first: bytearray,
-        second: bytearray,
-        rest: Iterator[bytearray],
+        self, key: str, blob_id: str, first: list[bytearray], rest: Iterator[bytearray]
     ) -> int:
+        """Send ``first`` (emptied) and each part of ``rest`` as it fills, one at a time."""
         try:
-            upload_id = self._client.create_multipart_upload(Bucket=self._bucket, Key=key)[
-                "UploadId"
-            ]
+            answer = self._client.create_multipart_upload(Bucket=self._bucket, Key=key)
         except (BotoCoreError, ClientError) as exc:
             raise self._unavailable(f"storing {blob_id}", exc) from exc
+        upload_id = answer["UploadId"]
         done: list[dict[str, Any]] = []
         size = 0
 
         def send(part: bytearray) -> None:
             nonlocal size
             number = len(done) + 1
-            answer = self._client.upload_part(
+            sent = self._client.upload_part(
                 Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part
             )
-            done.append({"PartNumber": number, "ETag": answer["ETag"]})
+            done.append({"PartNumber": number, "ETag": sent["ETag"]})
             size += len(part)
 
         try:
-            send(first)
-            del first
-            send(second)
-            del second
+            send(first.pop())
             for part in rest:
                 send(part)
+                del part  # free it before the next one fills
             self._client.complete_multipart_upload(
                 Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
             )
