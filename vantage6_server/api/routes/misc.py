@@ -1,6 +1,6 @@
 """Health, version, and the paths of features this server does not offer yet.
 
-VPN, algorithm stores, large results (blobstream) and column discovery answer
+VPN, algorithm stores and column discovery answer
 ``400 {"msg": "... not enabled"}`` (never a 5xx), or an empty answer where the
 published vantage6 client or node calls it routinely (the node removes a run's VPN
 ports after every run).
@@ -44,21 +44,6 @@ def health(ctx: Ctx, session: Db) -> dict:
     if not ok:
         raise ApiError(503, "database unreachable")
     return {"database": True}
-
-
-@router.get("/blobstream/status", summary="Whether large results are stored outside the DB")
-async def blobstream_status() -> dict:
-    return {"blob_store_enabled": False}
-
-
-@router.post("/blobstream", summary="Upload a large result (not enabled)")
-def blobstream_upload(principal: Auth) -> dict:
-    raise not_enabled("Large result storage")
-
-
-@router.get("/blobstream/{uuid}", summary="Download a large result (not enabled)")
-def blobstream_download(uuid: str, principal: Auth) -> dict:
-    raise not_enabled("Large result storage")
 
 
 @router.get("/vpn/algorithm/addresses", summary="VPN addresses of algorithm containers")
