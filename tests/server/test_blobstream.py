@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +17,11 @@ import yaml
 
 from tests.api import Api
 from tests.livestack import LiveServer, start_server
+from tests.published import published_python
 from tests.server.world import plain_input
 
 MIB = 1024 * 1024
+PUBLISHED_SCRIPT = Path(__file__).parent / "published" / "blobstream.py"
 
 
 @pytest.fixture(scope="module")
@@ -97,17 +101,7 @@ def test_a_stream_larger_than_the_body_limit_round_trips(
     assert (blob_dir / blob).stat().st_size == 40 * MIB
 
     assert root_api.get(f"/blobstream/{blob}").status_code == 404  # no run refers to it yet
-    task = root_api.ok(
-        "POST",
-        "/task",
-        json={
-            "image": "img:1",
-            "name": "blob",
-            "collaboration_id": fed["collab"],
-            "organizations": [{"id": fed["other"], "input": plain_input({"method": "m"})}],
-        },
-    )
-    refer_to_blob(live_server, task["id"], blob)
+    _task_with_blob_input(live_server, root_api, fed, blob)
     expected = hashlib.sha256(b"".join(chunks(40))).hexdigest()
     for api in (root_api, fed["nodes"]["in"]):
         with api.http.stream("GET", f"/blobstream/{blob}", headers=api._headers()) as answer:
@@ -150,3 +144,67 @@ def test_a_cut_off_upload_leaves_nothing(live_server: LiveServer, root_api: Api,
     assert list((blob_dir / ".partial").iterdir()) == []
     assert stored(blob_dir) == before
     assert root_api.get("/blobstream/status").status_code == 200  # the server carries on
+
+
+def _published(live_server: LiveServer, *arguments: str) -> dict:
+    result = subprocess.run(
+        [
+            str(published_python()),
+            str(PUBLISHED_SCRIPT),
+            arguments[0],
+            "http://127.0.0.1",
+            str(live_server.port),
+            live_server.root_password,
+            *arguments[1:],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _task_with_blob_input(live_server: LiveServer, root_api: Api, fed: dict, blob: str) -> None:
+    task = root_api.ok(
+        "POST",
+        "/task",
+        json={
+            "image": "img:1",
+            "name": "blob-input",
+            "collaboration_id": fed["collab"],
+            "organizations": [{"id": fed["other"], "input": plain_input({"method": "m"})}],
+        },
+    )
+    refer_to_blob(live_server, task["id"], blob)
+
+
+def test_the_published_client_uploads_and_downloads(
+    live_server: LiveServer, root_api: Api, fed: dict
+) -> None:
+    """vantage6-client 4.14's own blob calls (status, chunked upload, streamed download)."""
+    uploaded = _published(live_server, "upload", str(5 * MIB))
+    assert uploaded["enabled"] is True
+    _task_with_blob_input(live_server, root_api, fed, uploaded["uuid"])
+    downloaded = _published(live_server, "download", uploaded["uuid"])
+    assert downloaded == {"enabled": True, "sha256": uploaded["sha256"], "size": 5 * MIB}
+
+
+def test_server_memory_does_not_grow_with_the_blob(
+    live_server: LiveServer, root_api: Api, fed: dict
+) -> None:
+    """A 96 MiB blob up and down moves the server's peak resident memory by far less."""
+
+    def peak_kib() -> int:
+        status = Path(f"/proc/{live_server.process.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1])
+
+    before = peak_kib()
+    blob = upload(root_api, chunks(96)).json()["uuid"]
+    _task_with_blob_input(live_server, root_api, fed, blob)
+    with root_api.http.stream("GET", f"/blobstream/{blob}", headers=root_api._headers()) as answer:
+        assert answer.status_code == 200
+        assert sum(len(piece) for piece in answer.iter_bytes()) == 96 * MIB
+    grown_mib = (peak_kib() - before) / 1024
+    assert grown_mib < 32, f"server peak memory grew by {grown_mib:.0f} MiB"
