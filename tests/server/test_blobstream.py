@@ -208,3 +208,21 @@ def test_server_memory_does_not_grow_with_the_blob(
         assert sum(len(piece) for piece in answer.iter_bytes()) == 96 * MIB
     grown_mib = (peak_kib() - before) / 1024
     assert grown_mib < 32, f"server peak memory grew by {grown_mib:.0f} MiB"
+
+
+def test_a_store_that_is_down_is_a_503_and_loses_nothing(
+    root_api: Api, fed: dict, blob_dir: Path
+) -> None:
+    """The blob folder vanishes (an unmounted volume): uploads and downloads say so quickly."""
+    kept = upload(root_api, iter([b"stored before"])).json()["uuid"]
+    unmounted = blob_dir.with_name(blob_dir.name + "-unmounted")
+    blob_dir.rename(unmounted)
+    try:
+        refused = upload(root_api, chunks(2))
+        assert refused.status_code == 503, refused.text
+        assert "cannot be reached" in refused.json()["msg"]
+        assert not blob_dir.exists()
+    finally:
+        unmounted.rename(blob_dir)
+    assert (blob_dir / kept).read_bytes() == b"stored before"
+    assert upload(root_api, iter([b"again"])).status_code == 201
