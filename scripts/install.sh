@@ -2,6 +2,7 @@
 # Install everything this project needs on a fresh Debian 12 machine (idempotent).
 # - system packages for containers (podman, runc, debootstrap) when running as root
 # - .venv with the project and its test tools
+# - Azurite (the Azure Storage emulator, from npm) for the storage tests; moto comes with [test]
 # - the published vantage6 4.14 client and algorithm tools in their own venv (compat tests)
 # - the published vantage6 4.14 node in a Python 3.10 venv (mixed-federation tests)
 # - the published vantage6 4.14 server with uWSGI in a Python 3.10 venv (our node on it, and the
@@ -29,6 +30,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
+
+AZURITE_DIR="${V6_AZURITE_DIR:-$HOME/.cache/vantage6-next/azurite}"
+if [ ! -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ]; then
+  if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null
+  fi
+  mkdir -p "$AZURITE_DIR"
+  npm install --prefix "$AZURITE_DIR" --no-audit --no-fund --silent 'azurite@3'
+fi
 
 if [ ! -x "$PUBLISHED_VENV/bin/python" ] || ! "$PUBLISHED_VENV/bin/python" -c 'import vantage6.client, vantage6.algorithm.tools' 2>/dev/null; then
   mkdir -p "$(dirname "$PUBLISHED_VENV")"
@@ -61,4 +71,4 @@ mkdir -p "$(dirname "$SERVER_VENV")"
 sys.path.insert(0, ".")
 from benchmarks.bench_servers import ensure_reference_venv
 ensure_reference_venv(Path(sys.argv[1]), Path(sys.argv[1]).parent)' "$SERVER_VENV"
-echo "installed: .venv, $PUBLISHED_VENV, $NODE_VENV and $SERVER_VENV" >&2
+echo "installed: .venv, $AZURITE_DIR, $PUBLISHED_VENV, $NODE_VENV and $SERVER_VENV" >&2

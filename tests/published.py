@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -27,12 +28,16 @@ PUBLISHED_SERVER_VENV = Path(
 )
 
 
+def missing(message: str) -> NoReturn:
+    """Skip the test for a missing install; fail it under CI."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def _require(executable: Path, what: str, variable: str) -> Path:
     if not executable.exists():
-        message = f"{what} not found at {executable.parent.parent} (set {variable})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{what} not found at {executable.parent.parent} (set {variable})")
     return executable
 
 

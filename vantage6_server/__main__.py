@@ -37,8 +37,13 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     from vantage6_server.app import create_app
+    from vantage6_server.storage import StorageError
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except StorageError as exc:
+        print(f"error: large_result_store: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
         app,
         host=settings.host,

@@ -32,6 +32,7 @@ from vantage6_server.mail import Mailer
 from vantage6_server.security.ratelimit import RateLimiter
 from vantage6_server.security.tokens import TokenIssuer
 from vantage6_server.settings import ServerSettings
+from vantage6_server.storage.setup import build_storage
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def create_app(settings: ServerSettings | None = None) -> SecurityHeaders:
                 "recover_target": settings.rate_limit_recover_target,
             }
         ),
+        storage=build_storage(settings),
     )
     namespace = TasksNamespace(ctx)
     sio.register_namespace(namespace)
@@ -97,6 +99,8 @@ def create_app(settings: ServerSettings | None = None) -> SecurityHeaders:
         for sweeper in sweepers:
             sweeper.cancel()
         db.engine.dispose()
+        if ctx.storage is not None:
+            ctx.storage.close()
 
     api = settings.api_path
     app = FastAPI(
@@ -119,11 +123,15 @@ def create_app(settings: ServerSettings | None = None) -> SecurityHeaders:
         allow_headers=["*"],
         expose_headers=["total-count", "Link"],
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        streamed_paths=frozenset({f"{api}/blobstream"} if ctx.storage else ()),
+    )
     full = socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io")
     static = {
         f"{api}/version": {"version": WIRE_VERSION},
-        f"{api}/blobstream/status": {"blob_store_enabled": False},
+        f"{api}/blobstream/status": {"blob_store_enabled": ctx.storage is not None},
     }
     any_origin = "*" in settings.cors_origins
     answers = StaticAnswers(full, static, any_origin=any_origin)

@@ -11,6 +11,7 @@ from vantage6_server.security.ratelimit import RateLimiter
 from vantage6_server.security.tokens import TokenIssuer
 from vantage6_server.services.background import BackgroundJobs
 from vantage6_server.settings import ServerSettings
+from vantage6_server.storage.base import StorageBackend
 
 
 @dataclass
@@ -22,3 +23,4 @@ class ServerContext:
     mailer: Mailer
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter({}))
     jobs: BackgroundJobs = field(default_factory=BackgroundJobs)
+    storage: StorageBackend | None = None  # the blob store (/blobstream); None: disabled

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -56,6 +57,11 @@ class ServerSettings(BaseSettings):
     rabbitmq_uri: str | None = None
     cors_origins: list[str] = ["*"]
     log_level: str = "info"
+    large_result_store: dict[str, Any] | None = Field(
+        None,
+        description="blob store for large inputs and results: 'type' (a backend of the "
+        "vantage6.storage entry points) and its settings; none: kept in the database",
+    )
 
     @field_validator("rate_limit_auth", "rate_limit_recover", "rate_limit_recover_target")
     @classmethod

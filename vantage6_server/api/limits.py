@@ -12,12 +12,13 @@ from vantage6_server.api.asgi_json import send_json
 class BodySizeLimit:
     """Pure ASGI middleware: checks Content-Length and counts streamed bytes."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, streamed_paths: frozenset[str] = frozenset()):
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed_paths = streamed_paths  # bodies that go to storage as they arrive
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.streamed_paths:
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):

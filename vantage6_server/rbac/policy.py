@@ -371,3 +371,12 @@ def ensure_container_token(p: Principal, task: m.Task) -> None:
 def event_scope(p: Principal) -> Scope | None:
     """The widest scope of the events a user receives on Socket.IO."""
     return p.scope("event", Operation.RECEIVE)
+
+
+def ensure_blob_upload(p: Principal, task: m.Task | None) -> None:
+    """Who may upload a blob (vantage6 4.14): users allowed to create tasks in a collaboration
+    or more widely, nodes, and algorithm containers (``task``: theirs) of unfinished tasks."""
+    if p.is_user and not p.scopes("task", CREATE) & {Scope.GLOBAL, Scope.COLLABORATION}:
+        raise PermissionDenied("Uploading blobs requires permission to create tasks")
+    if p.is_container and (task is None or task.status not in UNFINISHED_STATUSES):
+        raise PermissionDenied("Cannot upload a blob for a task that has finished")

@@ -1,6 +1,6 @@
 """Health, version, and the paths of features this server does not offer yet.
 
-VPN, algorithm stores, large results (blobstream) and column discovery answer
+VPN, algorithm stores and column discovery answer
 ``400 {"msg": "... not enabled"}`` (never a 5xx), or an empty answer where the
 published vantage6 client or node calls it routinely (the node removes a run's VPN
 ports after every run).
@@ -17,7 +17,6 @@ from vantage6_server.api.deps import Auth, Ctx, Db, NodeAuth
 from vantage6_server.api.errors import ApiError, ErrorBody, bad_request, forbidden
 from vantage6_server.api.pagination import page_response
 from vantage6_server.api.schemas import (
-    BlobStoreStatus,
     Empty,
     Health,
     Message,
@@ -60,31 +59,6 @@ def health(ctx: Ctx, session: Db) -> dict:
     if not ok:
         raise ApiError(503, "database unreachable")
     return {"database": True}
-
-
-@router.get(
-    "/blobstream/status",
-    summary="Whether large results are stored outside the DB",
-    **answers(BlobStoreStatus),
-)
-async def blobstream_status() -> dict:
-    return {"blob_store_enabled": False}
-
-
-@router.post(
-    "/blobstream", summary="Upload a large result (not enabled)", **refuses(400, NOT_ENABLED)
-)
-def blobstream_upload(principal: Auth) -> dict:
-    raise not_enabled("Large result storage")
-
-
-@router.get(
-    "/blobstream/{uuid}",
-    summary="Download a large result (not enabled)",
-    **refuses(400, NOT_ENABLED),
-)
-def blobstream_download(uuid: str, principal: Auth) -> dict:
-    raise not_enabled("Large result storage")
 
 
 @router.get(

@@ -1,0 +1,51 @@
+"""Blob storage for large task inputs and results: the interface and how to load a backend."""
+
+from vantage6_server.storage.base import (
+    DEFAULT_CHUNK_SIZE,
+    BlobNotFound,
+    BlobReader,
+    BlobSource,
+    InvalidBlobId,
+    StorageBackend,
+    StorageConfigError,
+    StorageContext,
+    StorageError,
+    StorageSettings,
+    StorageUnavailable,
+    check_blob_id,
+)
+from vantage6_server.storage.loader import (
+    CONFIG_KEY,
+    ENTRY_POINT_GROUP,
+    UnknownStorage,
+    available_backends,
+    backend_class,
+    load_storage,
+    parse_settings,
+    settings_schemas,
+    storage_from_config,
+)
+
+__all__ = [
+    "CONFIG_KEY",
+    "DEFAULT_CHUNK_SIZE",
+    "ENTRY_POINT_GROUP",
+    "BlobNotFound",
+    "BlobReader",
+    "BlobSource",
+    "InvalidBlobId",
+    "StorageBackend",
+    "StorageConfigError",
+    "StorageContext",
+    "StorageError",
+    "StorageSettings",
+    "StorageUnavailable",
+    "UnknownStorage",
+    "available_backends",
+    "backend_class",
+    "check_blob_id",
+    "load_storage",
+    "parse_settings",
+    "settings_schemas",
+    "storage_from_config",
+]
