@@ -275,6 +275,10 @@ class BlobStoreStatus(BaseModel):
     blob_store_enabled: bool
 
 
+class BlobUploaded(BaseModel):
+    uuid: str
+
+
 class VpnAddresses(BaseModel):
     addresses: list[Any]
 

@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 from vantage6_server.api.deps import Auth, Ctx, Db
 from vantage6_server.api.errors import ApiError, ErrorBody, bad_request
 from vantage6_server.api.routes.misc import not_enabled
+from vantage6_server.api.schemas import BlobStoreStatus, BlobUploaded, answers
 from vantage6_server.db import models as m
 from vantage6_server.rbac.policy import VIEW, ensure, ensure_blob_upload
 from vantage6_server.storage import (
@@ -56,7 +57,11 @@ def _blocking_chunks(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
             yield chunk
 
 
-@router.get("/blobstream/status", summary="Whether large inputs and results are blobs")
+@router.get(
+    "/blobstream/status",
+    summary="Whether large inputs and results are blobs",
+    **answers(BlobStoreStatus),
+)
 async def blobstream_status(ctx: Ctx) -> dict:
     return {"blob_store_enabled": ctx.storage is not None}
 
@@ -65,7 +70,7 @@ async def blobstream_status(ctx: Ctx) -> dict:
     "/blobstream",
     status_code=201,
     summary="Upload a large input or result as a stream of bytes; answers its uuid",
-    responses={**_UNAVAILABLE},
+    **answers(BlobUploaded, 201, others=_UNAVAILABLE),
 )
 async def blobstream_upload(request: Request, principal: Auth, ctx: Ctx, session: Db) -> dict:
     store = _store(ctx.storage)
@@ -87,7 +92,10 @@ async def blobstream_upload(request: Request, principal: Auth, ctx: Ctx, session
     summary="Download the input or result blob of a run you may see",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {OCTET_STREAM: {}}, "description": "The blob's bytes"},
+        200: {
+            "content": {OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The blob's bytes",
+        },
         **_UNAVAILABLE,
     },
 )
