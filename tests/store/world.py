@@ -1,10 +1,10 @@
 """Our server plus a store on loopback, with users in several organizations.
 
-Server users (all made through our server's API): ``dev`` and ``manager`` in organization A,
-``rev_b1`` and ``rev_b2`` in B, ``rev_c`` in C, ``nobody`` in C (registered in the store
-without roles). In the store, root registers them: dev is a Developer and an Algorithm
-Manager (so the rules about one's own algorithm have something to stop), manager an
-Algorithm Manager, the reviewers Reviewers.
+Server users (all made through our server's API): ``dev``, ``manager`` and ``admin`` in
+organization A, ``rev_b1`` and ``rev_b2`` in B, ``rev_c`` and ``nobody`` in C (``nobody`` is
+registered in the store without roles). In the store, root registers them: dev is a
+Developer and an Algorithm Manager (so the rules about one's own algorithm have something
+to stop), manager an Algorithm Manager, admin a Store Manager, the reviewers Reviewers.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class World:
 USERS = {
     "dev": ("A", ["Developer", "Algorithm Manager"]),
     "manager": ("A", ["Algorithm Manager"]),
+    "admin": ("A", ["Store Manager"]),
     "rev_b1": ("B", ["Reviewer"]),
     "rev_b2": ("B", ["Reviewer"]),
     "rev_c": ("C", ["Reviewer"]),
