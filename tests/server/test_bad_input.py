@@ -42,7 +42,7 @@ PUBLIC = {
 }
 REFRESH = "/token/refresh"
 # Features this server does not offer: their mutating routes answer 400 "... not enabled".
-NOT_ENABLED = ("/algorithmstore", "/port", "/blobstream", "/column")
+NOT_ENABLED = ("/port", "/blobstream", "/column")
 # Routes only a node may call; the others are called as root.
 NODE_ONLY = {("PATCH", "/run/{id}"), ("POST", "/token/container")}
 

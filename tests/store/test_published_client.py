@@ -13,7 +13,7 @@ from tests.store.world import USERS, World
 SCENARIO = Path(__file__).parent / "published" / "store_scenario.py"
 
 
-def run_scenario(world: World, store_id_on_server: int | None = None) -> list[dict]:
+def run_scenario(world: World, collaboration_id: int | None = None) -> list[dict]:
     """Run the scenario in the published client's venv; returns its steps (asserts success)."""
     port = world.store.port
     extra = f"extra{port}"
@@ -31,7 +31,7 @@ def run_scenario(world: World, store_id_on_server: int | None = None) -> list[di
         "port": world.server.port,
         "store_api_url": world.store.api_url,
         "store_id": 1,
-        "store_id_on_server": store_id_on_server,
+        "collaboration_id": collaboration_id,
         "users": users,
         "store_ids": world.store_ids,
         "extra_user": extra,
@@ -53,3 +53,31 @@ def run_scenario(world: World, store_id_on_server: int | None = None) -> list[di
 
 def test_published_client_store_scenario(world: World) -> None:
     assert len(run_scenario(world)) > 40
+
+
+def test_published_client_couples_the_store_to_a_collaboration(live_server) -> None:
+    """``client.store.create/set/list/update/delete`` through our server, then the scenario."""
+    from tests.store.world import make_world
+
+    world, cleanup = make_world(live_server)
+    try:
+        root = world.server_apis["root"]
+        orgs = list(world.org_ids.values())
+        collab = root.ok(
+            "POST",
+            "/collaboration",
+            json={
+                "name": f"store collab {world.store.port}",
+                "encrypted": False,
+                "organization_ids": orgs,
+            },
+        )["id"]
+        # a user finds the stores of a collaboration they may view (as in vantage6 4.x)
+        viewer = root.ok("GET", "/role", params={"name": "Viewer"})["data"][0]["id"]
+        for name in USERS:
+            user = root.ok("GET", "/user", params={"username": f"{name}{world.store.port}"})
+            root.ok("PATCH", f"/user/{user['data'][0]['id']}", json={"roles": [viewer]})
+        steps = run_scenario(world, collaboration_id=collab)
+        assert any(s.get("step") == "couple store to collaboration" for s in steps)
+    finally:
+        cleanup()

@@ -2,8 +2,11 @@
 
 Usage: python store_scenario.py WORLD_JSON
 WORLD_JSON: {"host", "port", "store_api_url", "store_id", "users": {name: [username,
-password]}, "store_ids": {name: id}, "extra_user": username}. Runs in the published client's
-own venv; prints one JSON line per step and exits non-zero at the first failed check.
+password]}, "store_ids": {name: id}, "extra_user": username, "collaboration_id": id or null}.
+With a collaboration the scenario first couples the store to it through our server
+(``client.store.create``) and every client finds the store with ``client.store.set``.
+Runs in the published client's own venv; prints one JSON line per step and exits non-zero at
+the first failed check.
 """
 
 import json
@@ -26,12 +29,34 @@ def rows(result):
     return result
 
 
-def client_for(name):
+def logged_in(name):
     username, password = world["users"][name]
     client = Client(world["host"], world["port"], "/api", log_level="critical")
     client.authenticate(username, password)
-    if world.get("store_id_on_server"):
-        client.store.set(world["store_id_on_server"])
+    return client
+
+
+coupled_id = None
+collaboration = world.get("collaboration_id")
+if collaboration:
+    # couple the store to a collaboration through our server, then find it from there
+    admin_client = logged_in("root")
+    store_url = world["store_api_url"].removesuffix("/api")
+    coupled = admin_client.store.create(
+        store_url, "our store", collaboration=collaboration, force=True
+    )
+    step("couple store to collaboration", coupled.get("url") == store_url, coupled)
+    coupled_id = coupled["id"]
+    again = admin_client.store.create(store_url, "again", collaboration=collaboration, force=True)
+    step("couple twice refused", "already" in str(again.get("msg")), again)
+    listed = rows(admin_client.store.list(collaboration=collaboration))
+    step("stores of the collaboration", [s["id"] for s in listed] == [coupled_id], listed)
+
+
+def client_for(name):
+    client = logged_in(name)
+    if coupled_id:
+        client.store.set(coupled_id)
     else:
         client.store.url = world["store_api_url"]
         client.store.store_id = world["store_id"]
@@ -175,4 +200,9 @@ step("invalidate", "invalidated" in gone.get("msg", ""), gone)
 step("list invalidated", aid in [a["id"] for a in rows(root.algorithm.list(invalidated=True))])
 manager.algorithm.delete(other["id"])
 step("delete algorithm", "not found" in root.algorithm.get(other["id"]).get("msg", ""))
+if coupled_id:
+    renamed = root.store.update(coupled_id, name="renamed store")
+    step("rename coupled store", renamed.get("name") == "renamed store", renamed)
+    root.store.delete(coupled_id)
+    step("uncouple store", "not found" in str(root.store.get(coupled_id).get("msg", "")).lower())
 print(json.dumps({"done": True}), flush=True)

@@ -1,6 +1,7 @@
 """One router per resource; ``ALL_ROUTERS`` lists them for the app."""
 
 from vantage6_server.api.routes import (
+    algorithmstore,
     collaboration,
     kill,
     misc,
@@ -31,4 +32,5 @@ ALL_ROUTERS = [
     task.router,
     run.router,
     kill.router,
+    algorithmstore.router,
 ]
