@@ -74,3 +74,14 @@ def test_whitelisted_visibility(world: World) -> None:
     _restart(world, algorithm_view="whitelisted")
     assert world.as_("nobody").get("/algorithm").status_code == 200
     assert httpx.get(world.store.api_url + "/algorithm").status_code == 400
+
+
+def test_min_reviewers_counts_reviewers_not_organizations(world: World) -> None:
+    _restart(world, min_reviewers=3, min_reviewing_organizations=2)
+    algo = submit(world, image="example/three-reviewers:1")
+    for reviewer in ("rev_b1", "rev_c"):
+        assert assign(world, algo["id"], reviewer).status_code == 201
+    root = world.as_("root")
+    assert root.ok("GET", f"/algorithm/{algo['id']}")["status"] == "awaiting reviewer assignment"
+    assert assign(world, algo["id"], "rev_b2").status_code == 201
+    assert root.ok("GET", f"/algorithm/{algo['id']}")["status"] == "under review"
