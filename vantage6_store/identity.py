@@ -51,7 +51,7 @@ def validate_with_server(url: str, authorization: str, timeout: float) -> httpx.
         return httpx.post(
             f"{url}/token/user/validate", headers={"Authorization": authorization}, timeout=timeout
         )
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # ValueError: bad host name
         raise ApiError(502, f"Could not reach the vantage6 server at {url}: {exc}") from exc
 
 

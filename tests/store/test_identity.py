@@ -96,6 +96,8 @@ def test_whitelisting_a_server(world: World) -> None:
         headers={"Authorization": "Bearer forged"},
     )
     assert forged.status_code == 403
+    bad_host = dev.post("/vantage6-server", json={"url": "https://" + "0" * 300, "force": True})
+    assert bad_host.status_code == 502, bad_host.text
     servers = dev.ok("GET", "/vantage6-server")
     assert [s["url"] for s in servers] == [world.server.api_url]
 

@@ -94,7 +94,7 @@ def _call_store(
         return httpx.request(
             method, f"{base}/api/{endpoint}", headers=headers, timeout=STORE_TIMEOUT, **kwargs
         )
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # ValueError: bad host name
         raise ApiError(
             404, f"Algorithm store cannot be reached at {base}/api ({type(exc).__name__})"
         ) from exc

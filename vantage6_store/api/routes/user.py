@@ -97,7 +97,7 @@ def lookup_on_server(caller: Caller, username: str, timeout: float) -> dict:
             headers={"Authorization": caller.authorization},
             timeout=timeout,
         )
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # ValueError: bad host name
         raise ApiError(502, f"Could not reach the vantage6 server: {exc}") from exc
     matches = []
     if response.status_code == 200:
