@@ -551,6 +551,18 @@ def _body_id_cases() -> list:
         ("PATCH", "/role/{id}", lambda w, u: {"rules": [u]}),
         ("PATCH", "/node/{id}", lambda w, u: {"collaboration_id": u}),
         ("POST", "/token/container", lambda w, u: {"task_id": u, "image": "x"}),
+        (
+            "POST",
+            "/algorithmstore",
+            lambda w, u: {
+                "name": "ghost store",
+                "algorithm_store_url": "http://127.0.0.1:9",
+                "server_url": "http://127.0.0.1:9/api",
+                "force": True,
+                "collaboration_id": u,
+            },
+        ),
+        ("PATCH", "/algorithmstore/{id}", lambda w, u: {"collaboration_id": u}),
     ]
 
 
