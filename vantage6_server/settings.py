@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vantage6_common.settings_file import ConfigError, load_yaml_settings
+
+__all__ = ["ConfigError", "ServerSettings", "load_settings"]
 
 
 class SmtpSettings(BaseModel):
@@ -78,27 +81,6 @@ class ServerSettings(BaseSettings):
         return value
 
 
-class ConfigError(ValueError):
-    """A config file could not be read or has wrong keys/values."""
-
-
-def load_settings(config_file: Path | None = None, **overrides) -> ServerSettings:
+def load_settings(config_file: Path | None = None, **overrides: Any) -> ServerSettings:
     """Read settings from an optional YAML file, then the environment, then overrides."""
-    data: dict = {}
-    if config_file is not None:
-        try:
-            loaded = yaml.safe_load(Path(config_file).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{config_file}: cannot read config: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{config_file}: the top level must be a mapping of keys")
-        data.update(loaded)
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return ServerSettings(**data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        where = f"{config_file}: " if config_file else ""
-        raise ConfigError(f"{where}{problems}") from exc
+    return load_yaml_settings(ServerSettings, config_file, **overrides)

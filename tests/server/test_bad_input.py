@@ -42,7 +42,7 @@ PUBLIC = {
 }
 REFRESH = "/token/refresh"
 # Features this server does not offer: their mutating routes answer 400 "... not enabled".
-NOT_ENABLED = ("/algorithmstore", "/port", "/blobstream", "/column")
+NOT_ENABLED = ("/port", "/blobstream", "/column")
 # Routes only a node may call; the others are called as root.
 NODE_ONLY = {("PATCH", "/run/{id}"), ("POST", "/token/container")}
 
@@ -551,6 +551,18 @@ def _body_id_cases() -> list:
         ("PATCH", "/role/{id}", lambda w, u: {"rules": [u]}),
         ("PATCH", "/node/{id}", lambda w, u: {"collaboration_id": u}),
         ("POST", "/token/container", lambda w, u: {"task_id": u, "image": "x"}),
+        (
+            "POST",
+            "/algorithmstore",
+            lambda w, u: {
+                "name": "ghost store",
+                "algorithm_store_url": "http://127.0.0.1:9",
+                "server_url": "http://127.0.0.1:9/api",
+                "force": True,
+                "collaboration_id": u,
+            },
+        ),
+        ("PATCH", "/algorithmstore/{id}", lambda w, u: {"collaboration_id": u}),
     ]
 
 

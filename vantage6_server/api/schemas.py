@@ -283,8 +283,18 @@ class VpnAddresses(BaseModel):
     addresses: list[Any]
 
 
+class AlgorithmStore(BaseModel):
+    """An algorithm store coupled to one collaboration (``collaboration``) or to all (null)."""
+
+    id: int
+    name: str
+    url: str
+    collaboration: Stub | None
+    collaborations: str | None
+
+
 class Empty(BaseModel):
-    """An item of a list this server keeps empty (VPN ports, algorithm stores)."""
+    """An item of a list this server keeps empty (VPN ports)."""
 
 
 # -- pages and route declarations ------------------------------------------------------------

@@ -1,6 +1,7 @@
 """One router per resource; ``ALL_ROUTERS`` lists them for the app."""
 
 from vantage6_server.api.routes import (
+    algorithmstore,
     blobstream,
     collaboration,
     kill,
@@ -33,4 +34,5 @@ ALL_ROUTERS = [
     run.router,
     kill.router,
     blobstream.router,
+    algorithmstore.router,
 ]

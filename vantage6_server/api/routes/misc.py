@@ -1,6 +1,6 @@
 """Health, version, and the paths of features this server does not offer yet.
 
-VPN, algorithm stores and column discovery answer
+VPN and column discovery answer
 ``400 {"msg": "... not enabled"}`` (never a 5xx), or an empty answer where the
 published vantage6 client or node calls it routinely (the node removes a run's VPN
 ports after every run).
@@ -92,49 +92,6 @@ def delete_ports(node: NodeAuth, session: Db, run_id: int | None = None) -> dict
     ):
         raise forbidden("This run belongs to another node")
     return {"msg": f"Run id={run_id} has no VPN ports (VPN is not enabled on this server)"}
-
-
-@router.get(
-    "/algorithmstore", summary="Algorithm stores linked to collaborations", **page_of(Empty)
-)
-def list_stores(request: Request, principal: Auth, session: Db):
-    return page_response(
-        request, session, select(m.AlgorithmStore).where(m.AlgorithmStore.id == -1), lambda s: {}
-    )
-
-
-@router.post(
-    "/algorithmstore", summary="Link an algorithm store (not enabled)", **refuses(400, NOT_ENABLED)
-)
-def add_store(principal: Auth) -> dict:
-    raise not_enabled("The algorithm store")
-
-
-@router.get(
-    "/algorithmstore/{id}",
-    summary="View an algorithm store",
-    **refuses(404, "No algorithm store is linked on this server"),
-)
-def get_store(id: int, principal: Auth) -> dict:
-    raise ApiError(404, f"Algorithm store id={id} not found")
-
-
-@router.patch(
-    "/algorithmstore/{id}",
-    summary="Edit an algorithm store (not enabled)",
-    **refuses(400, NOT_ENABLED),
-)
-def patch_store(id: int, principal: Auth) -> dict:
-    raise not_enabled("The algorithm store")
-
-
-@router.delete(
-    "/algorithmstore/{id}",
-    summary="Unlink an algorithm store (not enabled)",
-    **refuses(400, NOT_ENABLED),
-)
-def delete_store(id: int, principal: Auth) -> dict:
-    raise not_enabled("The algorithm store")
 
 
 @router.post(

@@ -1,0 +1,1 @@
+"""The store's REST API (FastAPI)."""

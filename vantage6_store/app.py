@@ -1,0 +1,56 @@
+"""Build the store's ASGI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from vantage6_common import __version__
+from vantage6_store.api.routes import ALL_ROUTERS
+from vantage6_store.bootstrap import ensure_root
+from vantage6_store.context import StoreContext
+from vantage6_store.db.migrate import upgrade_to_head
+from vantage6_store.db.session import Database
+from vantage6_store.digest import load_resolver
+from vantage6_store.errors import install_error_handlers
+from vantage6_store.rbac import ensure_rules_and_roles
+from vantage6_store.settings import StoreSettings
+
+
+def prepare_database(settings: StoreSettings) -> Database:
+    """Migrate and seed rules, default roles and the root user."""
+    db = Database(settings.database_uri)
+    upgrade_to_head(db.engine)
+    with db.session() as session:
+        ensure_rules_and_roles(session)
+        ensure_root(session, settings.root_user)
+    return db
+
+
+def create_app(settings: StoreSettings | None = None) -> FastAPI:
+    settings = settings or StoreSettings()
+    ctx = StoreContext(
+        settings=settings,
+        db=prepare_database(settings),
+        resolve_digest=load_resolver(settings.digest_resolver),
+    )
+    api = settings.api_path
+    app = FastAPI(
+        title="vantage6-compatible algorithm store",
+        version=__version__,
+        openapi_url=f"{api}/openapi.json",
+        docs_url=f"{api}/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    for router in ALL_ROUTERS:
+        app.include_router(router, prefix=api)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["total-count", "Link"],
+    )
+    return app
