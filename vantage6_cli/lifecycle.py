@@ -79,7 +79,7 @@ def start_instance(instance: Instance, timeout: float = 60.0) -> dict[str, Any]:
         )
         return {"name": instance.name, "pid": started.pid, "api_url": api_url}
     config = configs.validate_node(instance)
-    # (the runtime plugin sets up its own environment, e.g. podman's containers.conf)
+    # (the runtime plugin sets up its own environment, such as its engine's configuration)
     if not process.state(instance).running:
         instance.status_file.unlink(missing_ok=True)
     started = process.start(

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     noisy_loggers = ("socketio.client", "engineio.client", "aiohttp.access", "httpx", "httpcore")
-    for noisy in (*noisy_loggers, "urllib3", "docker"):
+    for noisy in (*noisy_loggers, "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("vantage6_node")
     try:
