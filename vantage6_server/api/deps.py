@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from vantage6_common.status import UNFINISHED_STATUSES
 from vantage6_server.api.errors import ApiError, forbidden, unauthorized
 from vantage6_server.context import ServerContext
 from vantage6_server.db import models as m
+from vantage6_server.rbac import rule_cache
 from vantage6_server.rbac.principal import (
     Principal,
     container_principal,
@@ -48,6 +49,14 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+# Core (table) columns: the statement skips the ORM's compile and loading steps; built once,
+# so that SQLAlchemy finds its compiled form without walking it again on every request.
+_USER = m.User.__table__
+_USER_TOKEN_STATE = select(_USER.c.organization_id, _USER.c.token_version, _USER.c.token_key).where(
+    _USER.c.id == bindparam("user_id")
+)
+
+
 def principal_from_claims(claims: dict, session: Session) -> Principal:
     """Turn verified access-token claims into a principal, checking it still exists.
 
@@ -57,11 +66,8 @@ def principal_from_claims(claims: dict, session: Session) -> Principal:
     kind = claims.get("client_type")
     if kind == "user":
         user_id = _int(claims["sub"])
-        user = session.execute(
-            select(m.User.organization_id, m.User.token_version, m.User.token_key).where(
-                m.User.id == user_id
-            )
-        ).one_or_none()
+        cached = rule_cache.ticket(session)  # before this session's first read
+        user = session.execute(_USER_TOKEN_STATE, {"user_id": user_id}).one_or_none()
         if (
             user is None
             or claims.get("ver", 0) != user.token_version
@@ -73,7 +79,9 @@ def principal_from_claims(claims: dict, session: Session) -> Principal:
             id=user_id,
             organization_id=user.organization_id,
             session=session,
-            rule_keys=user_rule_keys(session, user_id),
+            rule_keys=rule_cache.rule_keys(
+                cached, user_id, lambda: user_rule_keys(session, user_id)
+            ),
         )
     if kind == "node":
         node = session.get(m.Node, _int(claims["sub"]))
