@@ -152,8 +152,10 @@ def wrk_path() -> str | None:
     return shutil.which("wrk")
 
 
-def run_wrk(url: str, connections: int, duration_s: int, threads: int = 1) -> dict:
-    """Run wrk against ``url`` and parse its summary."""
+def run_wrk(
+    url: str, connections: int, duration_s: int, headers: list[str] = (), threads: int = 1
+) -> dict:
+    """Run wrk against ``url`` (with extra ``headers``, 'Name: value') and parse its summary."""
     cmd = [
         "wrk",
         f"-t{threads}",
@@ -162,6 +164,7 @@ def run_wrk(url: str, connections: int, duration_s: int, threads: int = 1) -> di
         "--timeout",
         "10s",
         "--latency",
+        *(arg for header in headers for arg in ("-H", header)),
         url,
     ]
     out = subprocess.run(
@@ -170,7 +173,11 @@ def run_wrk(url: str, connections: int, duration_s: int, threads: int = 1) -> di
     rps = _WRK_RPS.search(out)
     if not rps:
         raise RuntimeError(f"could not parse wrk output:\n{out}")
-    result: dict = {"tool": "wrk", "command": " ".join(cmd), "rps": round(float(rps.group(1)), 1)}
+    result: dict = {
+        "tool": "wrk",
+        "command": " ".join(_redacted(cmd)),
+        "rps": round(float(rps.group(1)), 1),
+    }
     total = _WRK_TOTAL.search(out)
     if total:
         result["requests"] = int(total.group(1))
@@ -183,7 +190,9 @@ def run_wrk(url: str, connections: int, duration_s: int, threads: int = 1) -> di
     return result
 
 
-def run_python_loadgen(url: str, connections: int, duration_s: int) -> dict:
+def run_python_loadgen(
+    url: str, connections: int, duration_s: int, headers: list[str] = ()
+) -> dict:
     """Fallback load generator: ``loadgen.py`` in a separate process."""
     cmd = [
         sys.executable,
@@ -194,23 +203,31 @@ def run_python_loadgen(url: str, connections: int, duration_s: int) -> dict:
         str(connections),
         "--duration",
         str(duration_s),
+        *(arg for header in headers for arg in ("--header", header)),
     ]
     out = subprocess.run(
         cmd, capture_output=True, text=True, timeout=duration_s + 60, check=True
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     result["tool"] = "python-asyncio (benchmarks/loadgen.py)"
-    result["command"] = " ".join(cmd)
+    result["command"] = " ".join(_redacted(cmd))
     return result
 
 
-def measure_throughput(url: str, connections: int, duration_s: int, warmup_s: int) -> dict:
+def _redacted(cmd: list[str]) -> list[str]:
+    """The command line without the bearer token (it goes into the results file)."""
+    return ["Authorization: Bearer ..." if arg.startswith("Authorization:") else arg for arg in cmd]
+
+
+def measure_throughput(
+    url: str, connections: int, duration_s: int, warmup_s: int = 0, headers: list[str] = ()
+) -> dict:
     """Warm up, then measure requests/second with the best available generator."""
     runner = run_wrk if wrk_path() else run_python_loadgen
     if warmup_s > 0:
-        runner(url, connections, warmup_s)
+        runner(url, connections, warmup_s, headers)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = runner(url, connections, duration_s)
+    result = runner(url, connections, duration_s, headers)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     result["loadgen_cpu_cores"] = round(used / duration_s, 2)

@@ -19,6 +19,8 @@ from bench_servers import ManagedServer, cpu_busy_fraction, log, wait_for_quiet
 # Every collaboration used for the node stages holds this many organizations, so
 # each collaboration carries that many nodes (one per organization).
 ORGS_PER_COLLAB = 10
+# the list measured one request at a time and under concurrent connections
+LIST_PATH = "/api/organization?page=1&per_page=10"
 
 
 @dataclass
@@ -26,6 +28,8 @@ class Plan:
     """How much to measure; ``quick`` trades precision for run time."""
 
     throughput_connections: int = 64
+    # authenticated GET /api/organization under load (issue 10 measured it at 32)
+    list_throughput_connections: int = 32
     throughput_duration_s: int = 10
     throughput_rounds: int = 3
     throughput_warmup_s: int = 3
@@ -130,32 +134,61 @@ def _guard(side: Side, phase: str, fn) -> None:
 
 def phase_throughput(sides: list[Side], plan: Plan) -> None:
     """``GET /api/version`` req/s, alternating servers over several rounds."""
+    _throughput_phase(
+        sides,
+        plan,
+        "version_throughput",
+        "/api/version",
+        plan.throughput_connections,
+        authenticated=False,
+    )
+
+
+def phase_list_throughput(sides: list[Side], plan: Plan) -> None:
+    """Authenticated ``GET /api/organization`` req/s under concurrent connections."""
+    _throughput_phase(
+        sides,
+        plan,
+        "org_list_throughput",
+        LIST_PATH,
+        plan.list_throughput_connections,
+        authenticated=True,
+    )
+
+
+def _throughput_phase(
+    sides: list[Side],
+    plan: Plan,
+    key: str,
+    path: str,
+    connections: int,
+    authenticated: bool,
+) -> None:
     quiet = wait_for_quiet()
     rounds: dict[str, list[dict]] = {s.name: [] for s in sides}
     for r in range(plan.throughput_rounds):
         for side in _alternate(sides, r):
             log(
-                f"{side.label}: GET /api/version throughput round {r + 1}/"
-                f"{plan.throughput_rounds}, {plan.throughput_connections} connections, "
-                f"{plan.throughput_duration_s}s"
+                f"{side.label}: GET {path} throughput round {r + 1}/{plan.throughput_rounds}, "
+                f"{connections} connections, {plan.throughput_duration_s}s"
             )
 
             def run(side=side, r=r):
+                url = f"{side.server.base_url}{path}"
+                headers = [f"Authorization: Bearer {side.client.token}"] if authenticated else []
+                if r == 0 and plan.throughput_warmup_s:
+                    measure_throughput(url, connections, plan.throughput_warmup_s, 0, headers)
                 cpu0 = side.server.cpu_seconds()
                 t0 = time.monotonic()
                 busy = cpu_busy_fraction()
-                res = measure_throughput(
-                    f"{side.server.base_url}/api/version",
-                    plan.throughput_connections,
-                    plan.throughput_duration_s,
-                    plan.throughput_warmup_s if r == 0 else 0,
-                )
+                res = measure_throughput(url, connections, plan.throughput_duration_s, 0, headers)
                 elapsed = time.monotonic() - t0
                 cpu = side.server.cpu_seconds() - cpu0
                 res["server_cpu_cores"] = round(cpu / elapsed, 2)
                 if res.get("requests") and cpu > 0:
                     # robust to other load on the machine: work done per CPU second
                     res["req_per_server_cpu_s"] = round(res["requests"] / cpu, 1)
+                    res["server_cpu_ms_per_request"] = round(cpu * 1000 / res["requests"], 3)
                 res["machine_busy_fraction"] = busy.stop()
                 # CPU that neither this server nor the load generator used: other load
                 res["other_cpu_cores"] = round(
@@ -167,22 +200,32 @@ def phase_throughput(sides: list[Side], plan: Plan) -> None:
                     ),
                     2,
                 )
+                if res.get("non_2xx") or res.get("socket_errors"):
+                    log(
+                        f"{side.label}: {res.get('non_2xx')} non-2xx answers, "
+                        f"{res.get('socket_errors')} socket errors"
+                    )
                 rounds[side.name].append(res)
 
-            _guard(side, "throughput", run)
+            _guard(side, key, run)
     for side in sides:
         runs = rounds[side.name]
         if not runs:
             continue
-        side.result["version_throughput"] = {
+
+        def median(field: str, runs=runs) -> float:
+            return statistics.median(r.get(field, float("nan")) for r in runs)
+
+        side.result[key] = {
+            "path": path,
+            "authenticated": authenticated,
             "rps": round(statistics.median(r["rps"] for r in runs), 1),
             "rps_rounds": [r["rps"] for r in runs],
-            "req_per_server_cpu_s": statistics.median(
-                r.get("req_per_server_cpu_s", float("nan")) for r in runs
-            ),
-            "p50_ms": statistics.median(r.get("p50_ms", float("nan")) for r in runs),
-            "p99_ms": statistics.median(r.get("p99_ms", float("nan")) for r in runs),
-            "connections": plan.throughput_connections,
+            "req_per_server_cpu_s": median("req_per_server_cpu_s"),
+            "server_cpu_ms_per_request": median("server_cpu_ms_per_request"),
+            "p50_ms": median("p50_ms"),
+            "p99_ms": median("p99_ms"),
+            "connections": connections,
             "duration_s": plan.throughput_duration_s,
             "tool": runs[0]["tool"],
             "command": runs[0]["command"],
@@ -259,7 +302,7 @@ def phase_org_create(sides: list[Side], plan: Plan) -> None:
 
 
 def phase_org_list(sides: list[Side], plan: Plan) -> None:
-    path = "/organization?page=1&per_page=10"
+    path = LIST_PATH.removeprefix("/api")
     _latency_phase(
         sides,
         plan,

@@ -68,14 +68,16 @@ async def _worker(host: str, port: int, request: bytes, deadline: float, stats: 
         writer.close()
 
 
-async def _run(url: str, connections: int, duration: float) -> dict:
+async def _run(
+    url: str, connections: int, duration: float, headers: list[str] | None = None
+) -> dict:
     parts = urlsplit(url)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     request = (
         f"GET {path} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
-        "Accept: application/json\r\n\r\n"
+        "Accept: application/json\r\n" + "".join(f"{h}\r\n" for h in headers or []) + "\r\n"
     ).encode()
     stats = {"ok": 0, "non_2xx": 0, "errors": 0, "latencies": []}
     start = time.perf_counter()
@@ -111,11 +113,14 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument(
+        "--header", action="append", default=[], help="extra request header 'Name: value'"
+    )
     args = parser.parse_args()
     host = urlsplit(args.url).hostname or ""
     if not (host.startswith("127.") or host in ("localhost", "::1")):
         raise SystemExit("loadgen only targets loopback addresses")
-    print(json.dumps(asyncio.run(_run(args.url, args.connections, args.duration))))
+    print(json.dumps(asyncio.run(_run(args.url, args.connections, args.duration, args.header))))
 
 
 if __name__ == "__main__":

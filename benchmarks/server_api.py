@@ -9,11 +9,15 @@ SQLite database each, and driven through the same vantage6 4.x REST calls:
 
 1. ``GET /api/version`` throughput (wrk, or a Python load generator, as a
    separate process; fixed number of kept-alive connections);
-2. ``GET /api/organization`` latency, authenticated as root, sequential
+2. ``POST /api/organization`` latency, authenticated as root, sequential
    requests on one kept-alive connection;
-3. ``POST /api/organization`` latency (same connection);
-4. ``POST /api/token/node`` latency with 1, 100 and 1000 nodes registered
+3. ``GET /api/organization`` latency (same connection);
+4. authenticated ``GET /api/organization`` throughput (32 connections);
+5. ``POST /api/token/node`` latency with 1, 100 and 1000 nodes registered
    (collaborations and nodes created through the API).
+
+Every throughput and latency measure also gives the server's CPU time per
+request (its whole process group), which depends less on other load.
 
 The reference runs in its own Python 3.10 venv (created when missing, see
 ``--ref-venv``) under uWSGI with the options of its official Docker image.
@@ -44,6 +48,7 @@ from bench_scenarios import (  # noqa: E402
     Side,
     login_root,
     make_plan,
+    phase_list_throughput,
     phase_node_login,
     phase_org_create,
     phase_org_list,
@@ -86,6 +91,7 @@ def run_all(sides: list[Side], plan: Plan) -> None:
         phase_throughput(sides, plan)
         phase_org_create(sides, plan)
         phase_org_list(sides, plan)
+        phase_list_throughput(sides, plan)
         phase_node_login(sides, plan)
         for side in sides:
             if not side.failed:
@@ -132,35 +138,42 @@ def build_comparison(ours: dict | None, ref: dict | None) -> list[dict]:
             }
         )
 
-    conns = (
-        _get(ours, "version_throughput", "connections")
-        or _get(ref, "version_throughput", "connections")
-        or _get(ours, "plan", "throughput_connections")
-        or _get(ref, "plan", "throughput_connections")
-    )
-    add(
-        f"GET /api/version throughput ({conns} conns)",
-        "req/s",
-        _get(ours, "version_throughput", "rps"),
-        _get(ref, "version_throughput", "rps"),
-        True,
-    )
-    add(
-        "GET /api/version requests per server CPU-second",
-        "req/s",
-        _get(ours, "version_throughput", "req_per_server_cpu_s"),
-        _get(ref, "version_throughput", "req_per_server_cpu_s"),
-        True,
-        None,
-    )
-    add(
-        "GET /api/version p50 under that load",
-        "ms",
-        _get(ours, "version_throughput", "p50_ms"),
-        _get(ref, "version_throughput", "p50_ms"),
-        False,
-        None,
-    )
+    for key, name, conns_default in (
+        ("version_throughput", "GET /api/version", "throughput_connections"),
+        (
+            "org_list_throughput",
+            "GET /api/organization (authenticated)",
+            "list_throughput_connections",
+        ),
+    ):
+        conns = (
+            _get(ours, key, "connections")
+            or _get(ref, key, "connections")
+            or _get(ours, "plan", conns_default)
+            or _get(ref, "plan", conns_default)
+        )
+        add(
+            f"{name} throughput ({conns} conns)",
+            "req/s",
+            _get(ours, key, "rps"),
+            _get(ref, key, "rps"),
+            True,
+        )
+        add(
+            f"{name} server CPU per request",
+            "ms",
+            _get(ours, key, "server_cpu_ms_per_request"),
+            _get(ref, key, "server_cpu_ms_per_request"),
+            False,
+        )
+        add(
+            f"{name} p50 under that load",
+            "ms",
+            _get(ours, key, "p50_ms"),
+            _get(ref, key, "p50_ms"),
+            False,
+            None,
+        )
     for key, name in (
         ("org_list", "GET /api/organization"),
         ("org_create", "POST /api/organization"),
@@ -180,7 +193,6 @@ def build_comparison(ours: dict | None, ref: dict | None) -> list[dict]:
             _get(ours, key, "server_cpu_ms_per_request"),
             _get(ref, key, "server_cpu_ms_per_request"),
             False,
-            None,
         )
     counts = sorted({int(c) for side in (ours, ref) for c in (_get(side, "node_login") or {})})
     for count in counts:

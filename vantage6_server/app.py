@@ -29,6 +29,7 @@ from vantage6_server.events.socket import (
     revalidate_users,
 )
 from vantage6_server.mail import Mailer
+from vantage6_server.rbac import user_cache
 from vantage6_server.security.ratelimit import RateLimiter
 from vantage6_server.security.tokens import TokenIssuer
 from vantage6_server.settings import ServerSettings
@@ -69,6 +70,9 @@ def create_app(settings: ServerSettings | None = None) -> SecurityHeaders:
     """
     settings = settings or ServerSettings()
     db, secret = prepare_database(settings)
+    if not settings.rabbitmq_uri:
+        # the only server on this database: it sees every write to its users and their rules
+        user_cache.install(db.engine)
     sio = _socket_server(settings)
     ctx = ServerContext(
         settings=settings,

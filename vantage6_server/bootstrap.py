@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from vantage6_server.db import models as m
 from vantage6_server.rbac.catalog import DEFAULT_ROLES, ROOT, RULES
+from vantage6_server.rbac.principal import forget_rule_names
 from vantage6_server.security.passwords import hash_password, password_problems
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def ensure_rules_and_roles(session: Session) -> None:
         role.rules = [existing[k] for k in keys]
         session.add(role)
     session.commit()
+    forget_rule_names(session.get_bind())
 
 
 def ensure_secret(session: Session, configured: str | None) -> str:

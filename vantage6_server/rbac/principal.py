@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select, union
+from sqlalchemy import Engine, bindparam, select, union
 from sqlalchemy.orm import Session
 
 from vantage6_server.db import models as m
@@ -84,24 +87,53 @@ class Principal:
         return ids
 
 
+_ROLE_RULE, _USER_ROLE, _USER_RULE = m.role_rule, m.user_role, m.user_rule
+_RULE = m.Rule.__table__
+# Built once with a bound parameter: SQLAlchemy keeps a statement object's cache key, so the
+# compiled SQL is found again without walking the statement on every request.
+_USER_RULE_IDS = union(
+    select(_ROLE_RULE.c.rule_id)
+    .join(_USER_ROLE, _USER_ROLE.c.role_id == _ROLE_RULE.c.role_id)
+    .where(_USER_ROLE.c.user_id == bindparam("user_id")),
+    select(_USER_RULE.c.rule_id).where(_USER_RULE.c.user_id == bindparam("user_id")),
+)
+
+
 def user_rule_keys(session: Session, user_id: int) -> frozenset[RuleKey]:
     """The (resource, scope, operation) keys of a user's roles and own rules.
 
-    One query on the association tables that returns plain rows: loading the user's roles and
-    rules as ORM objects took most of the time of a user's authenticated request.
+    One Core query for the ids of the rules (plain integer rows cost far less than ORM
+    objects), turned into keys through ``rule_keys_by_id``.
     """
-    via_roles = (
-        select(m.role_rule.c.rule_id)
-        .join(m.user_role, m.user_role.c.role_id == m.role_rule.c.role_id)
-        .where(m.user_role.c.user_id == user_id)
-    )
-    own = select(m.user_rule.c.rule_id).where(m.user_rule.c.user_id == user_id)
-    rows = session.execute(
-        select(m.Rule.name, m.Rule.scope, m.Rule.operation).where(
-            m.Rule.id.in_(union(via_roles, own))
-        )
-    )
-    return frozenset((name, scope, operation) for name, scope, operation in rows)
+    ids = session.execute(_USER_RULE_IDS, {"user_id": user_id}).scalars().all()
+    return rule_keys_by_id(session, ids)
+
+
+# engine -> {rule id: key}. Rules are only ever inserted (at start-up, by the bootstrap) and
+# never edited, and their ids are never reused, so an id names the same rule for good.
+_RULE_NAMES: weakref.WeakKeyDictionary[Engine, dict[int, RuleKey]] = weakref.WeakKeyDictionary()
+_RULE_NAMES_LOCK = threading.Lock()
+
+
+def rule_keys_by_id(session: Session, ids: Collection[int]) -> frozenset[RuleKey]:
+    """The keys of the rules with these ids (the rule table is read again for an unknown id)."""
+    engine = session.get_bind()
+    names = _RULE_NAMES.get(engine, {})
+    try:
+        return frozenset(names[i] for i in ids)
+    except KeyError:
+        pass
+    rows = session.execute(select(_RULE.c.id, _RULE.c.name, _RULE.c.scope, _RULE.c.operation))
+    names = {id_: (name, scope, operation) for id_, name, scope, operation in rows}
+    with _RULE_NAMES_LOCK:
+        _RULE_NAMES[engine] = names
+    return frozenset(names[i] for i in ids if i in names)
+
+
+def forget_rule_names(engine: Engine) -> None:
+    """Drop the cached rule keys of a database (after the bootstrap wrote its rules)."""
+    with _RULE_NAMES_LOCK:
+        _RULE_NAMES.pop(engine, None)
 
 
 def node_principal(node: m.Node, session: Session) -> Principal:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -30,11 +31,21 @@ def new_family() -> str:
     return secrets.token_hex(16)
 
 
+#: tokens whose verified claims are kept (the cache is emptied when it grows past this)
+DECODED_CACHE_SIZE = 4096
+
+
 @dataclass(frozen=True)
 class TokenIssuer:
     secret: str
     access_minutes: int
     refresh_minutes: int
+    # (token, expected type) -> verified claims. A token is checked once (signature, claims,
+    # type); a repeat only needs its expiry checked again. Revocation is not decided here: the
+    # caller checks the subject's row on every request.
+    _decoded: dict[tuple[str, str], dict[str, Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def _encode(self, claims: dict[str, Any], minutes: int | None) -> str:
         now = dt.datetime.now(dt.UTC)
@@ -79,6 +90,19 @@ class TokenIssuer:
         return self._encode(claims, minutes)
 
     def decode(self, token: str, expected_type: str = "access") -> dict[str, Any]:
+        known = self._decoded.get((token, expected_type))
+        if known is not None:
+            expires = known.get("exp")
+            if expires is None or time.time() < expires:
+                return dict(known)
+            self._decoded.pop((token, expected_type), None)
+        claims = self._verify(token, expected_type)
+        if len(self._decoded) >= DECODED_CACHE_SIZE:
+            self._decoded.clear()
+        self._decoded[(token, expected_type)] = claims
+        return dict(claims)
+
+    def _verify(self, token: str, expected_type: str) -> dict[str, Any]:
         try:
             claims = jwt.decode(
                 token,
