@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import socketio
@@ -20,7 +20,6 @@ from vantage6_common.events import (
     status_change,
 )
 from vantage6_common.status import RunStatus
-from vantage6_server.context import ServerContext
 from vantage6_server.db import models as m
 from vantage6_server.events.emitter import (
     ALL_NODES,
@@ -33,6 +32,9 @@ from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Scope
 from vantage6_server.rbac.principal import Principal, node_principal, user_rule_keys
 from vantage6_server.security.tokens import TokenError, key_matches
+
+if TYPE_CHECKING:
+    from vantage6_server.context import ServerContext
 
 log = logging.getLogger(__name__)
 #: seconds a node with an expired token stays connected (without rooms) to renew it

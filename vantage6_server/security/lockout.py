@@ -8,9 +8,12 @@ failures within ``inactivation_minutes`` lock the account for that long. Both an
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from vantage6_server.db import models as m
-from vantage6_server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from vantage6_server.settings import ServerSettings
 
 FAILED = "Invalid username or password, or the account is temporarily locked"
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vantage6_common.events import Event, RunOffer
-from vantage6_server.api import serialize
+from vantage6_server import serialize
 from vantage6_server.db import models as m
 from vantage6_server.events.emitter import EventEmitter, offer_room
 from vantage6_server.security.tokens import TokenIssuer

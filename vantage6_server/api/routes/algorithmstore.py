@@ -18,10 +18,10 @@ from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import ApiError, bad_request
 from vantage6_server.api.pagination import page_response
 from vantage6_server.api.schemas import AlgorithmStore, Message, answers, page_of
-from vantage6_server.api.serialize import link, stub
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
+from vantage6_server.serialize import link, stub
 
 router = APIRouter(tags=["Algorithm store"])
 STORE_TIMEOUT = 10.0

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field, field_validator
 from sqlalchemy import bindparam, delete, insert, select
 
-from vantage6_server.api import serialize
+from vantage6_server import serialize
 from vantage6_server.api.common import Body, get_or_404, parse_bool
 from vantage6_server.api.deps import Auth, Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request

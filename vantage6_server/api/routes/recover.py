@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from pydantic import Field
 from sqlalchemy import or_, select
 
-from vantage6_server.api import serialize
+from vantage6_server import serialize
 from vantage6_server.api.common import IdBody, LenientBody, get_or_404
 from vantage6_server.api.deps import Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request, unauthorized

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
-from vantage6_server.api import serialize
+from vantage6_server import serialize
 from vantage6_server.api.common import get_or_404
 from vantage6_server.api.deps import Db, UserAuth
 from vantage6_server.api.pagination import page_response

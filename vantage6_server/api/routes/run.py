@@ -9,7 +9,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from vantage6_common.status import UNFINISHED_STATUSES, RunStatus
-from vantage6_server.api import serialize
+from vantage6_server import serialize
 from vantage6_server.api.common import LenientBody, get_or_404, includes
 from vantage6_server.api.deps import Auth, Ctx, Db, NodeAuth
 from vantage6_server.api.errors import bad_request

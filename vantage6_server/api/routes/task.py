@@ -13,7 +13,7 @@ from vantage6_common.crypto import detect_scheme
 from vantage6_common.labels import check_label
 from vantage6_common.scheme_policy import SchemePolicy
 from vantage6_common.status import RunStatus
-from vantage6_server.api import serialize
+from vantage6_server import serialize
 from vantage6_server.api.common import LenientBody, get_or_404, includes
 from vantage6_server.api.deps import Auth, Ctx, Db
 from vantage6_server.api.errors import bad_request
