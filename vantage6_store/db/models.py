@@ -108,8 +108,9 @@ class Algorithm(Base):
     invalidated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     developer_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     developer: Mapped[StoreUser | None] = relationship()
+    # (loaded with the algorithm, in one query per level: every answer serializes them)
     functions: Mapped[list[Function]] = relationship(
-        cascade="all, delete-orphan", order_by="Function.id"
+        cascade="all, delete-orphan", order_by="Function.id", lazy="selectin"
     )
     reviews: Mapped[list[Review]] = relationship(
         back_populates="algorithm", cascade="all, delete-orphan", order_by="Review.id"
@@ -129,13 +130,16 @@ class Function(Base):
     type_: Mapped[str] = mapped_column("type", String(32))
     standalone: Mapped[bool] = mapped_column(Boolean, default=True)
     databases: Mapped[list[FunctionDatabase]] = relationship(
-        cascade="all, delete-orphan", order_by="FunctionDatabase.id"
+        cascade="all, delete-orphan", order_by="FunctionDatabase.id", lazy="selectin"
     )
     arguments: Mapped[list[Argument]] = relationship(
-        cascade="all, delete-orphan", order_by="Argument.id", foreign_keys="Argument.function_id"
+        cascade="all, delete-orphan",
+        order_by="Argument.id",
+        foreign_keys="Argument.function_id",
+        lazy="selectin",
     )
     ui_visualizations: Mapped[list[UIVisualization]] = relationship(
-        cascade="all, delete-orphan", order_by="UIVisualization.id"
+        cascade="all, delete-orphan", order_by="UIVisualization.id", lazy="selectin"
     )
 
 
@@ -164,7 +168,7 @@ class Argument(Base):
     conditional_value: Mapped[str | None] = mapped_column(Text)
     is_frontend_only: Mapped[bool] = mapped_column(Boolean, default=False)
     allowed_values: Mapped[list[AllowedArgumentValue]] = relationship(
-        cascade="all, delete-orphan", order_by="AllowedArgumentValue.id"
+        cascade="all, delete-orphan", order_by="AllowedArgumentValue.id", lazy="selectin"
     )
     conditional_argument: Mapped[Argument | None] = relationship(
         remote_side="Argument.id", foreign_keys=[conditional_on_id]
