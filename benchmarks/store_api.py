@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--algorithms", type=int, default=50, help="approved algorithms seeded")
     parser.add_argument("--duration", type=int, help="throughput duration per round (s)")
     parser.add_argument("--rounds", type=int, help="throughput rounds per store")
+    parser.add_argument("--warmup", type=int, help="throughput warm-up before the first round (s)")
     parser.add_argument("--requests", type=int, help="sequential requests per latency measure")
     parser.add_argument(
         "--store-venv",
@@ -201,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         plan.throughput_duration_s = args.duration
     if args.rounds:
         plan.throughput_rounds = args.rounds
+    if args.warmup is not None:
+        plan.throughput_warmup_s = args.warmup
     if args.requests:
         counts.update(version=args.requests, list=args.requests, get=args.requests)
     payload: dict = {
