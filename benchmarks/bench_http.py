@@ -84,7 +84,9 @@ class KeepAliveClient:
                 resp = conn.getresponse()
                 data = resp.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # The server dropped an idle kept-alive connection: retry once.
+                # The server closed the connection after its last answer (without
+                # saying so) or dropped it while idle: count it and retry once.
+                self.reconnects += 1
                 self.close()
                 if attempt:
                     raise

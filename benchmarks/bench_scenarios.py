@@ -134,7 +134,7 @@ def _guard(side: Side, phase: str, fn) -> None:
 
 def phase_throughput(sides: list[Side], plan: Plan) -> None:
     """``GET /api/version`` req/s, alternating servers over several rounds."""
-    _throughput_phase(
+    throughput_phase(
         sides,
         plan,
         "version_throughput",
@@ -146,7 +146,7 @@ def phase_throughput(sides: list[Side], plan: Plan) -> None:
 
 def phase_list_throughput(sides: list[Side], plan: Plan) -> None:
     """Authenticated ``GET /api/organization`` req/s under concurrent connections."""
-    _throughput_phase(
+    throughput_phase(
         sides,
         plan,
         "org_list_throughput",
@@ -156,7 +156,7 @@ def phase_list_throughput(sides: list[Side], plan: Plan) -> None:
     )
 
 
-def _throughput_phase(
+def throughput_phase(
     sides: list[Side],
     plan: Plan,
     key: str,
@@ -164,6 +164,7 @@ def _throughput_phase(
     connections: int,
     authenticated: bool,
 ) -> None:
+    """Req/s of ``GET path`` at ``connections``, rounds alternating between the sides."""
     quiet = wait_for_quiet()
     rounds: dict[str, list[dict]] = {s.name: [] for s in sides}
     for r in range(plan.throughput_rounds):
@@ -234,7 +235,7 @@ def _throughput_phase(
         }
 
 
-def _latency_phase(
+def latency_phase(
     sides: list[Side],
     plan: Plan,
     key: str,
@@ -243,6 +244,7 @@ def _latency_phase(
     make_request,
     describe: str,
 ) -> None:
+    """Sequential latency of ``make_request(side, i)``, in blocks alternating the sides."""
     samples: dict[str, list[float]] = {s.name: [] for s in sides}
     reconnects: dict[str, int] = {s.name: 0 for s in sides}
     cpu_used: dict[str, float] = {s.name: 0.0 for s in sides}
@@ -290,7 +292,7 @@ def phase_org_create(sides: list[Side], plan: Plan) -> None:
         body = {"name": f"bench-{stamp}-{i}", "country": "NL", "domain": f"b{i}.example.org"}
         return "POST", "/organization", body
 
-    _latency_phase(
+    latency_phase(
         sides,
         plan,
         "org_create",
@@ -303,7 +305,7 @@ def phase_org_create(sides: list[Side], plan: Plan) -> None:
 
 def phase_org_list(sides: list[Side], plan: Plan) -> None:
     path = LIST_PATH.removeprefix("/api")
-    _latency_phase(
+    latency_phase(
         sides,
         plan,
         "org_list",

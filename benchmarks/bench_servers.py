@@ -30,6 +30,14 @@ REF_PACKAGES = [
     "uwsgi",
 ]
 DEFAULT_REF_VENV = Path.home() / ".cache" / "vantage6-next" / "v6ref"
+# the published algorithm store, in a venv of its own (it pins other Flask versions)
+STORE_DIST = "vantage6-algorithm-store"
+STORE_PACKAGES = [
+    f"{STORE_DIST}=={REF_PIN}",
+    f"vantage6-backend-common=={REF_PIN}",
+    "uwsgi",
+]
+DEFAULT_STORE_VENV = Path.home() / ".cache" / "vantage6-next" / "v6store"
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 from find_python310 import find_python310  # noqa: E402
@@ -92,7 +100,7 @@ def wait_for_quiet(threshold: float = 0.15, window_s: float = 2.0, max_wait_s: f
 # --------------------------------------------------------------------------- reference venv
 
 
-def _venv_ready(venv: Path) -> bool:
+def _venv_ready(venv: Path, dist: str) -> bool:
     python = venv / "bin" / "python"
     if not (python.exists() and (venv / "bin" / "uwsgi").exists()):
         return False
@@ -101,18 +109,23 @@ def _venv_ready(venv: Path) -> bool:
             str(python),
             "-c",
             "import importlib.metadata as m, sys; "
-            "sys.exit(0 if m.version('vantage6-server').startswith('4.14.') else 1)",
+            f"sys.exit(0 if m.version('{dist}').startswith('4.14.') else 1)",
         ],
         capture_output=True,
     )
     return probe.returncode == 0
 
 
-def ensure_reference_venv(venv: Path, log_dir: Path) -> Path:
-    """Return ``venv``, creating or completing it when it lacks the server or uwsgi."""
-    if _venv_ready(venv):
+def ensure_reference_venv(
+    venv: Path,
+    log_dir: Path,
+    dist: str = "vantage6-server",
+    packages: list[str] | None = None,
+) -> Path:
+    """Return ``venv``, creating or completing it when it lacks ``dist`` 4.14 or uwsgi."""
+    if _venv_ready(venv, dist):
         return venv
-    log_file = log_dir / "v6ref-install.log"
+    log_file = log_dir / f"{venv.name}-install.log"
     log(f"setting up reference venv at {venv} (log: {log_file}); this takes a few minutes")
     venv.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "w") as out:
@@ -127,18 +140,20 @@ def ensure_reference_venv(venv: Path, log_dir: Path) -> Path:
             stderr=out,
             check=True,
         )
-        subprocess.run([*pip, "install", *REF_PACKAGES], stdout=out, stderr=out, check=True)
-    if not _venv_ready(venv):
+        subprocess.run(
+            [*pip, "install", *(packages or REF_PACKAGES)], stdout=out, stderr=out, check=True
+        )
+    if not _venv_ready(venv, dist):
         raise RuntimeError(f"reference venv at {venv} is still incomplete; see {log_file}")
     return venv
 
 
-def reference_version(venv: Path) -> str:
+def reference_version(venv: Path, dist: str = "vantage6-server") -> str:
     return subprocess.run(
         [
             str(venv / "bin" / "python"),
             "-c",
-            "import importlib.metadata as m; print(m.version('vantage6-server'))",
+            f"import importlib.metadata as m; print(m.version('{dist}'))",
         ],
         capture_output=True,
         text=True,
@@ -329,6 +344,16 @@ class ReferenceServer(ManagedServer):
     label = "vantage6 4.14"
     # uWSGI's master treats SIGTERM as "reload"; SIGINT shuts it down.
     stop_signal = signal.SIGINT
+    #: the package holding ``wsgi.py``
+    wsgi_package = "vantage6.server"
+    #: HTTP router options of ``v6 server start`` 4.14 (after ``--gevent 1000``)
+    uwsgi_http_options = (
+        "--http-websockets",
+        "--http-chunked-input",
+        "--http-keepalive",
+        "--post-buffering",
+        "0",
+    )
 
     def __init__(
         self,
@@ -351,8 +376,9 @@ class ReferenceServer(ManagedServer):
         self.config_path = workdir / "config.yaml"
         self.http_timeout = 1800
 
-    def write_config(self) -> None:
-        config = {
+    def base_config(self) -> dict:
+        """The configuration file's keys before ``extra_config``."""
+        return {
             "description": "benchmark reference server",
             "ip": self.host,
             "port": self.port,
@@ -377,6 +403,9 @@ class ReferenceServer(ManagedServer):
                 ],
             },
         }
+
+    def write_config(self) -> None:
+        config = self.base_config()
         config.update(self.extra_config)
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -386,7 +415,7 @@ class ReferenceServer(ManagedServer):
                 str(self.venv / "bin" / "python"),
                 "-c",
                 "import importlib.util as u; "
-                "print(u.find_spec('vantage6.server').submodule_search_locations[0])",
+                f"print(u.find_spec('{self.wsgi_package}').submodule_search_locations[0])",
             ],
             capture_output=True,
             text=True,
@@ -402,11 +431,7 @@ class ReferenceServer(ManagedServer):
             f"{self.host}:{self.port}",
             "--gevent",
             "1000",
-            "--http-websockets",
-            "--http-chunked-input",
-            "--http-keepalive",
-            "--post-buffering",
-            "0",
+            *self.uwsgi_http_options,
             "--master",
             "--callable",
             "app",
@@ -435,3 +460,72 @@ class ReferenceServer(ManagedServer):
             **self.extra_env,
         }
         return cmd, env
+
+
+# --------------------------------------------------------------------------- algorithm stores
+
+# Both stores list their algorithms to anyone, so the benchmark needs no server login.
+STORE_POLICIES = {"algorithm_view": "public"}
+
+
+class OurStore(ManagedServer):
+    """``python -m vantage6_store`` from this repository, on a fresh SQLite file."""
+
+    label = "our store"
+
+    def __init__(self, workdir: Path, python: str | None = None) -> None:
+        super().__init__(workdir)
+        self.python = python or sys.executable
+        self.database_path = workdir / "ours-store.sqlite"
+        self.config_path = workdir / "store.yaml"
+
+    def command_and_env(self) -> tuple[list[str], dict[str, str]]:
+        # no registry lookups: the benchmark's images are never resolved
+        config = {"policies": STORE_POLICIES, "digest_resolver": "none"}
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        cmd = [
+            self.python,
+            "-m",
+            "vantage6_store",
+            "--config",
+            str(self.config_path),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--database-uri",
+            f"sqlite:///{self.database_path}",
+            "--log-level",
+            "warning",
+        ]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+        )
+        return cmd, env
+
+
+class ReferenceStore(ReferenceServer):
+    """vantage6-algorithm-store 4.14 under uWSGI, as ``v6 algorithm-store start`` runs it.
+
+    The store's image command differs from the server's: no ``--http-keepalive``,
+    no chunked input and no ``--post-buffering``. The other differences are those of
+    ``ReferenceServer``.
+    """
+
+    label = "store 4.14"
+    wsgi_package = "vantage6.algorithm.store"
+    uwsgi_http_options = ("--http-websockets",)
+
+    def __init__(self, workdir: Path, venv: Path) -> None:
+        super().__init__(workdir, venv)
+        self.database_path = workdir / "reference-store.sqlite"
+
+    def base_config(self) -> dict:
+        config = super().base_config()
+        config["description"] = "benchmark reference algorithm store"
+        config["uri"] = f"sqlite:///{self.database_path}"
+        config["policies"] = STORE_POLICIES
+        for key in ("jwt_secret_key", "server_url"):
+            config.pop(key)
+        return config
