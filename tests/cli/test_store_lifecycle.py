@@ -255,3 +255,42 @@ def test_store_names_complete(v6, v6env):
     assert "store" in _complete(v6env, "bash", "v6 sto", 1)
     assert "shelf" in _complete(v6env, "bash", "v6 store start sh", 3)
     assert "public" in _complete(v6env, "bash", "v6 store new --algorithm-view pu", 4)
+
+
+def test_the_wizard_in_a_terminal(v6env):
+    """Asked one by one in a real terminal; wrong answers are asked again."""
+    from tests.cli.test_wizards import CLEAR_LINE, answer, finish, spawn
+
+    child = spawn(v6env, "store", "new")
+    answer(child, "Name of the store", "asked")
+    answer(child, "Interface to listen on", "")
+    answer(child, "Port", CLEAR_LINE + "0")
+    child.expect_exact("must be 1-65535")
+    child.send(CLEAR_LINE + "7650\r")
+    answer(child, "API path", "")
+    answer(child, "Database", "")
+    answer(child, "API URL of the vantage6 server", "localhost:7601")
+    child.expect_exact("must be an http(s) URL")
+    child.send(CLEAR_LINE + "http://localhost:7601/api\r")
+    answer(child, "Username (at that server)", CLEAR_LINE + "admin")
+    answer(child, "servers that may be whitelisted", "")
+    child.expect_exact("does not answer")  # nothing runs there: a warning, not an error
+    # "j" moves down (as the arrow key does, without an escape sequence to split): private
+    answer(child, "Who may see the approved algorithms?", "j")
+    answer(child, "Reviewers an algorithm needs", CLEAR_LINE + "1")
+    answer(child, "Organizations its reviewers must come from", CLEAR_LINE + "1")
+    answer(child, "May servers on this machine", "")  # the default: yes, the server is local
+    child.expect_exact("created")
+    assert finish(child) == 0
+    config = yaml.safe_load((v6env.user_config / "store" / "asked.yaml").read_text())
+    assert config["port"] == 7650
+    assert config["root_user"] == {
+        "v6_server_uri": "http://localhost:7601/api",
+        "username": "admin",
+    }
+    assert config["policies"] == {
+        "algorithm_view": "private",
+        "min_reviewers": 1,
+        "min_reviewing_organizations": 1,
+        "allow_localhost": True,
+    }
