@@ -294,3 +294,23 @@ def test_the_wizard_in_a_terminal(v6env):
         "min_reviewing_organizations": 1,
         "allow_localhost": True,
     }
+
+
+def test_start_with_a_broken_configuration(v6, v6env):
+    """A key the store does not know, or a database that went away: one line, exit 3, and no
+    process left behind."""
+    made = v6("store", "new", "edited", "--server-url", SERVER, "--no-input")
+    assert made.exit_code == 0, made.stderr
+    config_file = v6env.user_config / "store" / "edited.yaml"
+    data = yaml.safe_load(config_file.read_text())
+    config_file.write_text(yaml.safe_dump({**data, "policies": {"min_reviewer": 1}}))
+    result = v6("store", "start", "edited")
+    assert result.exit_code == 3 and "Traceback" not in result.stderr
+    assert "policies.min_reviewer: unknown key" in result.stderr
+    gone = f"postgresql://nobody:secret@127.0.0.1:{free_port()}/none"
+    config_file.write_text(yaml.safe_dump({**data, "database_uri": gone}))
+    result = v6("store", "start", "edited")
+    assert result.exit_code == 3
+    line = _one_line(result.stderr)
+    assert "cannot use its database" in line and "secret" not in line
+    assert json.loads(v6("store", "list", "--json").stdout)[0]["status"] == "stopped"
