@@ -213,7 +213,8 @@ def store_new(
     )
     allowed = _split_urls(trust["allowed_servers"])
     if allowed:
-        policies["allowed_servers"] = allowed
+        # its own server couples the store by whitelisting itself, so it is always allowed
+        policies["allowed_servers"] = list(dict.fromkeys([trusted, *allowed]))
     data: dict[str, Any] = {
         **listen,
         "root_user": {"v6_server_uri": trusted, "username": trust["root_username"]},

@@ -314,3 +314,13 @@ def test_start_with_a_broken_configuration(v6, v6env):
     line = _one_line(result.stderr)
     assert "cannot use its database" in line and "secret" not in line
     assert json.loads(v6("store", "list", "--json").stdout)[0]["status"] == "stopped"
+
+
+def test_the_trusted_server_is_always_allowed(v6, v6env):
+    other = "https://other.example.org/api"
+    made = v6(
+        "store", "new", "few", "--server-url", SERVER, "--allowed-server", other, "--no-input"
+    )
+    assert made.exit_code == 0, made.stderr
+    config = yaml.safe_load((v6env.user_config / "store" / "few.yaml").read_text())
+    assert config["policies"]["allowed_servers"] == [SERVER, other]
