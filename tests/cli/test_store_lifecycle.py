@@ -324,3 +324,32 @@ def test_the_trusted_server_is_always_allowed(v6, v6env):
     assert made.exit_code == 0, made.stderr
     config = yaml.safe_load((v6env.user_config / "store" / "few.yaml").read_text())
     assert config["policies"]["allowed_servers"] == [SERVER, other]
+
+
+def test_a_store_on_postgresql(v6):
+    """The database checked by the wizard and used by the started store is PostgreSQL."""
+    from tests.cli.test_server_database import _pg_answers
+    from tests.livestack import create_pg_database, drop_pg_database
+
+    if not _pg_answers():
+        pytest.skip("PostgreSQL does not run on 127.0.0.1:5432")
+    uri, name = create_pg_database()
+    port = free_port()
+    try:
+        made = v6(
+            "store", "new", "pg", "--port", port, "--database-uri", uri, "--server-url", SERVER,
+            "--no-input",
+        )  # fmt: skip
+        assert made.exit_code == 0, made.stderr
+        started = v6("store", "start", "pg")
+        assert started.exit_code == 0, started.stderr
+        health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
+        assert health.json() == {"healthy": True}
+        import psycopg
+
+        with psycopg.connect(uri) as conn:
+            tables = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables")}
+        assert {"algorithm", "review"} <= tables
+    finally:
+        v6("store", "stop", "--all")
+        drop_pg_database(name)
