@@ -1,7 +1,7 @@
-"""Reading, validating and writing server and node configuration files (YAML).
+"""Reading, validating and writing server, store and node configuration files (YAML).
 
-Validation uses the server's and the node's own schemas, so ``v6`` accepts exactly what the
-programs accept. Every error names the file and the key.
+Validation uses the server's, the store's and the node's own schemas, so ``v6`` accepts exactly
+what the programs accept. Every error names the file and the key.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from vantage6_cli.errors import CONFIG, CliError
-from vantage6_cli.instances import Instance
+from vantage6_cli.instances import Instance, list_instances
 
 HEADER = (
     "# {kind} configuration written by `v6 {kind} new`.\n"
@@ -56,19 +56,53 @@ def write_secret(path: Path, value: str) -> None:
     os.chmod(path, 0o600)
 
 
-# -- server ----------------------------------------------------------------------------------
-def validate_server(instance: Instance) -> Any:
-    """The server's settings from the instance's file (raises CliError on problems)."""
-    from vantage6_server.settings import ConfigError, load_settings
+# -- server and store -----------------------------------------------------------------------
+def settings_class(kind: str) -> Any:
+    """The settings class of a service kind: ``server`` or ``store``."""
+    if kind == "store":
+        from vantage6_store.settings import StoreSettings
+
+        return StoreSettings
+    from vantage6_server.settings import ServerSettings
+
+    return ServerSettings
+
+
+def validate_service(instance: Instance) -> Any:
+    """The settings of a server or store from the instance's file (raises CliError on
+    problems), read by the service's own settings class."""
+    from vantage6_common.settings_file import ConfigError, load_yaml_settings
 
     read_yaml(instance.config_file)  # clearer messages for unreadable files
     try:
-        return load_settings(instance.config_file)
+        return load_yaml_settings(settings_class(instance.kind), instance.config_file)
     except ConfigError as exc:
-        raise CliError(_server_message(str(exc), instance.config_file), CONFIG) from None
+        raise CliError(_settings_message(str(exc), instance.config_file), CONFIG) from None
 
 
-def _server_message(text: str, path: Path) -> str:
+def validate_server(instance: Instance) -> Any:
+    """The server's settings from the instance's file (raises CliError on problems)."""
+    return validate_service(instance)
+
+
+def newest_server() -> tuple[Instance, Any] | None:
+    """The server configured here that was made (or changed) last, with its settings: the
+    wizards' default server (e.g. the one ``v6 server new`` just made)."""
+    found = []
+    for instance in list_instances("server"):
+        try:
+            found.append((instance.config_file.stat().st_mtime, instance))
+        except OSError:
+            continue
+    for _, instance in sorted(found, key=lambda item: item[0], reverse=True):
+        try:
+            return instance, validate_server(instance)
+        except CliError:
+            continue
+    return None
+
+
+def _settings_message(text: str, path: Path) -> str:
     prefix = f"{path}: "
     body = text[len(prefix) :] if text.startswith(prefix) else text
     parts = [p.strip() for p in body.split(";") if p.strip()]
@@ -82,6 +116,7 @@ def _server_message(text: str, path: Path) -> str:
 
 
 def server_api_url(settings: Any) -> str:
+    """The API URL of a server or store (loopback when it listens on every interface)."""
     host = settings.host
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"

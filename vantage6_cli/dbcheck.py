@@ -1,5 +1,6 @@
-"""Is a server's database URI usable? Checked by ``v6 server new`` (while asking) and before
-``v6 server start``, so that a wrong or unreachable database is one line, not a traceback."""
+"""Is a server's or store's database URI usable? Checked by ``v6 server new`` and ``v6 store
+new`` (while asking) and before they start, so that a wrong or unreachable database is one line,
+not a traceback."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ EXAMPLES = "e.g. sqlite:////path/to/server.sqlite or postgresql://user:password@
 
 def database_problem(uri: str, base_dir: Path | None = None, timeout: int = 5) -> str | None:
     """What is wrong with ``uri`` (in one line), or None when the database answers.
-    A relative SQLite path is taken from ``base_dir`` (the server's data folder)."""
+    A relative SQLite path is taken from ``base_dir`` (the instance's data folder)."""
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
@@ -49,7 +50,7 @@ def database_problem(uri: str, base_dir: Path | None = None, timeout: int = 5) -
 
 def _sqlite_problem(database: str | None, base_dir: Path | None) -> str | None:
     if not database or database == ":memory:":
-        return "an in-memory SQLite database loses everything when the server stops; give a file"
+        return "an in-memory SQLite database loses everything when it stops; give a file"
     path = Path(database).expanduser()
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path

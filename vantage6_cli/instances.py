@@ -1,6 +1,6 @@
-"""Where server and node instances live: configuration files and data folders.
+"""Where server, store and node instances live: configuration files and data folders.
 
-A named instance ``NAME`` of kind ``server`` or ``node`` has
+A named instance ``NAME`` of kind ``server``, ``store`` (an algorithm store) or ``node`` has
 
 - its configuration in ``<config>/<kind>/NAME.yaml`` and
 - its data (database, logs, pid file, keys, task folders) in ``<data>/<kind>/NAME/``,
@@ -27,7 +27,9 @@ from vantage6_cli import wizard
 from vantage6_cli.errors import NOT_FOUND, STATE, USAGE, CliError
 
 APP = "vantage6-next"
-KINDS = ("server", "node")
+KINDS = ("server", "store", "node")
+#: the kinds that serve an API on a port from a database of their own
+SERVICES = ("server", "store")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -62,7 +64,7 @@ def name_problem(value: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Instance:
-    """One server or node: its config file and its data folder."""
+    """One server, store or node: its config file and its data folder."""
 
     kind: str
     name: str
@@ -261,7 +263,7 @@ def _complete(kind: str) -> Callable[..., list[Any]]:
 def new_instance(
     kind: str, name: str | None, system: bool, overwrite: bool, no_input: bool
 ) -> Instance:
-    """Ask for (or take) the name of a new server or node; refuse an existing one."""
+    """Ask for (or take) the name of a new instance of ``kind``; refuse an existing one."""
     answer = wizard.answer(
         [
             wizard.Question(

@@ -1,4 +1,5 @@
-"""Commands shared by ``v6 server`` and ``v6 node``: start, stop, list, files, logs, remove."""
+"""Commands shared by ``v6 server``, ``v6 store`` and ``v6 node``: start, stop, list, files,
+logs, remove."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ from vantage6_cli.errors import (
     TIMEOUT,
     CliError,
 )
-from vantage6_cli.instances import Instance, instance_options, list_instances, resolve
+from vantage6_cli.instances import (
+    SERVICES,
+    Instance,
+    instance_options,
+    list_instances,
+    resolve,
+)
 from vantage6_node.installation import read_instance_id, remove_instance_containers
 from vantage6_node.status import FAILED, NO_SERVER, ONLINE, STOPPED, read_status
 
@@ -46,9 +53,9 @@ def port_free(host: str, port: int) -> bool:
 
 
 def start_instance(instance: Instance, timeout: float = 60.0) -> dict[str, Any]:
-    """Validate and start a server or node; returns facts for the output."""
-    if instance.kind == "server":
-        settings = configs.validate_server(instance)
+    """Validate and start a server, store or node; returns facts for the output."""
+    if instance.kind in SERVICES:
+        settings = configs.validate_service(instance)
         current = process.state(instance)
         if not current.running:
             from vantage6_cli.dbcheck import database_problem
@@ -201,6 +208,16 @@ def follow(instance: Instance) -> None:
         process.print_log(instance.log_file, 20, True, lambda: process.state(instance).running)
     except KeyboardInterrupt:
         output.info(f"{instance.label} keeps running; stop it with: v6 {instance.kind} stop")
+
+
+def report_new(instance: Instance, facts: dict[str, Any], as_json: bool) -> None:
+    """What ``v6 KIND new`` made (``facts``), and how to start it."""
+    if as_json:
+        output.print_json(facts)
+        return
+    output.success(f"{instance.label} created")
+    output.print_mapping(facts)
+    output.info(f"start it with: v6 {instance.kind} start {process.ref(instance)}")
 
 
 def add_lifecycle_commands(group: click.Group, kind: str) -> None:
@@ -389,7 +406,7 @@ def add_lifecycle_commands(group: click.Group, kind: str) -> None:
                 pass
         else:
             try:
-                settings = configs.validate_server(instance)
+                settings = configs.validate_service(instance)
                 files["database"] = settings.database_uri
             except CliError:
                 pass

@@ -45,7 +45,7 @@ class V6Group(click.Group):
 @click.version_option(output.version_text(), "--version", prog_name="v6")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv: debug).")
 def cli(verbose: int) -> None:
-    """Run servers, nodes and sandboxes; create tasks; write algorithms."""
+    """Run servers, algorithm stores, nodes and sandboxes; create tasks; write algorithms."""
     level = logging.WARNING - 10 * min(verbose, 2)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -70,10 +70,12 @@ def _register() -> None:
     from vantage6_cli.node import node
     from vantage6_cli.sandbox import sandbox
     from vantage6_cli.server import server
+    from vantage6_cli.store import store
     from vantage6_cli.task import task
 
     for command in (
         server,
+        store,
         node,
         sandbox,
         task,

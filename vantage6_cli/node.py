@@ -18,7 +18,7 @@ from vantage6_cli.instances import (
     resolve,
     scope_options,
 )
-from vantage6_cli.lifecycle import add_lifecycle_commands
+from vantage6_cli.lifecycle import add_lifecycle_commands, report_new
 from vantage6_cli.nodecheck import KeyCheck, check_api_key, split_server_url, url_problem
 from vantage6_cli.runtimes import DEFAULT_HELP, default_runtime, runtime_names
 from vantage6_cli.wizard import Question
@@ -148,23 +148,14 @@ def _ask_databases() -> list[dict[str, str]]:
 
 
 def local_server() -> tuple[str, int, str] | None:
-    """URL, port and API path of the server configured here (the newest one, e.g. the one
-    ``v6 server new`` just made), for the wizard's defaults."""
-    found = []
-    for instance in list_instances("server"):
-        try:
-            found.append((instance.config_file.stat().st_mtime, instance))
-        except OSError:
-            continue
-    for _, instance in sorted(found, key=lambda item: item[0], reverse=True):
-        try:
-            settings = configs.validate_server(instance)
-        except CliError:
-            continue
-        api_url = configs.server_api_url(settings)
-        base, port, _ = split_server_url(api_url)
-        return base, port or settings.port, settings.api_path
-    return None
+    """URL, port and API path of the server configured here (the newest one), for the
+    wizard's defaults."""
+    newest = configs.newest_server()
+    if newest is None:
+        return None
+    settings = newest[1]
+    base, port, _ = split_server_url(configs.server_api_url(settings))
+    return base, port or settings.port, settings.api_path
 
 
 def _regex_problem(value: Any) -> str | None:
@@ -479,12 +470,7 @@ def node_new(
         "encryption": bool(answers["encryption"]),
         "api_key_checked": bool(key_check and key_check.accepted),
     }
-    if as_json:
-        output.print_json(result)
-        return
-    output.success(f"node '{instance.name}' created")
-    output.print_mapping(result)
-    output.info(f"start it with: v6 node start {instance.name}")
+    report_new(instance, result, as_json)
 
 
 add_lifecycle_commands(node, "node")

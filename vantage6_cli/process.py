@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vantage6_cli.errors import STATE, CliError
-from vantage6_cli.instances import Instance
+from vantage6_cli.instances import SERVICES, Instance
 
 
 @dataclass
@@ -73,28 +73,26 @@ def state(instance: Instance) -> ProcessState:
     return ProcessState(False, pid, data.get("started"), stale=True)
 
 
+#: the program (``python -m MODULE``) of each kind; servers and stores take the same options
+PROGRAMS = {"server": "vantage6_server", "store": "vantage6_store", "node": "vantage6_node"}
+
+
 def command_for(instance: Instance, settings: Any = None) -> list[str]:
-    if instance.kind == "server":
-        argv = [sys.executable, "-m", "vantage6_server", "--config", str(instance.config_file)]
-        if settings is not None:
-            argv += [
-                "--host",
-                settings.host,
-                "--port",
-                str(settings.port),
-                "--database-uri",
-                settings.database_uri,
-            ]
-        return argv
-    return [
-        sys.executable,
-        "-m",
-        "vantage6_node",
-        "--config",
-        str(instance.config_file),
-        "--status-file",
-        str(instance.status_file),
-    ]
+    """The command line that runs ``instance``; a server's or store's ``settings`` are passed
+    as options too."""
+    argv = [sys.executable, "-m", PROGRAMS[instance.kind], "--config", str(instance.config_file)]
+    if instance.kind not in SERVICES:
+        return [*argv, "--status-file", str(instance.status_file)]
+    if settings is not None:
+        argv += [
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.port),
+            "--database-uri",
+            settings.database_uri,
+        ]
+    return argv
 
 
 def start(

@@ -10,7 +10,6 @@ import click
 
 from vantage6_cli import configs, output, process, wizard
 from vantage6_cli.connect import logged_in
-from vantage6_cli.dbcheck import database_problem
 from vantage6_cli.errors import CONFIG, CliError
 from vantage6_cli.instances import (
     list_instances,
@@ -19,7 +18,8 @@ from vantage6_cli.instances import (
     resolve,
     scope_options,
 )
-from vantage6_cli.lifecycle import add_lifecycle_commands
+from vantage6_cli.lifecycle import add_lifecycle_commands, report_new
+from vantage6_cli.services import listen_options, listen_questions, ports_in_use, write_config
 from vantage6_cli.wizard import Question
 
 
@@ -42,53 +42,11 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15) + "-Aa1"
 
 
-def ports_in_use(exclude: Path | None = None) -> dict[int, str]:
-    """Ports of the servers configured here (``port -> "server 'NAME' (FILE)"``), except
-    the one whose configuration file is ``exclude``."""
-    taken: dict[int, str] = {}
-    for instance in list_instances("server"):
-        if instance.config_file == exclude:
-            continue
-        try:
-            port = configs.read_yaml(instance.config_file).get("port", 7601)
-        except CliError:
-            continue
-        if isinstance(port, int):
-            taken.setdefault(port, f"server '{instance.name}' ({instance.config_file})")
-    return taken
-
-
-def _port_problem(value: int, taken: dict[int, str]) -> str | None:
-    if not 1 <= int(value) <= 65535:
-        return "must be 1-65535"
-    if int(value) in taken:
-        return f"port {value} is already used by {taken[int(value)]}"
-    return None
-
-
 def server_questions(
     data_dir: Path, taken: dict[int, str] | None = None, check_database: bool = True
 ) -> list[Question]:
-    taken = taken or {}
-    default_port = next(p for p in range(7601, 65536) if p not in taken)
     return [
-        Question("host", "--host", "Interface to listen on", default="127.0.0.1"),
-        Question(
-            "port",
-            "--port",
-            "Port",
-            kind="int",
-            default=default_port,
-            validate=lambda v: _port_problem(v, taken),
-        ),
-        Question("api_path", "--api-path", "API path", default="/api"),
-        Question(
-            "database_uri",
-            "--database-uri",
-            "Database (SQLAlchemy URI)",
-            default=f"sqlite:///{data_dir / 'server.sqlite'}",
-            validate=(lambda v: database_problem(str(v), data_dir)) if check_database else None,
-        ),
+        *listen_questions("server", data_dir, taken or {}, check_database),
         Question(
             "two_factor_auth",
             "--two-factor/--no-two-factor",
@@ -110,24 +68,7 @@ def server_questions(
 @server.command("new", short_help="Create a server configuration (a wizard).")
 @click.argument("name", required=False)
 @name_option("server")
-@click.option("--host", help="Interface to listen on.  [default: 127.0.0.1]")
-@click.option(
-    "--port",
-    type=int,
-    help="Port to listen on; not one another server here uses.  [default: 7601, or the next "
-    "free one]",
-)
-@click.option("--api-path", help="Path of the REST API.  [default: /api]")
-@click.option(
-    "--database-uri",
-    help="SQLAlchemy URI of the database.  [default: SQLite file in the data folder]",
-)
-@click.option(
-    "--check/--no-check",
-    default=True,
-    show_default=True,
-    help="Connect to the database now (it must exist and answer).",
-)
+@listen_options("server")
 @click.option(
     "--two-factor/--no-two-factor",
     "two_factor_auth",
@@ -179,27 +120,16 @@ def server_new(
         "database_uri": answers["database_uri"],
         "two_factor_auth": bool(answers["two_factor_auth"]),
     }
-    instance.data_dir.mkdir(parents=True, exist_ok=True)
-    configs.write_yaml(
-        instance.config_file,
-        data,
-        header=configs.HEADER.format(kind="server", name=instance.name),
-    )
-    configs.validate_server(instance)
+    settings = write_config(instance, data)
     configs.write_secret(instance.root_password_file, password)
     result = {
         "name": instance.name,
         "config_file": str(instance.config_file),
         "data_dir": str(instance.data_dir),
-        "api_url": configs.server_api_url(configs.validate_server(instance)),
+        "api_url": configs.server_api_url(settings),
         "root_password_file": str(instance.root_password_file),
     }
-    if as_json:
-        output.print_json(result)
-        return
-    output.success(f"server '{instance.name}' created")
-    output.print_mapping(result)
-    output.info(f"start it with: v6 server start {instance.name}")
+    report_new(instance, result, as_json)
 
 
 add_lifecycle_commands(server, "server")
