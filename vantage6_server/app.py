@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from vantage6_common import WIRE_VERSION, __version__
+from vantage6_common.service.database import Database
+from vantage6_common.service.migrate import upgrade_to_head
 from vantage6_server.api.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from vantage6_server.api.headers import SecurityHeaders
 from vantage6_server.api.limits import BodySizeLimit
@@ -20,8 +22,8 @@ from vantage6_server.api.static import StaticAnswers
 from vantage6_server.api.throttle import AuthRateLimit
 from vantage6_server.bootstrap import ensure_root, ensure_rules_and_roles, ensure_secret
 from vantage6_server.context import ServerContext
-from vantage6_server.db.migrate import upgrade_to_head
-from vantage6_server.db.session import Database
+from vantage6_server.db.migrate import MIGRATIONS_DIR
+from vantage6_server.db.sqlite_writes import serialize_writes
 from vantage6_server.events.emitter import EventEmitter
 from vantage6_server.events.socket import (
     TasksNamespace,
@@ -40,8 +42,8 @@ log = logging.getLogger(__name__)
 
 def prepare_database(settings: ServerSettings) -> tuple[Database, str]:
     """Migrate, seed rules/roles/root, and return the database and JWT secret."""
-    db = Database(settings.database_uri)
-    upgrade_to_head(db.engine)
+    db = Database(settings.database_uri, on_sqlite_file=serialize_writes)
+    upgrade_to_head(MIGRATIONS_DIR, db.engine)
     with db.session() as session:
         ensure_rules_and_roles(session)
         ensure_root(session)

@@ -6,11 +6,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from vantage6_common import __version__
+from vantage6_common.service.database import Database
+from vantage6_common.service.migrate import upgrade_to_head
 from vantage6_store.api.routes import ALL_ROUTERS
 from vantage6_store.bootstrap import ensure_root
 from vantage6_store.context import StoreContext
-from vantage6_store.db.migrate import upgrade_to_head
-from vantage6_store.db.session import Database
+from vantage6_store.db.migrate import MIGRATIONS_DIR
 from vantage6_store.digest import load_resolver
 from vantage6_store.errors import install_error_handlers
 from vantage6_store.rbac import ensure_rules_and_roles
@@ -20,7 +21,7 @@ from vantage6_store.settings import StoreSettings
 def prepare_database(settings: StoreSettings) -> Database:
     """Migrate and seed rules, default roles and the root user."""
     db = Database(settings.database_uri)
-    upgrade_to_head(db.engine)
+    upgrade_to_head(MIGRATIONS_DIR, db.engine)
     with db.session() as session:
         ensure_rules_and_roles(session)
         ensure_root(session, settings.root_user)
