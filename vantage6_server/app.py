@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import socketio
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
-from vantage6_common import WIRE_VERSION, __version__
+from vantage6_common import WIRE_VERSION
+from vantage6_common.service.app import create_api
 from vantage6_common.service.database import Database
 from vantage6_common.service.migrate import upgrade_to_head
 from vantage6_server.api.errors import ERROR_RESPONSES, document_errors, install_error_handlers
@@ -109,26 +109,18 @@ def create_app(settings: ServerSettings | None = None) -> SecurityHeaders:
             ctx.storage.close()
 
     api = settings.api_path
-    app = FastAPI(
+    app = create_api(
         title="vantage6-compatible server",
-        version=__version__,
-        openapi_url=f"{api}/openapi.json",
-        docs_url=f"{api}/docs",
-        redoc_url=f"{api}/redoc",
+        ctx=ctx,
+        api_path=api,
+        routers=ALL_ROUTERS,
+        cors_origins=settings.cors_origins,
+        redoc=True,
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
-    app.state.ctx = ctx
     install_error_handlers(app)
-    for router in ALL_ROUTERS:
-        app.include_router(router, prefix=api, responses=ERROR_RESPONSES)
     document_errors(app)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["total-count", "Link"],
-    )
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
-from vantage6_common import __version__
+from vantage6_common.service.app import create_api
 from vantage6_common.service.database import Database
 from vantage6_common.service.migrate import upgrade_to_head
 from vantage6_store.api.routes import ALL_ROUTERS
@@ -35,23 +34,12 @@ def create_app(settings: StoreSettings | None = None) -> FastAPI:
         db=prepare_database(settings),
         resolve_digest=load_resolver(settings.digest_resolver),
     )
-    api = settings.api_path
-    app = FastAPI(
+    app = create_api(
         title="vantage6-compatible algorithm store",
-        version=__version__,
-        openapi_url=f"{api}/openapi.json",
-        docs_url=f"{api}/docs",
-        redoc_url=None,
+        ctx=ctx,
+        api_path=settings.api_path,
+        routers=ALL_ROUTERS,
+        cors_origins=settings.cors_origins,
     )
-    app.state.ctx = ctx
     install_error_handlers(app)
-    for router in ALL_ROUTERS:
-        app.include_router(router, prefix=api)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["total-count", "Link"],
-    )
     return app
