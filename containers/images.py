@@ -82,6 +82,20 @@ PUBLISHED_TOOLS_PYTHON = (3, 11)  # Debian bookworm's python3
 
 SITE_PACKAGES = "/usr/local/lib/python3.11/dist-packages"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache")
+#: package folders an algorithm image does not get: the server's and store's infrastructure
+#: (FastAPI, SQLAlchemy; nothing else in vantage6_common imports it)
+_LEFT_OUT = ("vantage6_common/service",)
+
+
+def _ignore_in(package: Path) -> Callable[[str, list[str]], set[str]]:
+    """``copytree``'s ignore for ``package``: caches and the folders in ``_LEFT_OUT``."""
+    left_out = {package.parent / folder for folder in _LEFT_OUT}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {name for name in names if Path(folder, name) in left_out}
+        return set(_IGNORE(folder, names)) | skipped
+
+    return ignore
 
 
 class ImageBuildError(RuntimeError):
@@ -505,7 +519,7 @@ class ImageBuilder:
         for src in sources:
             if not (src / "__init__.py").is_file():
                 raise ImageBuildError(f"python package {src} not found")
-            shutil.copytree(src, dest / src.name, ignore=_IGNORE)
+            shutil.copytree(src, dest / src.name, ignore=_ignore_in(src))
 
     def build_demo(self, force: bool = False) -> BuildResult:
         root = self.repo_root

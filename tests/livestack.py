@@ -10,8 +10,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar, Self, TypeVar
 
 import httpx
 
@@ -64,19 +66,16 @@ def end_process(
         process.wait(10)
 
 
-@dataclass
-class LiveServer:
-    """A running server subprocess."""
+class ServiceProcess:
+    """Start and stop of a service subprocess on loopback (mixin of the live services' dataclasses,
+    which have ``port``, ``workdir`` and ``process``); it is up once ``/version`` answers."""
 
+    #: the service's package (``python -m`` it) and the name of its log file
+    module: ClassVar[str]
     database_uri: str
+    port: int
     workdir: Path
-    port: int = field(default_factory=free_port)
-    root_username: str = "root"
-    root_password: str = ROOT_PASSWORD
-    extra_env: dict[str, str] = field(default_factory=dict)
-    config_file: Path | None = None
-    set_root_password: bool = True
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | None
 
     @property
     def url(self) -> str:
@@ -88,36 +87,28 @@ class LiveServer:
 
     @property
     def log_file(self) -> Path:
-        return self.workdir / "server.log"
+        return self.workdir / f"{self.module.removeprefix('vantage6_')}.log"
 
-    def start(self, timeout: float = 60) -> LiveServer:
-        env = {**TEST_RATE_LIMITS, **os.environ, **self.extra_env}
-        env.pop("V6_ROOT_PASSWORD", None)
-        if self.set_root_password:
-            env["V6_ROOT_PASSWORD"] = self.root_password
-        cmd = [
-            sys.executable,
-            "-m",
-            "vantage6_server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--database-uri",
-            self.database_uri,
-            "--log-level",
-            "warning",
-        ]
-        if self.config_file:
-            cmd += ["--config", str(self.config_file)]
+    def options(self) -> list[str]:
+        """Command line options besides the port, database and log level."""
+        return []
+
+    def environment(self) -> dict[str, str] | None:
+        """The subprocess's environment (None: this process's)."""
+        return None
+
+    def start(self, timeout: float = 60) -> Self:
+        cmd = [sys.executable, "-m", self.module, *self.options(), "--port", str(self.port)]
+        cmd += ["--database-uri", self.database_uri, "--log-level", "warning"]
         self._log = open(self.log_file, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT
+            cmd, cwd=REPO, env=self.environment(), stdout=self._log, stderr=subprocess.STDOUT
         )
+        what = self.module.removeprefix("vantage6_")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_file.read_text()[-3000:]}")
+                raise RuntimeError(f"{what} exited: {self.log_file.read_text()[-3000:]}")
             try:
                 if httpx.get(self.api_url + "/version", timeout=1).status_code == 200:
                     return self
@@ -125,31 +116,69 @@ class LiveServer:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"server did not start: {self.log_file.read_text()[-3000:]}")
+        raise RuntimeError(f"{what} did not start: {self.log_file.read_text()[-3000:]}")
 
     def stop(self) -> None:
         end_process(self.process, timeout=10)
         if getattr(self, "_log", None):
             self._log.close()
 
-    def restart(self) -> LiveServer:
+    def restart(self) -> Self:
         self.stop()
         return self.start()
 
 
-def start_server(backend: str = "sqlite", **kwargs) -> tuple[LiveServer, callable]:
-    """Start a server on a fresh database; returns it and a cleanup function."""
-    workdir = Path(tempfile.mkdtemp(prefix="v6server-"))
+@dataclass
+class LiveServer(ServiceProcess):
+    """A running server subprocess."""
+
+    module: ClassVar[str] = "vantage6_server"
+    database_uri: str
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    root_username: str = "root"
+    root_password: str = ROOT_PASSWORD
+    extra_env: dict[str, str] = field(default_factory=dict)
+    config_file: Path | None = None
+    set_root_password: bool = True
+    process: subprocess.Popen | None = None
+
+    def options(self) -> list[str]:
+        config = ["--config", str(self.config_file)] if self.config_file else []
+        return ["--host", "127.0.0.1", *config]
+
+    def environment(self) -> dict[str, str]:
+        env = {**TEST_RATE_LIMITS, **os.environ, **self.extra_env}
+        env.pop("V6_ROOT_PASSWORD", None)
+        if self.set_root_password:
+            env["V6_ROOT_PASSWORD"] = self.root_password
+        return env
+
+
+ServiceT = TypeVar("ServiceT", bound=ServiceProcess)
+
+
+def start_service(
+    cls: type[ServiceT], backend: str = "sqlite", **kwargs: Any
+) -> tuple[ServiceT, Callable[[], None]]:
+    """Start a service on a fresh database; returns it and a cleanup function."""
+    name = cls.module.removeprefix("vantage6_")
+    workdir = Path(tempfile.mkdtemp(prefix=f"v6{name}-"))
     pg_name = None
     if backend == "postgresql":
         uri, pg_name = create_pg_database()
     else:
-        uri = f"sqlite:///{workdir / 'server.sqlite'}"
-    server = LiveServer(database_uri=uri, workdir=workdir, **kwargs).start()
+        uri = f"sqlite:///{workdir / f'{name}.sqlite'}"
+    service = cls(database_uri=uri, workdir=workdir, **kwargs).start()
 
     def cleanup() -> None:
-        server.stop()
+        service.stop()
         if pg_name:
             drop_pg_database(pg_name)
 
-    return server, cleanup
+    return service, cleanup
+
+
+def start_server(backend: str = "sqlite", **kwargs: Any) -> tuple[LiveServer, Callable[[], None]]:
+    """Start a server on a fresh database; returns it and a cleanup function."""
+    return start_service(LiveServer, backend, **kwargs)

@@ -3,75 +3,31 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-import tempfile
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-import httpx
 import yaml
 
-from tests.livestack import REPO, create_pg_database, drop_pg_database, end_process, free_port
+from tests.livestack import ServiceProcess, free_port, start_service
 
 
 @dataclass
-class LiveStore:
+class LiveStore(ServiceProcess):
     """A running store subprocess with its own database and YAML config."""
 
+    module: ClassVar[str] = "vantage6_store"
     database_uri: str
     workdir: Path
     config: dict
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return self.url + "/api"
-
-    @property
-    def log_file(self) -> Path:
-        return self.workdir / "store.log"
-
-    def start(self, timeout: float = 60) -> LiveStore:
+    def options(self) -> list[str]:
         config_file = self.workdir / "store.yaml"
         config_file.write_text(yaml.safe_dump(self.config))
-        cmd = [
-            sys.executable,
-            "-m",
-            "vantage6_store",
-            "--config",
-            str(config_file),
-            "--port",
-            str(self.port),
-            "--database-uri",
-            self.database_uri,
-            "--log-level",
-            "warning",
-        ]
-        self._log = open(self.log_file, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"store exited: {self.log_file.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.api_url + "/version", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"store did not start: {self.log_file.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        end_process(self.process, timeout=10)
-        if getattr(self, "_log", None):
-            self._log.close()
+        return ["--config", str(config_file)]
 
     def restart(self, config: dict | None = None) -> LiveStore:
         """Stop, optionally swap the config (e.g. other policies), and start again."""
@@ -81,19 +37,6 @@ class LiveStore:
         return self.start()
 
 
-def start_store(config: dict, backend: str = "sqlite") -> tuple[LiveStore, callable]:
+def start_store(config: dict, backend: str = "sqlite") -> tuple[LiveStore, Callable[[], None]]:
     """Start a store on a fresh database; returns it and a cleanup function."""
-    workdir = Path(tempfile.mkdtemp(prefix="v6store-"))
-    pg_name = None
-    if backend == "postgresql":
-        uri, pg_name = create_pg_database()
-    else:
-        uri = f"sqlite:///{workdir / 'store.sqlite'}"
-    store = LiveStore(database_uri=uri, workdir=workdir, config=config).start()
-
-    def cleanup() -> None:
-        store.stop()
-        if pg_name:
-            drop_pg_database(pg_name)
-
-    return store, cleanup
+    return start_service(LiveStore, backend, config=config)

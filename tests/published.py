@@ -6,7 +6,9 @@ error, so a broken install cannot pass as skipped tests.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
 from typing import NoReturn
 
@@ -65,3 +67,23 @@ def published_server_venv() -> Path:
         "V6_PUBLISHED_SERVER_VENV",
     )
     return PUBLISHED_SERVER_VENV
+
+
+def run_published_scenario(script: Path, args: list[str], timeout: float) -> list[dict]:
+    """Run ``script`` in the published client's venv; returns the JSON steps it printed.
+
+    Fails unless the script succeeded, no step failed and the last step says it is done.
+    """
+    result = subprocess.run(
+        [str(published_python()), str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    steps = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    failed = [s for s in steps if not s.get("ok", True)]
+    assert result.returncode == 0 and not failed, (
+        f"failed: {failed}\nstdout:{result.stdout[-4000:]}\nstderr:{result.stderr[-4000:]}"
+    )
+    assert steps[-1] == {"done": True}
+    return steps

@@ -2,57 +2,36 @@
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import uvicorn
+from vantage6_common.service.runner import StartupError, run_service
+from vantage6_server.settings import ServerSettings, load_settings
 
-from vantage6_server.settings import ConfigError, load_settings
+if TYPE_CHECKING:
+    from vantage6_server.api.headers import SecurityHeaders
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vantage6_server", description="Run the vantage6-compatible server"
-    )
-    parser.add_argument("--config", type=Path, help="YAML config file")
-    parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (default 7601)")
-    parser.add_argument("--database-uri", help="SQLAlchemy URI (default sqlite file)")
-    parser.add_argument("--log-level", default=None)
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(
-            args.config,
-            host=args.host,
-            port=args.port,
-            database_uri=args.database_uri,
-            log_level=args.log_level,
-        )
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def build_app(settings: ServerSettings) -> SecurityHeaders:
+    """The server's ASGI app; a large result store that cannot be set up stops the start."""
     from vantage6_server.app import create_app
     from vantage6_server.storage import StorageError
 
     try:
-        app = create_app(settings)
+        return create_app(settings)
     except StorageError as exc:
-        print(f"error: large_result_store: {exc}", file=sys.stderr)
-        return 2
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=5,
+        raise StartupError(f"large_result_store: {exc}") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_service(
+        argv,
+        prog="python -m vantage6_server",
+        description="Run the vantage6-compatible server",
+        default_port=7601,
+        load_settings=load_settings,
+        build_app=build_app,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 
 import socketio
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
-from vantage6_common import WIRE_VERSION, __version__
+from vantage6_common import WIRE_VERSION
+from vantage6_common.service.app import create_api
+from vantage6_common.service.database import Database
+from vantage6_common.service.migrate import upgrade_to_head
 from vantage6_server.api.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from vantage6_server.api.headers import SecurityHeaders
 from vantage6_server.api.limits import BodySizeLimit
@@ -20,8 +22,8 @@ from vantage6_server.api.static import StaticAnswers
 from vantage6_server.api.throttle import AuthRateLimit
 from vantage6_server.bootstrap import ensure_root, ensure_rules_and_roles, ensure_secret
 from vantage6_server.context import ServerContext
-from vantage6_server.db.migrate import upgrade_to_head
-from vantage6_server.db.session import Database
+from vantage6_server.db.migrate import MIGRATIONS_DIR
+from vantage6_server.db.sqlite_writes import serialize_writes
 from vantage6_server.events.emitter import EventEmitter
 from vantage6_server.events.socket import (
     TasksNamespace,
@@ -40,8 +42,8 @@ log = logging.getLogger(__name__)
 
 def prepare_database(settings: ServerSettings) -> tuple[Database, str]:
     """Migrate, seed rules/roles/root, and return the database and JWT secret."""
-    db = Database(settings.database_uri)
-    upgrade_to_head(db.engine)
+    db = Database(settings.database_uri, on_sqlite_file=serialize_writes)
+    upgrade_to_head(MIGRATIONS_DIR, db.engine)
     with db.session() as session:
         ensure_rules_and_roles(session)
         ensure_root(session)
@@ -107,26 +109,18 @@ def create_app(settings: ServerSettings | None = None) -> SecurityHeaders:
             ctx.storage.close()
 
     api = settings.api_path
-    app = FastAPI(
+    app = create_api(
         title="vantage6-compatible server",
-        version=__version__,
-        openapi_url=f"{api}/openapi.json",
-        docs_url=f"{api}/docs",
-        redoc_url=f"{api}/redoc",
+        ctx=ctx,
+        api_path=api,
+        routers=ALL_ROUTERS,
+        cors_origins=settings.cors_origins,
+        redoc=True,
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
-    app.state.ctx = ctx
     install_error_handlers(app)
-    for router in ALL_ROUTERS:
-        app.include_router(router, prefix=api, responses=ERROR_RESPONSES)
     document_errors(app)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["total-count", "Link"],
-    )
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vantage6_server.db.session import Database
+from vantage6_common.service.database import Database
 from vantage6_server.events.emitter import EventEmitter
 from vantage6_server.mail import Mailer
 from vantage6_server.security.ratelimit import RateLimiter

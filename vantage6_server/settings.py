@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from vantage6_common.service.settings import ServiceSettings
 from vantage6_common.settings_file import ConfigError, load_yaml_settings
 
 __all__ = ["ConfigError", "ServerSettings", "load_settings"]
@@ -24,15 +25,14 @@ class SmtpSettings(BaseModel):
     sender: str = "noreply@vantage6.local"
 
 
-class ServerSettings(BaseSettings):
-    """Everything the server needs to start. Unknown keys in a config file are errors."""
+class ServerSettings(ServiceSettings):
+    """Everything the server needs to start (the shared ones from ``ServiceSettings``).
+
+    Unknown keys in a config file are errors.
+    """
 
     model_config = SettingsConfigDict(env_prefix="V6_", extra="forbid")
 
-    host: str = "127.0.0.1"
-    port: int = Field(7601, ge=1, le=65535)
-    api_path: str = "/api"
-    database_uri: str = "sqlite:///vantage6.sqlite"
     jwt_secret: str | None = Field(
         None, description="HS256 secret; generated and kept in the database when unset"
     )
@@ -58,8 +58,6 @@ class ServerSettings(BaseSettings):
     server_name: str = "vantage6"
     smtp: SmtpSettings | None = None
     rabbitmq_uri: str | None = None
-    cors_origins: list[str] = ["*"]
-    log_level: str = "info"
     large_result_store: dict[str, Any] | None = Field(
         None,
         description="blob store for large inputs and results: 'type' (a backend of the "
@@ -73,12 +71,6 @@ class ServerSettings(BaseSettings):
 
         parse_limit(value)  # ValueError names the problem
         return value.strip()
-
-    @field_validator("api_path")
-    @classmethod
-    def _api_path_starts_with_slash(cls, value: str) -> str:
-        value = "/" + value.strip("/")
-        return value
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> ServerSettings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vantage6_store.db.session import Database
+from vantage6_common.service.database import Database
 from vantage6_store.digest import DigestResolver
 from vantage6_store.settings import StoreSettings
 

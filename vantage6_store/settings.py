@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import SettingsConfigDict
 
+from vantage6_common.service.settings import ServiceSettings
 from vantage6_common.settings_file import ConfigError, load_yaml_settings
 
 __all__ = ["ConfigError", "StoreSettings", "load_settings"]
@@ -47,14 +48,15 @@ class RootUser(BaseModel):
     organization_id: int | None = None
 
 
-class StoreSettings(BaseSettings):
-    """Everything the store needs to start. Unknown keys in a config file are errors."""
+class StoreSettings(ServiceSettings):
+    """Everything the store needs to start (the shared ones from ``ServiceSettings``).
+
+    Unknown keys in a config file are errors.
+    """
 
     model_config = SettingsConfigDict(env_prefix="V6_STORE_", extra="forbid")
 
-    host: str = "127.0.0.1"
     port: int = Field(7602, ge=1, le=65535)
-    api_path: str = "/api"
     database_uri: str = "sqlite:///vantage6-store.sqlite"
     root_user: RootUser | None = None
     policies: StorePolicies = StorePolicies()
@@ -63,13 +65,6 @@ class StoreSettings(BaseSettings):
         description="'registry' (ask the image's registry), 'none', or 'module:function'",
     )
     server_timeout: float = Field(10.0, gt=0, description="seconds to wait for a v6 server")
-    cors_origins: list[str] = ["*"]
-    log_level: str = "info"
-
-    @field_validator("api_path")
-    @classmethod
-    def _api_path_starts_with_slash(cls, value: str) -> str:
-        return "/" + value.strip("/")
 
 
 def load_settings(config_file: Path | None = None, **overrides) -> StoreSettings:

@@ -235,8 +235,7 @@ def test_tokens_die_with_their_subject_even_if_an_id_comes_back(
 
 def test_existing_sqlite_database_is_migrated_to_never_reuse_ids(tmp_path: Path) -> None:
     """A database made by the first schema revision gets AUTOINCREMENT on every id table."""
-    from vantage6_server.db.migrate import upgrade_to_head  # noqa: F401 - same code path
-    from vantage6_server.db.session import make_engine
+    from vantage6_common.service.database import make_engine
 
     db_file = tmp_path / "old.sqlite"
     uri = f"sqlite:///{db_file}"
@@ -280,11 +279,12 @@ def test_existing_sqlite_database_is_migrated_to_never_reuse_ids(tmp_path: Path)
 def _upgrade_to(uri: str, revision: str) -> None:
     from alembic import command
 
-    from vantage6_server.db.migrate import alembic_config
-    from vantage6_server.db.session import make_engine
+    from vantage6_common.service.database import make_engine
+    from vantage6_common.service.migrate import alembic_config
+    from vantage6_server.db.migrate import MIGRATIONS_DIR
 
     engine = make_engine(uri)
-    config = alembic_config(uri)
+    config = alembic_config(MIGRATIONS_DIR, uri)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

@@ -29,8 +29,9 @@ from vantage6_client import Client
 from vantage6_client.exceptions import EncryptionError
 from vantage6_common import crypto
 from vantage6_common.scheme_policy import SETTINGS
+from vantage6_common.service.migrate import alembic_config
 from vantage6_server.api.routes.collaboration import EncryptionScheme
-from vantage6_server.db.migrate import alembic_config
+from vantage6_server.db.migrate import MIGRATIONS_DIR
 
 PUBLISHED_IMAGE = "localhost/v6-published-tools:latest"
 PUBLISHED_SCRIPT = Path(__file__).with_name("published_reads_subtasks.py")
@@ -157,7 +158,7 @@ def test_migration_makes_existing_collaborations_vantage6(tmp_path, backend):
         uri = f"sqlite:///{tmp_path / 'old.sqlite'}"
     engine = create_engine(uri)
     try:
-        config = alembic_config(uri)
+        config = alembic_config(MIGRATIONS_DIR, uri)
         command.upgrade(config, "0001")
         with engine.begin() as conn:
             conn.execute(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 from tests.livestack import LiveServer
-from tests.published import published_python
+from tests.published import run_published_scenario
 
 SCENARIO = Path(__file__).parent / "published" / "scenario.py"
 
@@ -29,23 +27,6 @@ def _private_key(tmp_path: Path) -> Path:
 
 
 def test_published_client_scenario(live_server: LiveServer, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            str(published_python()),
-            str(SCENARIO),
-            "http://127.0.0.1",
-            str(live_server.port),
-            live_server.root_password,
-            str(_private_key(tmp_path)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    steps = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    failed = [s for s in steps if not s.get("ok", True)]
-    assert result.returncode == 0 and not failed, (
-        f"failed: {failed}\nstdout:{result.stdout[-4000:]}\nstderr:{result.stderr[-4000:]}"
-    )
-    assert steps[-1] == {"done": True}
+    args = ["http://127.0.0.1", str(live_server.port), live_server.root_password]
+    steps = run_published_scenario(SCENARIO, [*args, str(_private_key(tmp_path))], timeout=300)
     assert len(steps) > 25

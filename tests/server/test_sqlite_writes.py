@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from vantage6_server.db.session import make_engine
+from vantage6_common.service.database import make_engine
 from vantage6_server.db.sqlite_writes import serialize_writes
 
 

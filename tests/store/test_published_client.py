@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-from tests.published import published_python
+from tests.published import run_published_scenario
 from tests.security.auth_fixtures import PASSWORD, make_user
 from tests.store.world import USERS, World
 
@@ -36,19 +35,7 @@ def run_scenario(world: World, collaboration_id: int | None = None) -> list[dict
         "store_ids": world.store_ids,
         "extra_user": extra,
     }
-    result = subprocess.run(
-        [str(published_python()), str(SCENARIO), json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    steps = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    failed = [s for s in steps if not s.get("ok", True)]
-    assert result.returncode == 0 and not failed, (
-        f"failed: {failed}\nstdout:{result.stdout[-4000:]}\nstderr:{result.stderr[-4000:]}"
-    )
-    assert steps[-1] == {"done": True}
-    return steps
+    return run_published_scenario(SCENARIO, [json.dumps(spec)], timeout=600)
 
 
 def test_published_client_store_scenario(world: World) -> None:

@@ -12,8 +12,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from vantage6_common.service.pagination import PageLinks
 from vantage6_server.api.errors import ErrorBody
-from vantage6_server.api.pagination import PageLinks
 
 # -- building blocks ---------------------------------------------------------------------------
 ListLink = str

@@ -8,18 +8,17 @@ import secrets
 from sqlalchemy import (
     JSON,
     Boolean,
-    Column,
     DateTime,
     ForeignKey,
     Integer,
     String,
-    Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from vantage6_common.scheme_policy import DEFAULT_SETTING
+from vantage6_common.service.tables import link_table
 
 
 def utcnow() -> dt.datetime:
@@ -40,38 +39,13 @@ def new_token_key() -> str:
     return secrets.token_hex(16)
 
 
-collaboration_organization = Table(
-    "collaboration_organization",
-    Base.metadata,
-    Column(
-        "collaboration_id", ForeignKey("collaboration.id", ondelete="CASCADE"), primary_key=True
-    ),
-    Column("organization_id", ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True),
+collaboration_organization = link_table(
+    "collaboration_organization", Base.metadata, "collaboration", "organization"
 )
-study_organization = Table(
-    "study_organization",
-    Base.metadata,
-    Column("study_id", ForeignKey("study.id", ondelete="CASCADE"), primary_key=True),
-    Column("organization_id", ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True),
-)
-user_role = Table(
-    "user_role",
-    Base.metadata,
-    Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
-    Column("role_id", ForeignKey("role.id", ondelete="CASCADE"), primary_key=True),
-)
-user_rule = Table(
-    "user_rule",
-    Base.metadata,
-    Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
-    Column("rule_id", ForeignKey("rule.id", ondelete="CASCADE"), primary_key=True),
-)
-role_rule = Table(
-    "role_rule",
-    Base.metadata,
-    Column("role_id", ForeignKey("role.id", ondelete="CASCADE"), primary_key=True),
-    Column("rule_id", ForeignKey("rule.id", ondelete="CASCADE"), primary_key=True),
-)
+study_organization = link_table("study_organization", Base.metadata, "study", "organization")
+user_role = link_table("user_role", Base.metadata, "user", "role")
+user_rule = link_table("user_rule", Base.metadata, "user", "rule")
+role_rule = link_table("role_rule", Base.metadata, "role", "rule")
 
 
 class ServerSetting(Base):

@@ -8,16 +8,16 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
-    Column,
     DateTime,
     ForeignKey,
     Integer,
     String,
-    Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from vantage6_common.service.tables import link_table
 
 
 def utcnow() -> dt.datetime:
@@ -28,19 +28,9 @@ class Base(DeclarativeBase):
     pass
 
 
-role_rule = Table(
-    "role_rule_association",
-    Base.metadata,
-    Column("role_id", ForeignKey("role.id", ondelete="CASCADE"), primary_key=True),
-    Column("rule_id", ForeignKey("rule.id", ondelete="CASCADE"), primary_key=True),
-)
+role_rule = link_table("role_rule_association", Base.metadata, "role", "rule")
 
-user_role = Table(
-    "permission",
-    Base.metadata,
-    Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
-    Column("role_id", ForeignKey("role.id", ondelete="CASCADE"), primary_key=True),
-)
+user_role = link_table("permission", Base.metadata, "user", "role")
 
 
 class Vantage6Server(Base):

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Request
 from pydantic import Field, field_validator
 from sqlalchemy import delete, or_, select
 
+from vantage6_common.service.pagination import page_response
 from vantage6_server.api.common import Body, get_or_404
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import ApiError, bad_request
-from vantage6_server.api.pagination import page_response
 from vantage6_server.api.schemas import AlgorithmStore, Message, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy

@@ -9,11 +9,11 @@ from pydantic import Field
 from sqlalchemy import select
 
 from vantage6_common.scheme_policy import DEFAULT_SETTING
+from vantage6_common.service.pagination import page_response
 from vantage6_server import serialize
 from vantage6_server.api.common import Body, IdBody, get_or_404, includes, parse_bool
 from vantage6_server.api.deps import Auth, Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import page_response
 from vantage6_server.api.schemas import Collaboration, Message, Node, Organization, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy

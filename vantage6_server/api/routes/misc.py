@@ -12,10 +12,10 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select, text
 
 from vantage6_common import WIRE_VERSION
+from vantage6_common.service.pagination import page_response
 from vantage6_server.api.common import get_or_404
 from vantage6_server.api.deps import Auth, Ctx, Db, NodeAuth
 from vantage6_server.api.errors import ApiError, ErrorBody, bad_request, forbidden
-from vantage6_server.api.pagination import page_response
 from vantage6_server.api.schemas import (
     Empty,
     Health,

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field, field_validator
 from sqlalchemy import bindparam, delete, insert, select
 
+from vantage6_common.service.pagination import page_response
 from vantage6_server import serialize
 from vantage6_server.api.common import Body, get_or_404, parse_bool
 from vantage6_server.api.deps import Auth, Ctx, Db, UserAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import page_response
 from vantage6_server.api.schemas import Message, Organization, OrganizationView, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
+from vantage6_common.service.pagination import page_response
 from vantage6_server import serialize
 from vantage6_server.api.common import get_or_404
 from vantage6_server.api.deps import Db, UserAuth
-from vantage6_server.api.pagination import page_response
 from vantage6_server.api.schemas import Rule, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from sqlalchemy import select
 
+from vantage6_common.service.pagination import page_response
 from vantage6_common.status import UNFINISHED_STATUSES, RunStatus
 from vantage6_server import serialize
 from vantage6_server.api.common import LenientBody, get_or_404, includes
 from vantage6_server.api.deps import Auth, Ctx, Db, NodeAuth
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import page_response
 from vantage6_server.api.schemas import Result, Run, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy

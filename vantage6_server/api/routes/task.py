@@ -12,12 +12,12 @@ from sqlalchemy import select
 from vantage6_common.crypto import detect_scheme
 from vantage6_common.labels import check_label
 from vantage6_common.scheme_policy import SchemePolicy
+from vantage6_common.service.pagination import page_response
 from vantage6_common.status import RunStatus
 from vantage6_server import serialize
 from vantage6_server.api.common import LenientBody, get_or_404, includes
 from vantage6_server.api.deps import Auth, Ctx, Db
 from vantage6_server.api.errors import bad_request
-from vantage6_server.api.pagination import page_response
 from vantage6_server.api.schemas import Message, Task, TaskStatus, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy

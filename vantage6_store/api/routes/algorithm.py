@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import Select, select
 
+from vantage6_common.service.pagination import page_response
 from vantage6_store import rbac, workflow
 from vantage6_store.api import serialize
 from vantage6_store.api.deps import Ctx, Db, needs, registered
-from vantage6_store.api.pagination import page_response
 from vantage6_store.api.schemas import AlgorithmIn, AlgorithmPatch, FunctionIn
 from vantage6_store.context import StoreContext
 from vantage6_store.db import models as m
@@ -100,7 +100,13 @@ def list_algorithms(
     if image is not None:
         stmt = _image_filter(stmt, session, image)
     return page_response(
-        request, session, stmt, serialize.algorithm, m.Algorithm.id, page, per_page
+        request,
+        session,
+        stmt,
+        serialize.algorithm,
+        default_order=[m.Algorithm.id],
+        page=page,
+        per_page=per_page,
     )
 
 

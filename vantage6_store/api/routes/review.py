@@ -11,10 +11,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
+from vantage6_common.service.pagination import page_response
 from vantage6_store import policies, rbac, workflow
 from vantage6_store.api import serialize
 from vantage6_store.api.deps import Ctx, Db, needs
-from vantage6_store.api.pagination import page_response
 from vantage6_store.api.routes.algorithm import flag
 from vantage6_store.api.schemas import ReviewDecision, ReviewIn
 from vantage6_store.db import models as m
@@ -52,7 +52,15 @@ def list_reviews(
         stmt = stmt.where(m.Review.status == workflow.REVIEW_APPROVED)
     elif wanted["rejected"]:
         stmt = stmt.where(m.Review.status == workflow.REVIEW_REJECTED)
-    return page_response(request, session, stmt, serialize.review, m.Review.id, page, per_page)
+    return page_response(
+        request,
+        session,
+        stmt,
+        serialize.review,
+        default_order=[m.Review.id],
+        page=page,
+        per_page=per_page,
+    )
 
 
 def _get(session, id: int) -> m.Review:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
+from vantage6_common.service.pagination import page_response
 from vantage6_store import rbac
 from vantage6_store.api import serialize
 from vantage6_store.api.deps import Db, needs
-from vantage6_store.api.pagination import page_response
 from vantage6_store.api.schemas import RoleIn, RolePatch
 from vantage6_store.db import models as m
 from vantage6_store.errors import ApiError, bad_request, not_found
@@ -38,7 +38,15 @@ def list_roles(
         stmt = stmt.where(
             m.Role.id.in_(select(m.user_role.c.role_id).where(m.user_role.c.user_id == user_id))
         )
-    return page_response(request, session, stmt, serialize.role, m.Role.id, page, per_page)
+    return page_response(
+        request,
+        session,
+        stmt,
+        serialize.role,
+        default_order=[m.Role.id],
+        page=page,
+        per_page=per_page,
+    )
 
 
 def _get(session, id: int) -> m.Role:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
+from vantage6_common.service.pagination import page_response
 from vantage6_store.api import serialize
 from vantage6_store.api.deps import AuthCaller, Db
-from vantage6_store.api.pagination import page_response
 from vantage6_store.db import models as m
 from vantage6_store.errors import bad_request
 
@@ -59,4 +59,12 @@ def list_rules(
             .where(m.user_role.c.user_id == user.id)
         )
         stmt = stmt.where(m.Rule.id.in_(held))
-    return page_response(request, session, stmt, serialize.rule, m.Rule.id, page, per_page)
+    return page_response(
+        request,
+        session,
+        stmt,
+        serialize.rule,
+        default_order=[m.Rule.id],
+        page=page,
+        per_page=per_page,
+    )

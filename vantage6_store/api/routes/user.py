@@ -6,10 +6,10 @@ import httpx
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
+from vantage6_common.service.pagination import page_response
 from vantage6_store import rbac
 from vantage6_store.api import serialize
 from vantage6_store.api.deps import AuthCaller, Ctx, Db, needs
-from vantage6_store.api.pagination import page_response
 from vantage6_store.api.routes.algorithm import flag
 from vantage6_store.api.schemas import UserIn, UserPatch
 from vantage6_store.db import models as m
@@ -68,7 +68,15 @@ def list_users(
             m.StoreUser.id.in_(_reviewer_ids(session)),
             m.StoreUser.id != (algorithm.developer_id or 0),
         )
-    return page_response(request, session, stmt, serialize.user, m.StoreUser.id, page, per_page)
+    return page_response(
+        request,
+        session,
+        stmt,
+        serialize.user,
+        default_order=[m.StoreUser.id],
+        page=page,
+        per_page=per_page,
+    )
 
 
 def _get(session, id: int) -> m.StoreUser:

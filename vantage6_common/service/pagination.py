@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from vantage6_server.api.errors import bad_request
+from vantage6_common.service.errors import bad_request
 
 MAX_PER_PAGE = 1000
 MAX_PAGE = 2**31 - 1
@@ -54,8 +54,8 @@ def _page_url(request: Request, page: int, per_page: int) -> str:
 def page_response(
     request: Request,
     session: Session,
-    stmt: Select,
-    serialize: Callable[[Any], dict],
+    stmt: Select[Any],
+    serialize: Callable[[Any], dict[str, Any]],
     *,
     page: int = 1,
     per_page: int = 10,
