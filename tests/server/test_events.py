@@ -54,6 +54,26 @@ class Listener:
                 return data
         raise AssertionError(f"no {name} event within {timeout}s")
 
+    def wait_each(self, wanted: dict, timeout: float = 20.0) -> dict:
+        """The first event matching each ``name: match`` of ``wanted``, in whatever order.
+
+        The client hands each incoming message to a thread of its own, so the order in which
+        two events reach this queue is not the order the server sent them in.
+        """
+        found: dict = {}
+        deadline = time.monotonic() + timeout
+        while len(found) < len(wanted) and time.monotonic() < deadline:
+            try:
+                event, data = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if event in wanted and event not in found and wanted[event](data):
+                found[event] = data
+        missing = sorted(set(wanted) - set(found))
+        if missing:
+            raise AssertionError(f"no {', '.join(missing)} event within {timeout}s")
+        return found
+
     def close(self) -> None:
         self.sio.disconnect()
 
@@ -157,8 +177,9 @@ def test_task_events_reach_collaboration_rooms_only(
     assert foreign["id"] != task["id"]
     run = root_api.ok("GET", "/run", params={"task_id": task["id"]})["data"][0]
     node.ok("PATCH", f"/run/{run['id']}", json={"status": "active"})
-    change = user_listener.wait("algorithm_status_change", match=lambda d: d["run_id"] == run["id"])
-    assert user_listener.wait("status_update", match=lambda d: d["run_id"] == run["id"])
+    about_run = lambda d: d["run_id"] == run["id"]  # noqa: E731
+    got = user_listener.wait_each({"algorithm_status_change": about_run, "status_update": about_run})
+    change = got["algorithm_status_change"]
     assert change["status"] == "active" and change["task_id"] == task["id"]
     assert change["collaboration_id"] == fed["collab"]
     root_api.ok("POST", "/kill/task", json={"id": task["id"]})
@@ -190,9 +211,15 @@ def test_run_offers_reach_only_nodes_that_ask_and_come_before_new_task(
                 "databases": [{"label": "default", "query": "q"}],
             },
         )
-        first = asking.wait("run_offer", match=lambda d: d["run"]["task"]["id"] == task["id"])
-        # the offer came before new_task (a node that starts from it skips new_task's lookup)
-        assert asking.wait("new_task") == {"id": task["id"], "parent_id": None}
+        # the server sends the offer first, but this client may hand them over in either order
+        got = asking.wait_each(
+            {
+                "run_offer": lambda d: d["run"]["task"]["id"] == task["id"],
+                "new_task": lambda d: d["id"] == task["id"],
+            }
+        )
+        first = got["run_offer"]
+        assert got["new_task"] == {"id": task["id"], "parent_id": None}
         run = first["run"]
         assert run["organization"]["id"] == org_a and run["input"] == inputs[org_a]
         assert run["task"]["image"] == "offered/image:1"
