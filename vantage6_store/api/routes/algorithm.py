@@ -10,6 +10,7 @@ from vantage6_store import rbac, workflow
 from vantage6_store.api import serialize
 from vantage6_store.api.deps import Ctx, Db, needs, registered
 from vantage6_store.api.schemas import AlgorithmIn, AlgorithmPatch, FunctionIn
+from vantage6_store.api.serialize import ALGORITHM_TREE
 from vantage6_store.context import StoreContext
 from vantage6_store.db import models as m
 from vantage6_store.digest import split_reference, without_digest
@@ -86,7 +87,7 @@ def list_algorithms(
 ):
     approved_only = not any(flag(request.query_params.get(f)) for f in _REVIEW_FLAGS)
     check_view(request, ctx, session, approved_only)
-    stmt = _status_filter(select(m.Algorithm), request)
+    stmt = _status_filter(select(m.Algorithm).options(*ALGORITHM_TREE), request)
     for column, value in (
         (m.Algorithm.name, name),
         (m.Algorithm.description, description),
@@ -111,7 +112,7 @@ def list_algorithms(
 
 
 def _get(session, id: int) -> m.Algorithm:
-    algo = session.get(m.Algorithm, id)
+    algo = session.get(m.Algorithm, id, options=ALGORITHM_TREE)
     if algo is None:
         raise not_found("Algorithm", id)
     return algo
