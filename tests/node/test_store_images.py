@@ -169,3 +169,18 @@ def test_unreachable_registry_fails_the_run_with_its_reason(path: StorePath) -> 
     run = path.run(f"{gone}@{digest}", path.trusted)
     assert run["status"] == "non-existing Docker image", run
     assert "could not be pulled" in (run["log"] or ""), run["log"]
+
+
+def test_subtasks_of_a_store_task_pass_the_store_check(path: StorePath) -> None:
+    """A central function's subtasks come from the same store (the server passes it on)."""
+    repo = f"algos/central-{secrets.token_hex(3)}"
+    path.registry.push(DEMO_IMAGE, repo, "1.0")
+    image = path.registry.image(repo, "1.0")
+    path.approve(image)
+    station = path.fed.stations[0]
+    task = path.fed.create_task(
+        {"method": "summary", "kwargs": {}}, [station.org_id], image=image, store_id=path.trusted
+    )
+    assert path.fed.wait_task(task["id"], timeout=300) == "completed", path.fed.logs()
+    subtasks = path.fed.researcher.ok("GET", "/task", params={"parent_id": task["id"]})["data"]
+    assert subtasks and all(t["algorithm_store"]["id"] == path.trusted for t in subtasks)
