@@ -9,6 +9,7 @@ address is asked over HTTPS and then over plain HTTP (a local test registry has 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -84,13 +85,19 @@ def _schemes(registry: str) -> list[str]:
     return ["https", "http"] if host in _LOOPBACK else ["https"]
 
 
+@functools.cache
+def _client() -> httpx.Client:
+    """One client for all registry calls (thread-safe; its TLS context is made once)."""
+    return httpx.Client(follow_redirects=True)
+
+
 def _anonymous_token(challenge: str, timeout: float) -> str | None:
     """A token for a ``Bearer realm=...,service=...,scope=...`` challenge, or None."""
     fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
     realm = fields.pop("realm", None)
     if not challenge.lower().startswith("bearer") or not realm:
         return None
-    response = httpx.get(realm, params=fields, timeout=timeout)
+    response = _client().get(realm, params=fields, timeout=timeout)
     if response.status_code != 200:
         return None
     body = response.json()
@@ -100,14 +107,14 @@ def _anonymous_token(challenge: str, timeout: float) -> str | None:
 
 def _ask(url: str, timeout: float) -> httpx.Response:
     headers = {"Accept": MANIFEST_TYPES}
-    response = httpx.head(url, headers=headers, timeout=timeout)
+    response = _client().head(url, headers=headers, timeout=timeout)
     if response.status_code == 401:
         token = _anonymous_token(response.headers.get("www-authenticate", ""), timeout)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-            response = httpx.head(url, headers=headers, timeout=timeout)
+            response = _client().head(url, headers=headers, timeout=timeout)
     if response.status_code == 200 and not response.headers.get("docker-content-digest"):
-        response = httpx.get(url, headers=headers, timeout=timeout)
+        response = _client().get(url, headers=headers, timeout=timeout)
     return response
 
 

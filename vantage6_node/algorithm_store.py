@@ -44,12 +44,13 @@ class StoreReader:
     def __init__(self, server_api_url: str, timeout: float = STORE_TIMEOUT) -> None:
         self.server_api_url = server_api_url
         self.timeout = timeout
+        self._client = httpx.Client()  # thread-safe; one TLS context for all calls
 
     def approved(self, store_url: str, image: str) -> list[dict[str, Any]]:
         """The store's approved algorithms with exactly this image (name and tag)."""
         url = f"{store_url.rstrip('/')}/api/algorithm"
         try:
-            response = httpx.get(
+            response = self._client.get(
                 url,
                 params={"image": image, "per_page": 100},
                 # which server's users ask (4.x stores read it as Server-Url)
