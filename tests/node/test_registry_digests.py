@@ -4,6 +4,8 @@ entries by (as vantage6 4.x does), and how a registry that cannot tell is report
 from __future__ import annotations
 
 import secrets
+import socket
+import time
 
 import pytest
 
@@ -61,3 +63,15 @@ def test_reference_parts():
     assert ref.pinned("sha256:" + "e" * 64) == "127.0.0.1:5000/a/b@sha256:" + "e" * 64
     hub = ImageReference.parse("python:3.12")
     assert (hub.registry, hub.repository, hub.tag) == ("docker.io", "library/python", "3.12")
+
+
+def test_a_registry_that_never_answers_times_out():
+    """A registry that accepts connections and then says nothing: a reason, not a hang."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(RegistryError, match="cannot be reached.*Timeout"):
+            manifest_digest(f"127.0.0.1:{port}/algos/x:1", timeout=1)
+        assert time.monotonic() - started < 10
