@@ -9,8 +9,8 @@ task's collaboration (or to all), (3) the store's address is on ``allowed_algori
 and a tag that points elsewhere now (moved after approval) is refused. The run then uses
 ``name@<approved digest>``, so what runs is what was reviewed.
 
-The node reads the store without credentials, as a vantage6 4.x server does when it pins a
-task's digest: its own server token is for its server only, and never leaves for a store.
+The node reads the store without credentials: it has no user token to pass on (a vantage6
+4.x server passes on the task creator's), and its own server token is for its server only.
 A store must therefore show its approved algorithms publicly (``algorithm_view: public``).
 """
 
