@@ -25,6 +25,11 @@ if [ "$(id -u)" = 0 ] && { ! command -v zsh >/dev/null || ! command -v fish >/de
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q zsh fish faketime >/dev/null
 fi
 
+# A real container registry for the store/digest tests (tests/registry.py starts its own).
+if [ "$(id -u)" = 0 ] && ! command -v docker-registry >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >/dev/null
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi

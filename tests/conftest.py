@@ -24,3 +24,16 @@ def live_server() -> LiveServer:
 @pytest.fixture(scope="module")
 def root_api(live_server: LiveServer) -> Api:
     return Api.as_user(live_server.api_url, live_server.root_username, live_server.root_password)
+
+
+@pytest.fixture(scope="session")
+def local_registry(tmp_path_factory):
+    """A real ``docker-registry`` on 127.0.0.1 for the session (see tests/registry.py)."""
+    from tests.registry import registry_available, start_registry
+
+    reason = registry_available()
+    if reason:
+        pytest.skip(reason)
+    registry = start_registry(tmp_path_factory.mktemp("registry"))
+    yield registry
+    registry.stop()

@@ -1,21 +1,42 @@
 """Station policies: which algorithms, stores, users and organizations may run tasks here.
 
-Semantics follow the vantage6 node: an ``allowed_algorithms`` entry matches an image exactly,
-or as the image name without its tag (entry ``repo/algo`` allows ``repo/algo:1.0``), or -- when
-the entry looks like a regular expression -- as a regular expression anchored at the start of
-the image reference. With both ``allowed_algorithms`` and ``allowed_algorithm_stores`` set, an
-image must pass both, unless ``allow_either_whitelist_or_store`` is set (then one is enough).
+Semantics follow the vantage6 4.x node. An ``allowed_algorithms`` entry matches an image
+exactly, or as the image name without its tag (entry ``repo/algo`` allows ``repo/algo:1.0``),
+or -- when the entry looks like a regular expression -- as a regular expression anchored at the
+start of the image reference. An entry with the image's name but another tag or a digest
+(``repo/algo:1.0`` for ``repo/algo:latest`` or ``repo/algo@sha256:...``) allows it when both
+point to the same digest in the registry; the run is then pinned to that digest. With both
+``allowed_algorithms`` and ``allowed_algorithm_stores`` set, an image must pass both, unless
+``allow_either_whitelist_or_store`` is set (then one is enough).
+
+Whether a store allows a task is found out beforehand (the store, the server and the registry
+are asked: :mod:`vantage6_node.algorithm_store`) and handed in as a :class:`StoreVerdict`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from vantage6_common.registry import ImageReference, RegistryError
 from vantage6_node.config import Policies, looks_like_regex
 
 #: images of the vantage6 "basics" algorithm, allowed unless ``allow_basics_algorithm`` is off
 BASICS_IMAGE_PREFIX = "harbor2.vantage6.ai/algorithms/basics"
+
+#: the digest an image reference points to now; raises RegistryError or ValueError
+DigestOf = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class StoreVerdict:
+    """Whether a trusted algorithm store approved the task's image, and what to run."""
+
+    allowed: bool
+    reason: str = ""
+    #: the approved image pinned to its approved digest (``name@sha256:...``)
+    image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -26,13 +47,23 @@ class TaskOrigin:
     init_org_id: int | None = None
     init_user_id: int | None = None
     init_org_name: str | None = None
-    store_url: str | None = None
+    store: StoreVerdict | None = None
 
 
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
     reason: str = ""
+    #: the reference to run (the task's image, or the image pinned to a digest)
+    image: str | None = None
+
+
+@dataclass
+class WhitelistMatch:
+    """The reference an ``allowed_algorithms`` entry lets run (None: none does), and why not."""
+
+    image: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def split_image(image: str) -> tuple[str, str | None, str | None]:
@@ -52,15 +83,47 @@ def image_without_tag(image: str) -> str:
     return split_image(image)[0]
 
 
-def algorithm_allowed(allowed: list[str], image: str) -> bool:
+def _same_digest(entry: str, image: str, digest_of: DigestOf, match: WhitelistMatch) -> bool:
+    """Whether ``entry`` and ``image`` point to the same digest (pins ``match`` when so)."""
+    digests = []
+    for reference in (image, entry):
+        try:
+            digests.append(digest_of(reference))
+        except (RegistryError, ValueError) as exc:
+            match.notes.append(f"no digest for {reference}: {exc}")
+            return False
+    if digests[0] != digests[1]:
+        match.notes.append(f"{image} is {digests[0]}, the allowed {entry} is {digests[1]}")
+        return False
+    try:
+        match.image = ImageReference.parse(image).pinned(digests[0])
+    except ValueError:
+        return False
+    return True
+
+
+def whitelist_match(
+    allowed: list[str], image: str, digest_of: DigestOf | None = None
+) -> WhitelistMatch:
+    """Which reference ``allowed_algorithms`` lets run for ``image`` (see the module doc)."""
+    match = WhitelistMatch()
     bare = image_without_tag(image)
     for entry in allowed:
         if looks_like_regex(entry):
             if re.match(entry, image):
-                return True
+                match.image = image
+                return match
         elif entry == image or entry == bare:
-            return True
-    return False
+            match.image = image
+            return match
+        elif digest_of is not None and image_without_tag(entry) == bare:
+            if _same_digest(entry, image, digest_of, match):
+                return match
+    return match
+
+
+def algorithm_allowed(allowed: list[str], image: str, digest_of: DigestOf | None = None) -> bool:
+    return whitelist_match(allowed, image, digest_of).image is not None
 
 
 def store_allowed(allowed: list[str], store_url: str | None) -> bool:
@@ -79,8 +142,11 @@ def store_allowed(allowed: list[str], store_url: str | None) -> bool:
 class PolicyChecker:
     """Evaluates the configured policies for one task."""
 
-    def __init__(self, policies: Policies) -> None:
+    def __init__(self, policies: Policies, digest_of: DigestOf | None = None) -> None:
+        """``digest_of`` looks digests up for tag entries of ``allowed_algorithms`` (None:
+        such entries match only exactly, as without a registry)."""
         self.policies = policies
+        self.digest_of = digest_of
 
     @property
     def needs_org_name(self) -> bool:
@@ -91,7 +157,8 @@ class PolicyChecker:
         )
 
     @property
-    def needs_store_url(self) -> bool:
+    def needs_store(self) -> bool:
+        """Whether a task's algorithm store must be checked (see ``TaskOrigin.store``)."""
         return bool(self.policies.allowed_algorithm_stores)
 
     def check(self, origin: TaskOrigin) -> Decision:
@@ -117,26 +184,37 @@ class PolicyChecker:
                     "start tasks on this node (allowed_users / allowed_organizations)",
                 )
 
-        from_whitelist = not p.allowed_algorithms or algorithm_allowed(p.allowed_algorithms, image)
-        from_store = not p.allowed_algorithm_stores or store_allowed(
-            p.allowed_algorithm_stores, origin.store_url
+        return self._algorithm(origin)
+
+    def _algorithm(self, origin: TaskOrigin) -> Decision:
+        """The ``allowed_algorithms`` / ``allowed_algorithm_stores`` part of :meth:`check`."""
+        p, image = self.policies, origin.image
+        listed = (
+            whitelist_match(p.allowed_algorithms, image, self.digest_of)
+            if p.allowed_algorithms
+            else None
         )
-        both_lists = bool(p.allowed_algorithms and p.allowed_algorithm_stores)
-        if p.allow_either_whitelist_or_store and both_lists:
+        store = origin.store if p.allowed_algorithm_stores else None
+        from_whitelist = listed is None or listed.image is not None
+        from_store = not p.allowed_algorithm_stores or (store is not None and store.allowed)
+        if p.allow_either_whitelist_or_store and listed is not None and p.allowed_algorithm_stores:
             # both lists are set and one match suffices (with only one list set, that list
             # decides: vantage6 would then allow everything, which is not what anyone means)
-            allowed = algorithm_allowed(p.allowed_algorithms, image) or store_allowed(
-                p.allowed_algorithm_stores, origin.store_url
-            )
+            allowed = listed.image is not None or (store is not None and store.allowed)
         else:
             allowed = from_whitelist and from_store
         if not allowed:
             if not from_whitelist:
-                return Decision(False, f"image {image!r} is not in allowed_algorithms")
-            return Decision(
-                False, f"algorithm store {origin.store_url!r} is not in allowed_algorithm_stores"
-            )
-        return Decision(True)
+                assert listed is not None
+                notes = f" ({'; '.join(listed.notes)})" if listed.notes else ""
+                return Decision(False, f"image {image!r} is not in allowed_algorithms{notes}")
+            reason = store.reason if store is not None else "the task names no algorithm store"
+            return Decision(False, reason)
+        if store is not None and store.allowed and store.image:
+            return Decision(True, image=store.image)
+        if listed is not None and listed.image:
+            return Decision(True, image=listed.image)
+        return Decision(True, image=image)
 
     def shared(self) -> dict:
         """The policy part of ``node_info_update`` (what others may see of this node)."""

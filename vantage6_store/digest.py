@@ -2,8 +2,8 @@
 
 A resolver takes an image reference and answers ``sha256:...`` or None when it cannot tell.
 The setting ``digest_resolver`` picks one: ``registry`` asks the image's registry over the
-Docker Registry HTTP API v2 (anonymous, with Docker Hub's token dance), ``none`` never
-resolves, and ``module:function`` names any other callable.
+Docker Registry HTTP API v2 (:mod:`vantage6_common.registry`, which the node uses too),
+``none`` never resolves, and ``module:function`` names any other callable.
 """
 
 from __future__ import annotations
@@ -11,18 +11,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-import httpx
+from vantage6_common.registry import RegistryError, manifest_digest
 
 DigestResolver = Callable[[str], str | None]
 
-_MANIFEST_TYPES = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ]
-)
 DOCKER_HUB = "registry-1.docker.io"
 
 
@@ -46,37 +38,12 @@ def without_digest(image: str) -> str:
     return image.partition("@")[0]
 
 
-def _hub_token(repository: str, timeout: float) -> dict[str, str]:
-    response = httpx.get(
-        "https://auth.docker.io/token",
-        params={"service": "registry.docker.io", "scope": f"repository:{repository}:pull"},
-        timeout=timeout,
-    )
-    response.raise_for_status()
-    return {"Authorization": f"Bearer {response.json()['token']}"}
-
-
 def registry_digest(image: str, timeout: float = 10.0) -> str | None:
     """Ask the image's registry which digest the tag points to (None when it cannot)."""
-    registry, repository, tag, pinned = split_reference(image)
-    if pinned:
-        return pinned
-    schemes = ["https", "http"] if registry.split(":")[0] in ("localhost", "127.0.0.1") else []
     try:
-        headers = {"Accept": _MANIFEST_TYPES}
-        if registry == DOCKER_HUB:
-            headers |= _hub_token(repository, timeout)
-        for scheme in schemes or ["https"]:
-            url = f"{scheme}://{registry}/v2/{repository}/manifests/{tag}"
-            try:
-                response = httpx.head(url, headers=headers, timeout=timeout)
-            except httpx.HTTPError:
-                continue
-            if response.status_code == 200:
-                return response.headers.get("Docker-Content-Digest")
-    except (httpx.HTTPError, KeyError, ValueError):
+        return manifest_digest(image, timeout)
+    except (RegistryError, ValueError):
         return None
-    return None
 
 
 def no_digest(_image: str) -> str | None:

@@ -282,6 +282,7 @@ class Federation:
         image: str = DEMO_IMAGE,
         databases: list[dict[str, Any]] | None = None,
         name: str = "test task",
+        store_id: int | None = None,
     ) -> dict[str, Any]:
         org_ids = org_ids or [s.org_id for s in self.stations]
         body = {
@@ -291,6 +292,8 @@ class Federation:
             "organizations": [{"id": o, "input": self.encode_input(o, payload)} for o in org_ids],
             "databases": databases if databases is not None else [{"label": "default"}],
         }
+        if store_id is not None:
+            body["store_id"] = store_id
         return self.researcher.ok("POST", "/task", json=body)
 
     def wait_marker(

@@ -11,10 +11,18 @@ import pytest
 
 from vantage6_common import crypto
 from vantage6_common.envcoding import decode_env_value
+from vantage6_common.registry import RegistryError
 from vantage6_common.scheme_policy import DowngradeRefused, SchemePolicy
 from vantage6_node.config import EncryptionConfig, Policies, parse_config
 from vantage6_node.encryption import EncryptionMismatch, NodeEncryption
-from vantage6_node.policies import PolicyChecker, TaskOrigin, image_without_tag, split_image
+from vantage6_node.policies import (
+    PolicyChecker,
+    StoreVerdict,
+    TaskOrigin,
+    image_without_tag,
+    split_image,
+    store_allowed,
+)
 from vantage6_node.runs.environment import build_plan, database_relays
 from vantage6_node.runs.folder import PHASE_RUNNING, Report, RunState, RunStore
 
@@ -68,16 +76,81 @@ def test_users_and_organizations():
 
 
 def test_stores():
-    store = "https://store.example.org"
-    both = {"allowed_algorithms": ["a/b"], "allowed_algorithm_stores": [store]}
-    assert _check(both, image="a/b", store_url=store)
-    assert not _check(both, image="a/b", store_url="https://other")
-    assert not _check(both, image="c/d", store_url=store)
-    either = {**both, "allow_either_whitelist_or_store": True}
-    assert _check(either, image="c/d", store_url=store)
-    assert _check(either, image="a/b", store_url=None)
-    assert not _check(either, image="c/d", store_url=None)
-    assert _check({"allowed_algorithm_stores": [r"https://.*\.example\.org"]}, store_url=store)
+    """The store's verdict (found by vantage6_node.algorithm_store) combined with the list."""
+    yes = StoreVerdict(True, image="a/b@sha256:" + "1" * 64)
+    no = StoreVerdict(False, "image a/b is not approved in store 'x'")
+    both = {"allowed_algorithms": ["a/b", "c/d"], "allowed_algorithm_stores": ["https://s"]}
+    assert _check(both, image="a/b", store=yes)
+    assert not _check(both, image="a/b", store=no)
+    assert not _check(both, image="e/f", store=yes)
+    either = {**both, "allowed_algorithms": ["a/b"], "allow_either_whitelist_or_store": True}
+    assert _check(either, image="c/d", store=yes)
+    assert _check(either, image="a/b", store=None)
+    assert not _check(either, image="c/d", store=no)
+    stores_only = {"allowed_algorithm_stores": ["https://s"]}
+    assert not _check(stores_only, image="a/b", store=None)
+    # the store's pinned reference is what runs; its refusal is the reason given
+    checker = PolicyChecker(Policies(**stores_only))
+    assert checker.check(TaskOrigin(image="a/b", store=yes)).image == yes.image
+    assert checker.check(TaskOrigin(image="a/b", store=no)).reason == no.reason
+    assert store_allowed([r"https://.*\.example\.org"], "https://store.example.org")
+    assert store_allowed(["https://s/"], "https://s")
+    assert not store_allowed(["https://s"], None)
+
+
+DIGEST_A = "sha256:" + "a" * 64
+DIGEST_B = "sha256:" + "b" * 64
+
+
+def _digests(table: dict[str, str]):
+    """A digest lookup over a fixed table; unknown references are a registry error."""
+
+    def digest_of(image: str) -> str:
+        if "@" in image:
+            return image.split("@", 1)[1]
+        if image not in table:
+            raise RegistryError(f"registry cannot be reached for {image}")
+        return table[image]
+
+    return digest_of
+
+
+@pytest.mark.parametrize(
+    ("entry", "image", "table", "pinned"),
+    [
+        # same name, other tag: allowed when both tags point to the same digest (pinned then)
+        (
+            "r.io/a:1.0",
+            "r.io/a:latest",
+            {"r.io/a:1.0": DIGEST_A, "r.io/a:latest": DIGEST_A},
+            f"r.io/a@{DIGEST_A}",
+        ),
+        ("r.io/a:1.0", "r.io/a:latest", {"r.io/a:1.0": DIGEST_A, "r.io/a:latest": DIGEST_B}, None),
+        # a task pinned to a digest matches a tag entry pointing to that digest
+        ("r.io/a:1.0", f"r.io/a@{DIGEST_A}", {"r.io/a:1.0": DIGEST_A}, f"r.io/a@{DIGEST_A}"),
+        ("r.io/a:1.0", f"r.io/a:1.0@{DIGEST_B}", {"r.io/a:1.0": DIGEST_A}, None),
+        # a digest entry allows the tag that points to it
+        (f"r.io/a@{DIGEST_A}", "r.io/a:2", {"r.io/a:2": DIGEST_A}, f"r.io/a@{DIGEST_A}"),
+        # no registry answer: not allowed
+        ("r.io/a:1.0", "r.io/a:2", {}, None),
+        # another name is never compared
+        ("r.io/b:1.0", "r.io/a:1.0", {"r.io/a:1.0": DIGEST_A, "r.io/b:1.0": DIGEST_A}, None),
+    ],
+)
+def test_tag_entries_compare_digests(entry, image, table, pinned):
+    checker = PolicyChecker(Policies(allowed_algorithms=[entry]), digest_of=_digests(table))
+    decision = checker.check(TaskOrigin(image=image))
+    assert decision.allowed is (pinned is not None), decision
+    if pinned:
+        assert decision.image == pinned
+    else:
+        assert "allowed_algorithms" in decision.reason
+
+
+def test_tag_entries_without_a_registry_match_only_exactly():
+    checker = PolicyChecker(Policies(allowed_algorithms=["r.io/a:1.0"]))
+    assert checker.check(TaskOrigin(image="r.io/a:1.0")).image == "r.io/a:1.0"
+    assert not checker.check(TaskOrigin(image="r.io/a:2")).allowed
 
 
 def test_denial_reason_names_the_policy():

@@ -34,12 +34,13 @@ class StoreApi(Api):
         return {**super()._headers(), "server_url": self.server_url}
 
 
-def store_config(server: LiveServer, **policies: Any) -> dict:
-    """The store config: root is our server's root; loopback servers allowed."""
+def store_config(server: LiveServer, resolver: str = TEST_RESOLVER, **policies: Any) -> dict:
+    """The store config: root is our server's root; loopback servers allowed; ``resolver``
+    finds digests (``registry`` asks the image's real registry)."""
     return {
         "root_user": {"v6_server_uri": server.api_url, "username": server.root_username},
         "policies": {"allow_localhost": True, **policies},
-        "digest_resolver": TEST_RESOLVER,
+        "digest_resolver": resolver,
     }
 
 
@@ -70,10 +71,12 @@ USERS = {
 }
 
 
-def make_world(server: LiveServer, backend: str = "sqlite", **policies: Any):
+def make_world(
+    server: LiveServer, backend: str = "sqlite", resolver: str = TEST_RESOLVER, **policies: Any
+):
     """Users on ``server``, a fresh store registered to it; returns (world, cleanup)."""
     root = Api.as_user(server.api_url, server.root_username, server.root_password)
-    store, cleanup = start_store(store_config(server, **policies), backend)
+    store, cleanup = start_store(store_config(server, resolver, **policies), backend)
     world = World(server=server, store=store, server_apis={"root": root})
     suffix = store.port
     for org in ("A", "B", "C"):

@@ -76,6 +76,8 @@ class RunState:
     init_org_id: int | None = None
     init_user_id: int | None = None
     store_id: int | None = None
+    #: what the container runs when the policies pinned the image to a digest (else ``image``)
+    run_image: str | None = None
     databases: list[dict[str, Any]] = field(default_factory=list)
     phase: str = PHASE_RECEIVED
     status: str | None = None

@@ -83,7 +83,7 @@ class Launcher:
         ]
         limits = self.config.limits
         return RunSpec(
-            image=state.image,
+            image=state.run_image or state.image,
             env=plan.encoded_env,
             mounts=tuple(mounts),
             labels={
@@ -111,8 +111,8 @@ class Launcher:
         try:
             cid = await self._run_container(spec)
         except ImageNotFound:
-            self.images.forget(state.image)
-            await self.images.ensure(state.image)
+            self.images.forget(spec.image)
+            await self.images.ensure(spec.image)
             try:
                 cid = await self._run_container(spec)
             except ContainerRuntimeError as exc:

@@ -19,6 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from vantage6_common.registry import manifest_digest
+from vantage6_node.algorithm_store import StoreCheck, StoreReader
 from vantage6_node.config import NodeConfig
 from vantage6_node.identity import NodeIdentity
 from vantage6_node.isolation import ForwarderPool
@@ -70,7 +72,7 @@ class RunManager:
         self.runtime = runtime
         self.api = api
         self.forwarders = forwarders
-        self.policies = PolicyChecker(config.policies)
+        self.policies = PolicyChecker(config.policies, digest_of=manifest_digest)
         self.handles = ActiveRuns()
         self.background = Background()
         self._slots = asyncio.Semaphore(config.max_concurrent_runs)
@@ -113,6 +115,12 @@ class RunManager:
             forwarders=forwarders,
             proxy=proxy,
             tokens=tokens,
+            stores=StoreCheck(
+                api,
+                config.policies.allowed_algorithm_stores or [],
+                StoreReader(config.api_url),
+                digest_of=manifest_digest,
+            ),
         )
         self.launcher = Launcher(config=config, identity=identity, runtime=runtime, images=images)
         self.watcher = Watcher(

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from vantage6_common.status import RunStatus
+from vantage6_node.algorithm_store import StoreCheck
 from vantage6_node.config import NodeConfig
 from vantage6_node.encryption import NodeEncryption
 from vantage6_node.isolation import PROXY_SOCKET, Forwarder, ForwarderPool, start_tcp_relay
@@ -85,8 +86,10 @@ class Preparation:
         forwarders: ForwarderPool,
         proxy: NodeProxy,
         tokens: OfferedTokens,
+        stores: StoreCheck | None = None,
     ) -> None:
         self.config = config
+        self.stores = stores
         self.api = api
         self.encryption = encryption
         self.policies = policies
@@ -115,29 +118,32 @@ class Preparation:
             with contextlib.suppress(ServerError):
                 org = await self.api.get_organization(state.init_org_id, retry_for=60)
                 org_name = org.get("name")
-        store_url = None
-        if self.policies.needs_store_url and state.store_id is not None:
-            with contextlib.suppress(ServerError):
-                store = await self.api.get_algorithm_store(state.store_id)
-                store_url = store.get("url") or store.get("algorithm_store_url")
-        decision = self.policies.check(
-            TaskOrigin(
-                image=state.image,
-                init_org_id=state.init_org_id,
-                init_user_id=state.init_user_id,
-                init_org_name=org_name,
-                store_url=store_url,
-            )
+        store = None
+        if self.stores is not None and self.policies.needs_store:
+            store = await self.stores.verdict(state.image, state.store_id, state.collaboration_id)
+        origin = TaskOrigin(
+            image=state.image,
+            init_org_id=state.init_org_id,
+            init_user_id=state.init_user_id,
+            init_org_name=org_name,
+            store=store,
         )
+        if self.config.policies.allowed_algorithms:  # may ask a registry for digests
+            decision = await in_thread(self.policies.check, origin)
+        else:
+            decision = self.policies.check(origin)
         if not decision.allowed:
             raise RunFailure(RunStatus.NOT_ALLOWED, f"not allowed: {decision.reason}")
+        state.run_image = decision.image if decision.image not in (None, state.image) else None
+        if state.run_image:
+            log.info("run %s: %s runs as %s", state.run_id, state.image, state.run_image)
 
     # preparing ---------------------------------------------------------------------------------
     async def prepare(self, handle: RunHandle, raw_input: Any) -> ContainerPlan:
         """Image, forwarder, input and token ready, the proxy listening; the run's plan."""
         state = handle.state
         # independent preparations, at the same time
-        image_task = asyncio.create_task(self.images.ensure(state.image))
+        image_task = asyncio.create_task(self.images.ensure(state.run_image or state.image))
         fwd_task = asyncio.create_task(self._forwarder())
         try:
             data, token = await asyncio.gather(
