@@ -72,9 +72,12 @@ def begin_upload(session: Session, principal: Principal) -> str:
     return blob_id
 
 
-def finish_upload(session: Session, blob_id: str, size: int) -> None:
-    session.execute(update(m.Blob).where(m.Blob.uuid == blob_id).values(size=size))
+def finish_upload(session: Session, blob_id: str, size: int) -> bool:
+    """Record the size of a completed upload; False when its row is gone (the orphan sweep
+    took an upload that ran longer than ``orphan_upload_minutes``)."""
+    done = session.execute(update(m.Blob).where(m.Blob.uuid == blob_id).values(size=size))
     session.commit()
+    return done.rowcount == 1
 
 
 def abandon_upload(session: Session, blob_id: str) -> None:

@@ -94,7 +94,9 @@ async def blobstream_upload(request: Request, principal: Auth, ctx: Ctx, session
     except BaseException:
         blobs.abandon_upload(session, blob_id)
         raise
-    blobs.finish_upload(session, blob_id, size)
+    if not blobs.finish_upload(session, blob_id, size):
+        blobs.delete_from_store(store, [blob_id])
+        raise ApiError(409, "The upload took so long that it was cleaned up; upload it again")
     return {"uuid": blob_id}
 
 
