@@ -65,13 +65,19 @@ class BlobServer:
 
     def rows(self, where: str = "1=1", *params: object) -> list[tuple]:
         """``(uuid, uploader_kind, uploader_id, size, task_id, run_id, role)`` of blob rows."""
-        database = self.server.database_uri.removeprefix("sqlite:///")
+        query = (
+            "SELECT uuid, uploader_kind, uploader_id, size, task_id, run_id, role "
+            f"FROM blob WHERE {where}"
+        )
+        uri = self.server.database_uri
+        if uri.startswith("postgresql"):
+            import psycopg
+
+            with psycopg.connect(uri) as connection:
+                return connection.execute(query.replace("?", "%s"), params).fetchall()
+        database = uri.removeprefix("sqlite:///")
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-            return connection.execute(
-                "SELECT uuid, uploader_kind, uploader_id, size, task_id, run_id, role "
-                f"FROM blob WHERE {where}",
-                params,
-            ).fetchall()
+            return connection.execute(query, params).fetchall()
 
     def objects(self) -> set[str]:
         return set(self.store.ids())
@@ -81,10 +87,12 @@ class BlobServer:
         self.cleanup()
 
 
-def start_blob_server(section: dict[str, Any], workdir: Path, **policy: Any) -> BlobServer:
+def start_blob_server(
+    section: dict[str, Any], workdir: Path, database: str = "sqlite", **policy: Any
+) -> BlobServer:
     config = workdir / f"server-{secrets.token_hex(4)}.yaml"
     config.write_text(yaml.safe_dump({"large_result_store": {**section, **policy}}))
-    server, cleanup = start_server("sqlite", config_file=config)
+    server, cleanup = start_server(database, config_file=config)
     store = storage_from_config(section, StorageContext(data_dir=workdir))
     return BlobServer(server, store, section, cleanup)
 
