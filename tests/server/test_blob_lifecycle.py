@@ -7,6 +7,9 @@ store itself (the same folder or bucket).
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -15,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.api import Api
+from tests.published import run_published_scenario
 from tests.server.blobfed import (
     MIB,
     PASSWORD,
@@ -296,3 +300,118 @@ def test_a_store_that_stops_mid_upload_is_a_503_and_leaves_nothing(
     finally:
         endpoint.stop()
         started.stop()
+
+
+def _container(fed: Fed, node: str, task_id: int, server_url: str) -> Api:
+    token = fed[node].ok("POST", "/token/container", json={"task_id": task_id, "image": "img:1"})
+    return Api(server_url, token["container_token"])
+
+
+def test_a_container_creates_subtasks_from_its_collaborations_uploads(
+    blob_server: BlobServer, fed: Fed
+) -> None:
+    x, y, a, b, c = (fed.ids[k] for k in ("X", "Y", "A", "B", "C"))
+    url = blob_server.server.api_url
+    parent = create_task(fed["alice"], x, {a: uploaded(fed["alice"], b"p")}).json()
+    in_x = _container(fed, "nA", parent["id"], url)
+    other = create_task(fed["carol"], y, {c: uploaded(fed["carol"], b"q")}).json()
+    in_y = _container(fed, "nC", other["id"], url)
+
+    from_y = uploaded(in_y, b"Y's")
+    alices = uploaded(fed["alice"], b"alice's")
+    nobodys = refused(create_task(in_x, x, {b: str(uuid.uuid4())}))
+    assert refused(create_task(in_x, x, {b: from_y})) == nobodys
+    assert refused(create_task(in_x, x, {b: alices})) == nobodys
+
+    sub_input = uploaded(in_x, b"subtask input")
+    sub = create_task(in_x, x, {b: sub_input})
+    assert sub.status_code == 201, sub.text
+    assert sub.json()["parent"]["id"] == parent["id"]
+    row = blob_server.rows("uuid = ?", sub_input)[0]
+    assert row[1:3] == ("container", parent["id"]) and row[4] == sub.json()["id"]
+    assert download(fed["nB"], sub_input).content == b"subtask input"
+    refused(download(in_y, sub_input), 403)
+
+
+PUBLISHED_TASK = Path(__file__).parent / "published" / "blob_task.py"
+
+
+def _hybrid_decrypt(private_key, data: bytes) -> bytes:
+    """vantage6 4.14's blob format: base64 RSA-wrapped AES key $ base64 IV $ raw AES-CTR."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    wrapped, iv, body = data.split(b"$", 2)
+    key = private_key.decrypt(base64.b64decode(wrapped), padding.PKCS1v15())
+    decryptor = Cipher(algorithms.AES(key), modes.CTR(base64.b64decode(iv))).decryptor()
+    return decryptor.update(body) + decryptor.finalize()
+
+
+def _hybrid_encrypt(public_key, data: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    key, iv = os.urandom(32), os.urandom(16)
+    encryptor = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+    wrapped = base64.b64encode(public_key.encrypt(key, padding.PKCS1v15()))
+    return wrapped + b"$" + base64.b64encode(iv) + b"$" + encryptor.update(data)
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_the_published_client_runs_a_task_through_the_store(
+    blob_server: BlobServer, encrypted: bool, tmp_path: Path
+) -> None:
+    """vantage6-client 4.14 uploads the input; the test is the node (reads the input blob,
+    uploads a result blob, reports it); the client reads the result."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    server = blob_server.server
+    root = Api.as_user(server.api_url, server.root_username, server.root_password)
+    own = root.ok("POST", "/token/user/validate")["organization_id"]
+    collab = root.ok(
+        "POST",
+        "/collaboration",
+        json={"name": f"published-{encrypted}", "encrypted": encrypted, "organization_ids": [own]},
+    )["id"]
+    node_key = root.ok("POST", "/node", json={"collaboration_id": collab, "organization_id": own})
+    node = Api.as_node(server.api_url, node_key["api_key"])
+    key_arg, private_key = "-", None
+    if encrypted:
+        private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key_file = tmp_path / "root-org.pem"
+        key_file.write_bytes(
+            private_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        key_arg = str(key_file)
+    common = ["http://127.0.0.1", str(server.port), server.root_password, key_arg]
+
+    steps = run_published_scenario(
+        PUBLISHED_TASK, ["create", *common, str(collab), str(own)], timeout=180
+    )
+    task_id = steps[-2]["detail"]["task_id"]
+    (run,) = node.ok("GET", "/run", params={"task_id": task_id, "state": "open"})["data"]
+    assert run["blob_storage_used"] is True
+    assert blob_server.rows("uuid = ?", run["input"])[0][1:3] == ("user", 1)
+    stored = download(node, run["input"]).content
+    if encrypted:
+        assert b"average" not in stored  # the server holds ciphertext only
+        serialized = _hybrid_decrypt(private_key, stored)
+    else:
+        serialized = base64.b64decode(stored)
+    assert json.loads(serialized) == {"method": "average", "kwargs": {"column": "age"}}
+
+    answer = json.dumps({"average": 42.5}).encode()
+    if encrypted:
+        body = _hybrid_encrypt(private_key.public_key(), answer)
+    else:
+        body = base64.b64encode(answer)
+    result = uploaded(node, body)
+    node.ok("PATCH", f"/run/{run['id']}", json={"result": result, "status": "completed"})
+
+    steps = run_published_scenario(PUBLISHED_TASK, ["result", *common, str(task_id)], timeout=180)
+    assert [json.loads(r) for r in steps[-2]["detail"]["results"]] == [{"average": 42.5}]
