@@ -36,8 +36,8 @@ def test_existing_runs_do_not_use_blobs_and_the_migration_goes_back(
             )
             conn.execute(
                 text(
-                    "INSERT INTO task (image, collaboration_id, job_id, status, token_key, created_at) "
-                    "VALUES ('img', 1, 1, 'pending', 'k', CURRENT_TIMESTAMP)"
+                    "INSERT INTO task (image, collaboration_id, job_id, status, token_key, "
+                    "created_at) VALUES ('img', 1, 1, 'pending', 'k', CURRENT_TIMESTAMP)"
                 )
             )
             conn.execute(
