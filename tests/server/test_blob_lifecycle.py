@@ -328,6 +328,14 @@ def test_a_container_creates_subtasks_from_its_collaborations_uploads(
     assert row[1:3] == ("container", parent["id"]) and row[4] == sub.json()["id"]
     assert download(fed["nB"], sub_input).content == b"subtask input"
     refused(download(in_y, sub_input), 403)
+    refused(download(in_x, sub_input), 403)  # inputs are for the run's node
+
+    # the subtask's result, reported by B's node, is read by the parent's container
+    sub_run = runs_of(fed["nB"], sub.json()["id"])[b]
+    partial = uploaded(fed["nB"], b"partial result")
+    fed["nB"].ok("PATCH", f"/run/{sub_run['id']}", json={"result": partial, "status": "completed"})
+    assert download(in_x, partial).content == b"partial result"
+    refused(download(in_y, partial), 403)
 
 
 PUBLISHED_TASK = Path(__file__).parent / "published" / "blob_task.py"
