@@ -241,6 +241,8 @@ def test_quota_per_collaboration(blob_server: BlobServer, fed: Fed) -> None:
     assert upload(fed["alice"], pattern((QUOTA_MIB + 1) * MIB)).status_code == 413
     big_input = uploaded(fed["alice"], pattern(4 * MIB))
     assert "quota" in refused(create_task(fed["alice"], q, {a: big_input}), 413)
+    # a user's uploads that no task took yet are bounded by one quota together
+    assert "uploads that no task uses yet" in refused(upload(fed["alice"], pattern(5 * MIB)), 413)
     small = uploaded(fed["alice"], pattern(MIB))
     assert create_task(fed["alice"], q, {a: small}).status_code == 201
 

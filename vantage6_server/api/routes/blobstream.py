@@ -79,7 +79,7 @@ async def blobstream_upload(request: Request, principal: Auth, ctx: Ctx, session
     ensure_blob_upload(principal, task)
     collab = principal.collaboration_id
     # database work in a worker thread: a busy SQLite write lock must not stall the event loop
-    used = await anyio.to_thread.run_sync(blobs.used_bytes, session, collab) if collab else 0
+    used = await anyio.to_thread.run_sync(blobs.usage_before_upload, session, principal)
     blob_id = await anyio.to_thread.run_sync(blobs.begin_upload, session, principal)
     chunks = blobs.metered(
         _blocking_chunks(request.stream().__aiter__()), ctx.blob_policy, used, collab
