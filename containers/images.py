@@ -77,7 +77,9 @@ BASE_CHANGES = (
 BASE_PIP_REQUIREMENTS = ("pyarrow==15.0.2",)
 BASE_PIP_PLATFORM = "manylinux2014_x86_64"
 
-PUBLISHED_TOOLS_REQUIREMENT = "vantage6-algorithm-tools==4.14.*"
+#: the released tools, with the pandas line of their time (community algorithms written for 4.x
+#: break on pandas 3) and a pyarrow built for NumPy 2 (the base image's is not)
+PUBLISHED_TOOLS_REQUIREMENTS = ("vantage6-algorithm-tools==4.14.*", "pandas<3", "pyarrow>=17")
 PUBLISHED_TOOLS_PYTHON = (3, 11)  # Debian bookworm's python3
 
 SITE_PACKAGES = "/usr/local/lib/python3.11/dist-packages"
@@ -549,10 +551,10 @@ class ImageBuilder:
     def published_tools_site(self) -> tuple[Path, float]:
         """Folder with vantage6-algorithm-tools and its dependencies (cached)."""
         key = hashlib.sha256(
-            f"{PUBLISHED_TOOLS_REQUIREMENT}\0{PUBLISHED_TOOLS_PYTHON}\0linux-x86_64".encode()
+            f"{PUBLISHED_TOOLS_REQUIREMENTS}\0{PUBLISHED_TOOLS_PYTHON}\0linux-x86_64".encode()
         ).hexdigest()[:16]
         return self._pip_site(
-            f"site-published-tools-{key}", self._python311(), [], [PUBLISHED_TOOLS_REQUIREMENT]
+            f"site-published-tools-{key}", self._python311(), [], list(PUBLISHED_TOOLS_REQUIREMENTS)
         )
 
     def build_published_tools(self, force: bool = False) -> BuildResult:
