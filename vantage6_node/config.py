@@ -117,6 +117,12 @@ def _resolve(path: str | Path, info: ValidationInfo) -> Path:
     return path.resolve()
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    """``text`` with its whitespace runs (newlines too) made single spaces, cut to ``limit``."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -170,11 +176,11 @@ class DatabaseConfig(_Strict):
         try:
             self.uri = data_source(self.type).check(self.uri, _base_dir(info), check_files)
         except DataSourceError as exc:
-            raise ValueError(f"uri: {exc}") from exc
+            raise ValueError(f"uri: {_one_line(str(exc))}") from exc
         except Exception as exc:  # noqa: BLE001 - a third-party plugin's bug, told in one line
             raise ValueError(
                 f"uri: the {self.type} data source failed to check it "
-                f"({type(exc).__name__}: {str(exc)[:200]})"
+                f"({type(exc).__name__}: {_one_line(str(exc))})"
             ) from exc
         return self
 
