@@ -312,6 +312,13 @@ def measure_database(fed: Federation, size: int, timeout: float) -> dict:
     if up["status"] == 413:
         row["refused"] = f"413 {up.get('detail', '')[:120]}"
         return row
+    if up["status"] >= 500:
+        # the server took the body and could not store it: it cannot carry this size
+        row["cannot_carry"] = (
+            f"{up['status']} after {up['seconds']:.0f} s, "
+            f"server +{up['server_rss_growth_mib']:.0f} MiB"
+        )
+        return row
     if up["status"] >= 300:
         row["failed"] = f"upload {up['status']}: {up.get('detail', '')[:160]}"
         return row
@@ -448,8 +455,9 @@ def run_paths(paths: list[Path_], sizes: list[int], timeout: float) -> dict[str,
 
 
 def summary(row: dict) -> str:
-    if "refused" in row or "failed" in row or "not_tried" in row:
-        return row.get("refused") and "refused" or row.get("failed") or "not tried"
+    for key in ("refused", "cannot_carry", "failed", "not_tried"):
+        if key in row:
+            return f"{key.replace('_', ' ')}: {row[key]}"
     up, down = row["upload"], row["download"]
     size = down["bytes"]
     return (
@@ -465,6 +473,8 @@ def summary(row: dict) -> str:
 def _cell(row: dict, size: int) -> dict[str, Any]:
     if "refused" in row:
         return {"state": "refused"}
+    if "cannot_carry" in row:
+        return {"state": f"cannot carry ({row['cannot_carry']})"}
     if "not_tried" in row:
         return {"state": "not tried"}
     if "failed" in row:
