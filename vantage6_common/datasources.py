@@ -107,7 +107,7 @@ def accepted_types() -> list[str]:
 def _from_package(name: str) -> type[DataSource] | None:
     try:
         module = importlib.import_module(MODULE_PREFIX + name)
-    except ImportError:
+    except Exception:  # noqa: BLE001 - a broken package is no data source
         return None
     found = {
         value
@@ -125,7 +125,7 @@ def data_source_class(name: str) -> type[DataSource]:
     if ep is not None:
         try:
             cls = ep.load()
-        except ImportError as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not raised
             problem = f" (its entry point {ep.value} cannot be imported: {exc})"
     if cls is None and name.isidentifier():
         cls = _from_package(name)

@@ -90,8 +90,10 @@ def acme(tmp_path, monkeypatch) -> Path:
         picky = acme_loaders:PickySource
         buggy = acme_loaders:BuggySource
         gone = acme_missing_module:Nothing
+        crashy = acme_crashy:Anything
         """,
     )
+    (site / "acme_crashy.py").write_text('raise RuntimeError("crashes on import")\n')
     monkeypatch.syspath_prepend(str(site))
     return site
 
@@ -153,6 +155,9 @@ def test_bad_third_party_configs_give_one_line(acme, tmp_path):
     assert "acme_missing_module" in problem and problem.startswith("databases[0]: uri:")
     with pytest.raises(UnknownDataSource, match="cannot be imported"):
         data_source("gone")
+    problem = _one_problem([{"label": "c", "uri": "x", "type": "crashy"}], tmp_path)
+    assert problem.startswith("databases[0]: uri:") and "crashes on import" in problem
+    assert guess_type("x.unknown") == "other"  # the broken ones are skipped, not raised
 
 
 # --------------------------------------------------------------------------------------------
