@@ -11,7 +11,8 @@ Images (all ``localhost/...:latest``):
   recipe. Debian bookworm has no python3-pyarrow, so pyarrow (for Parquet) is pip-installed on
   the host into a cached folder (a manylinux wheel for the image's Python, no dependencies:
   numpy is Debian's) and appended to a copy of that tarball.
-- ``v6-demo``: base + our ``vantage6_algorithm`` (+ ``vantage6_common``) and the demo algorithm
+- ``v6-demo``: base + our ``vantage6_algorithm`` (+ ``vantage6_common`` and the data source
+  plugins ``plugins/vantage6_datasource_*``) and the demo algorithm
   ``algorithms/demo/v6demo`` (``containers/Containerfile.demo``).
 - ``v6-published-tools``: base + the released ``vantage6-algorithm-tools`` 4.14 (pip-installed
   on the host into a cached folder, then copied in) + ``tests/algorithms/published_tools_algo``
@@ -98,6 +99,15 @@ def _ignore_in(package: Path) -> Callable[[str, list[str]], set[str]]:
         return set(_IGNORE(folder, names)) | skipped
 
     return ignore
+
+
+def data_source_plugins(root: Path) -> list[Path]:
+    """The data source plugin packages (``plugins/vantage6_datasource_*``) images carry.
+
+    They are copied in as top-level packages without metadata; the algorithm tools find them
+    by package name (see ``vantage6_common.datasources``).
+    """
+    return sorted(p.parent for p in (root / "plugins").glob("vantage6_datasource_*/__init__.py"))
 
 
 class ImageBuildError(RuntimeError):
@@ -532,6 +542,7 @@ class ImageBuilder:
                 [
                     root / "vantage6_algorithm",
                     root / "vantage6_common",
+                    *data_source_plugins(root),
                     root / "algorithms" / "demo" / "v6demo",
                 ],
             )

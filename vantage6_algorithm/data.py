@@ -1,31 +1,27 @@
 """Loading a node's databases into pandas DataFrames.
 
-Supported types (the node's ``{LABEL}_DATABASE_TYPE``): ``csv``, ``parquet``, ``excel`` and
-``sql``. SQL goes through SQLAlchemy when it is installed; SQLite databases also work with the
-standard library alone (the plain algorithm image has no SQLAlchemy).
+The loader for each type (the node's ``{LABEL}_DATABASE_TYPE``) is a data source plugin
+(entry point group ``vantage6.data_sources``, see :mod:`vantage6_common.datasources`); the
+built-in ones are ``csv``, ``parquet``, ``excel`` and ``sql``. Preprocessing steps
+(``{LABEL}_PREPROCESSING``) are applied here, after loading.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import pandas as pd
 
 from vantage6_algorithm.util import AlgorithmError
-
-DATABASE_TYPES = ("csv", "parquet", "excel", "sql")
-# Parse CSV floats exactly as written. pandas < 3 (e.g. Debian's 1.5) may be off by one ulp
-# unless asked for "round_trip"; pandas 3 is exact by default and deprecates the option.
-_CSV_OPTIONS: dict = (
-    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+from vantage6_common.datasources import (
+    DataSourceError,
+    UnknownDataSource,
+    available_data_sources,
+    data_source,
 )
-_SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 
 def load_data(
@@ -34,94 +30,37 @@ def load_data(
     query: str | None = None,
     sheet_name: str | int | None = None,
     preprocessing: list[dict] | str | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Read one database as a DataFrame and apply any preprocessing steps."""
+    """Read one database as a DataFrame and apply any preprocessing steps.
+
+    ``parameters``: the database's extra settings (``{LABEL}_DB_PARAM_{KEY}``), by lower-case
+    key, handed to the loader with ``query`` and ``sheet_name``.
+    """
     kind = (db_type or "csv").lower()
     uri = os.fspath(database_uri)
     try:
-        if kind == "csv":
-            df = pd.read_csv(uri, **_CSV_OPTIONS)
-        elif kind == "parquet":
-            df = pd.read_parquet(uri)
-        elif kind == "excel":
-            df = pd.read_excel(uri, sheet_name=0 if sheet_name in (None, "") else sheet_name)
-        elif kind == "sql":
-            if not query:
-                raise AlgorithmError(f"A query is required for the sql database {uri!r}")
-            df = read_sql(uri, query)
-        else:
-            raise AlgorithmError(
-                f"Database type {kind!r} cannot be loaded into a DataFrame "
-                f"(supported: {', '.join(DATABASE_TYPES)})"
-            )
+        source = data_source(kind)
+    except UnknownDataSource as exc:
+        raise AlgorithmError(
+            f"Database type {kind!r} cannot be loaded into a DataFrame "
+            f"(installed loaders: {', '.join(available_data_sources()) or 'none'})"
+        ) from exc
+    options: dict[str, Any] = dict(parameters or {})
+    options.update(query=query, sheet_name=sheet_name)
+    try:
+        df = source.load(uri, options)
+    except DataSourceError as exc:
+        raise AlgorithmError(str(exc)) from exc
     except ImportError as exc:
         raise AlgorithmError(
             f"Reading a {kind} database needs a package this image lacks: {exc}"
         ) from exc
     except FileNotFoundError as exc:
         raise AlgorithmError(f"Database file not found: {uri}") from exc
+    if not isinstance(df, pd.DataFrame):
+        raise AlgorithmError(f"The {kind} loader returned {type(df).__name__}, not a DataFrame")
     return preprocess(df, preprocessing)
-
-
-# --------------------------------------------------------------------------------------------
-# SQL
-# --------------------------------------------------------------------------------------------
-def sqlite_path(uri: str) -> str | None:
-    """The file path of an SQLite database URI or path, or None if it is not SQLite."""
-    if uri.startswith("sqlite:///"):
-        # sqlite:///relative.db or sqlite:////absolute/path.db
-        return uri[len("sqlite:///") :] or None
-    if uri.startswith("sqlite://"):
-        return None  # in-memory or unusual form: leave it to SQLAlchemy
-    if "://" not in uri and uri.lower().endswith(_SQLITE_SUFFIXES):
-        return uri
-    return None
-
-
-def _have_sqlalchemy() -> bool:
-    try:
-        import sqlalchemy  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def read_sql(uri: str, query: str, use_sqlalchemy: bool | None = None) -> pd.DataFrame:
-    """Run ``query`` on the database at ``uri``.
-
-    ``use_sqlalchemy``: None picks SQLAlchemy when it is importable; SQLite works without it.
-    """
-    if use_sqlalchemy is None:
-        use_sqlalchemy = _have_sqlalchemy()
-    path = sqlite_path(uri)
-    if use_sqlalchemy:
-        import sqlalchemy
-
-        url = f"sqlite:///{path}" if path is not None else uri
-        engine = sqlalchemy.create_engine(url)
-        try:
-            with engine.connect() as conn:
-                result = conn.execute(sqlalchemy.text(query))
-                columns = list(result.keys())
-                rows = result.fetchall()
-        finally:
-            engine.dispose()
-        return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
-    if path is None:
-        raise AlgorithmError(
-            f"SQLAlchemy is not installed, so only SQLite databases can be read (got {uri!r})"
-        )
-    if not Path(path).exists():
-        raise FileNotFoundError(path)
-    # read-only: an algorithm has no business changing the node's data
-    conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
-    try:
-        cursor = conn.execute(query)
-        columns = [d[0] for d in cursor.description or ()]
-        rows = cursor.fetchall()
-    finally:
-        conn.close()
-    return pd.DataFrame.from_records(rows, columns=columns)
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ carry the attributes ``wrapped_in_algorithm_client_decorator``, ``wrapped_in_dat
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,18 @@ def load_database(label: str) -> pd.DataFrame:
         query=get_env(f"{prefix}_QUERY"),
         sheet_name=get_env(f"{prefix}_SHEET_NAME"),
         preprocessing=get_env(f"{prefix}_PREPROCESSING"),
+        parameters=_database_parameters(prefix),
     )
+
+
+def _database_parameters(prefix: str) -> dict[str, str]:
+    """The node's extra settings for one database (``{LABEL}_DB_PARAM_{KEY}``) by lower key."""
+    marker = f"{prefix}_DB_PARAM_"
+    return {
+        name[len(marker) :].lower(): get_env(name) or ""
+        for name in os.environ
+        if name.startswith(marker) and len(name) > len(marker)
+    }
 
 
 def data(number_of_databases: int = 1) -> Callable[[Callable], Callable]:

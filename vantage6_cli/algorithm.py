@@ -19,6 +19,7 @@ from vantage6_cli.runtimes import (
     open_runtime,
     runtime_names,
 )
+from vantage6_common.datasources import MODULE_PREFIX, available_data_sources
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "algorithm"
 #: packages copied into vendor/ so that the image needs no network and no PyPI
@@ -46,11 +47,21 @@ def package_name(name: str) -> str:
     return package
 
 
+def vendored_packages() -> list[str]:
+    """:data:`VENDORED` plus the installed data source plugin packages (the loaders)."""
+    plugins = [
+        MODULE_PREFIX + name
+        for name in available_data_sources()
+        if importlib.util.find_spec(MODULE_PREFIX + name) is not None
+    ]
+    return [*VENDORED, *plugins]
+
+
 def vendor(target: Path) -> list[str]:
     """Copy the algorithm tools into ``target/vendor`` (replacing what is there)."""
     vendor_dir = target / "vendor"
     copied = []
-    for module in VENDORED:
+    for module in vendored_packages():
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.submodule_search_locations:
             raise CliError(f"cannot find the installed package {module}", 1)

@@ -22,9 +22,13 @@ from vantage6_cli.lifecycle import add_lifecycle_commands, report_new
 from vantage6_cli.nodecheck import KeyCheck, check_api_key, split_server_url, url_problem
 from vantage6_cli.runtimes import DEFAULT_HELP, default_runtime, runtime_names
 from vantage6_cli.wizard import Question
+from vantage6_common.datasources import (
+    DataSourceError,
+    accepted_types,
+    data_source_class,
+    guess_type,
+)
 from vantage6_common.labels import LABEL_RULE, is_valid_label
-
-DATABASE_TYPES = ("csv", "parquet", "excel", "sql", "sparql", "other")
 
 
 @click.group("node")
@@ -36,21 +40,16 @@ def runtimes() -> list[str]:
     return runtime_names()
 
 
-def guess_type(uri: str) -> str:
-    lower = uri.lower()
-    if "://" in lower and not lower.startswith("file://"):
-        return "sql"
-    for suffix, kind in (
-        (".csv", "csv"),
-        (".parquet", "parquet"),
-        (".xlsx", "excel"),
-        (".xls", "excel"),
-        (".sqlite", "sql"),
-        (".db", "sql"),
-    ):
-        if lower.endswith(suffix):
-            return kind
-    return "other"
+def known_database_types() -> list[str]:
+    """The data source types a node configuration may name (installed loaders first)."""
+    return accepted_types()
+
+
+def _file_based(kind: str) -> bool:
+    try:
+        return data_source_class(kind).file_based
+    except DataSourceError:
+        return False
 
 
 def parse_databases(values: tuple[str, ...], types: tuple[str, ...]) -> list[dict[str, str]]:
@@ -58,10 +57,10 @@ def parse_databases(values: tuple[str, ...], types: tuple[str, ...]) -> list[dic
     type_of: dict[str, str] = {}
     for item in types:
         label, sep, kind = item.partition("=")
-        if not sep or kind not in DATABASE_TYPES:
+        if not sep or kind not in known_database_types():
             raise CliError(
                 f"--database-type {item!r}: use LABEL=TYPE with TYPE one of "
-                + ", ".join(DATABASE_TYPES),
+                + ", ".join(known_database_types()),
                 USAGE,
             )
         type_of[label] = kind
@@ -71,7 +70,7 @@ def parse_databases(values: tuple[str, ...], types: tuple[str, ...]) -> list[dic
         if not sep or not label or not uri:
             raise CliError(f"--database {item!r}: use LABEL=URI, e.g. default=data.csv", USAGE)
         kind = type_of.get(label) or guess_type(uri)
-        if kind in ("csv", "parquet", "excel") or (kind == "sql" and "://" not in uri):
+        if _file_based(kind) or (kind == "sql" and "://" not in uri):
             path = Path(uri).expanduser().resolve()
             uri = str(path) if kind != "sql" else f"sqlite:///{path}"
         out.append({"label": label, "uri": uri, "type": kind})
@@ -137,7 +136,7 @@ def _ask_databases() -> list[dict[str, str]]:
                 questionary.text("Path or URI", validate=lambda v: bool(v.strip()) or "required")
             )
             kind = ask(
-                questionary.select("Type", choices=list(DATABASE_TYPES), default=guess_type(uri))
+                questionary.select("Type", choices=known_database_types(), default=guess_type(uri))
             )
             entry = parse_databases((f"{label}={uri}",), (f"{label}={kind}",))[0]
             problem = database_problem(entry, taken)
@@ -293,7 +292,8 @@ def _api_key_and_check(
     "database_types",
     multiple=True,
     metavar="LABEL=TYPE",
-    help=f"Type of a data source: {', '.join(DATABASE_TYPES)}.",
+    help="Type of a data source: an installed data source type (csv, parquet, excel, sql "
+    "and any plugin in the entry point group vantage6.data_sources), sparql or other.",
 )
 @click.option(
     "--task-dir",

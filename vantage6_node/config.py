@@ -24,13 +24,17 @@ from pydantic import (
     model_validator,
 )
 
+from vantage6_common.datasources import (
+    PASS_THROUGH_TYPES,
+    DataSourceError,
+    accepted_types,
+    data_source,
+)
 from vantage6_common.labels import check_label
 from vantage6_node.runtime import available_runtimes, preferred_runtime
 
 log = logging.getLogger(__name__)
 
-DATABASE_TYPES = ("csv", "parquet", "excel", "sql", "sparql", "other")
-FILE_DATABASE_TYPES = ("csv", "parquet", "excel")
 
 #: Environment variables the node sets itself; ``algorithm_env`` may not replace them.
 RESERVED_ENV = frozenset(
@@ -113,6 +117,12 @@ def _resolve(path: str | Path, info: ValidationInfo) -> Path:
     return path.resolve()
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    """``text`` with its whitespace runs (newlines too) made single spaces, cut to ``limit``."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -122,7 +132,9 @@ class DatabaseConfig(_Strict):
 
     label: str
     uri: str
-    type: Literal["csv", "parquet", "excel", "sql", "sparql", "other"] = "csv"
+    #: a data source type: an installed loader (entry point group ``vantage6.data_sources``)
+    #: or one the algorithm reads itself (``sparql``, ``other``)
+    type: str = "csv"
     #: extra parameters, handed to the algorithm as ``{LABEL}_DB_PARAM_{KEY}``
     env: dict[str, str] = Field(default_factory=dict)
 
@@ -130,6 +142,17 @@ class DatabaseConfig(_Strict):
     @classmethod
     def _label(cls, value: str) -> str:
         return check_label(value)
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        accepted = accepted_types()
+        if value not in accepted:
+            raise ValueError(
+                f"{value[:40]!r} is not an installed data source type "
+                f"(installed: {', '.join(accepted)})"
+            )
+        return value
 
     @field_validator("env")
     @classmethod
@@ -141,38 +164,35 @@ class DatabaseConfig(_Strict):
 
     @model_validator(mode="after")
     def _uri(self, info: ValidationInfo) -> DatabaseConfig:
-        if self.type in FILE_DATABASE_TYPES:
-            path = _resolve(self.uri, info)
-            if (info.context or {}).get("check_files", True) and not path.is_file():
-                raise ValueError(f"uri: file {str(path)!r} does not exist (type {self.type})")
-            self.uri = str(path)
-        elif self.type == "sql":
-            from sqlalchemy.engine import make_url
-            from sqlalchemy.exc import ArgumentError
-
-            try:
-                url = make_url(self.uri)
-            except ArgumentError as exc:
-                raise ValueError(f"uri: {self.uri!r} is not an SQLAlchemy URL ({exc})") from exc
-            if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-                path = _resolve(url.database, info)
-                if (info.context or {}).get("check_files", True) and not path.is_file():
-                    raise ValueError(f"uri: sqlite file {str(path)!r} does not exist")
-                self.uri = url.set(database=str(path)).render_as_string(hide_password=False)
-        else:
-            # sparql/other: a local path is mounted read-only, anything else passed as is
+        if self.type in PASS_THROUGH_TYPES:
+            # a local path is mounted read-only, anything else passed as is
             candidate = Path(self.uri).expanduser()
             if not candidate.is_absolute() and "://" not in self.uri:
                 candidate = _base_dir(info) / candidate
             if "://" not in self.uri and candidate.exists():
                 self.uri = str(candidate.resolve())
+            return self
+        check_files = bool((info.context or {}).get("check_files", True))
+        try:
+            self.uri = data_source(self.type).check(self.uri, _base_dir(info), check_files)
+        except DataSourceError as exc:
+            raise ValueError(f"uri: {_one_line(str(exc))}") from exc
+        except Exception as exc:  # noqa: BLE001 - a third-party plugin's bug, told in one line
+            raise ValueError(
+                f"uri: the {self.type} data source failed to check it "
+                f"({type(exc).__name__}: {_one_line(str(exc))})"
+            ) from exc
         return self
 
     @property
     def is_file(self) -> bool:
-        return self.type in FILE_DATABASE_TYPES or (
-            self.type in ("sparql", "other") and Path(self.uri).is_absolute()
-        )
+        """The URI is a local file the node mounts read-only into the algorithm's container."""
+        if self.type in PASS_THROUGH_TYPES:
+            return Path(self.uri).is_absolute()
+        try:
+            return data_source(self.type).file_based
+        except DataSourceError:
+            return False
 
 
 class EncryptionConfig(_Strict):

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from tests.algorithm.helpers import IDENTITY, make_token, vantage6_token
-from vantage6_algorithm import data as data_module
 from vantage6_algorithm.client import AlgorithmClient
 from vantage6_algorithm.decorators import (
     RunMetaData,
@@ -19,7 +18,9 @@ from vantage6_algorithm.decorators import (
     metadata,
 )
 from vantage6_algorithm.util import ENV_DECODED_MARKER, AlgorithmError
+from vantage6_common.datasources import DataSourceError
 from vantage6_common.envcoding import encode_env_value
+from vantage6_datasource_sql import read_sql
 
 FRAME = pd.DataFrame(
     {"id": [1, 2, 3, 4], "age": [31.0, 45.5, 60.0, 22.25], "sex": ["f", "m", "f", "m"]}
@@ -123,14 +124,14 @@ def test_sql_sqlite_via_sqlalchemy(sqlite_db, monkeypatch, uri_form):
 
 
 def test_sql_sqlite_without_sqlalchemy_is_read_only(sqlite_db):
-    df = data_module.read_sql(
+    df = read_sql(
         f"sqlite:///{sqlite_db}", "SELECT * FROM patients ORDER BY id", use_sqlalchemy=False
     )
     assert_same(df)
     with pytest.raises(sqlite3.OperationalError):
-        data_module.read_sql(str(sqlite_db), "DELETE FROM patients", use_sqlalchemy=False)
-    with pytest.raises(AlgorithmError, match="only SQLite"):
-        data_module.read_sql("postgresql://x/y", "SELECT 1", use_sqlalchemy=False)
+        read_sql(str(sqlite_db), "DELETE FROM patients", use_sqlalchemy=False)
+    with pytest.raises(DataSourceError, match="only SQLite"):
+        read_sql("postgresql://x/y", "SELECT 1", use_sqlalchemy=False)
 
 
 def test_sql_needs_a_query(sqlite_db, monkeypatch):

@@ -13,6 +13,7 @@ from tests.algorithm.helpers import DEMO_DIR, REPO
 
 ALLOWED_COMMON = {"vantage6_common", "vantage6_common.envcoding", "vantage6_common.serialization"}
 ALLOWED_COMMON |= {"vantage6_common.status", "vantage6_common.retry"}
+ALLOWED_COMMON |= {"vantage6_common.datasources"}
 
 _PROBE = textwrap.dedent(
     """
@@ -23,6 +24,8 @@ _PROBE = textwrap.dedent(
     import vantage6_algorithm.client, vantage6_algorithm.data, vantage6_algorithm.decorators
     import vantage6_algorithm.mock_client, vantage6_algorithm.util, vantage6_algorithm.wrap
     import v6demo
+    import vantage6_datasource_csv, vantage6_datasource_parquet
+    import vantage6_datasource_excel, vantage6_datasource_sql
     new = set(sys.modules) - baseline
     print(json.dumps(sorted(new)))
     """
@@ -31,7 +34,7 @@ _PROBE = textwrap.dedent(
 
 def test_algorithm_side_imports_only_what_the_image_has():
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(DEMO_DIR)])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "plugins"), str(DEMO_DIR)])
     proc = subprocess.run(
         [sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=120
     )
@@ -39,6 +42,7 @@ def test_algorithm_side_imports_only_what_the_image_has():
     new = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "vantage6_algorithm.wrap" in new and "v6demo.regression" in new
     ours = {"vantage6_algorithm", "v6demo", "vantage6_common"}
+    ours |= {m.split(".")[0] for m in new if m.startswith("vantage6_datasource_")}
     foreign = sorted(
         {m.split(".")[0] for m in new} - ours - set(sys.stdlib_module_names) - {"__main__"}
     )

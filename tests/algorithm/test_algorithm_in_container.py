@@ -31,7 +31,8 @@ pytestmark = pytest.mark.containers
 REPO = Path(__file__).resolve().parents[2]
 BASE_IMAGE = os.environ.get("V6_ALGORITHM_BASE_IMAGE", "localhost/v6-base:latest")
 SRC = "/src"
-PYTHONPATH = f"{SRC}:{SRC}/algorithms/demo:{SRC}/tests/algorithm/algo_pkgs"
+# plugins/: the data source loaders (vantage6_datasource_*), found there by package name
+PYTHONPATH = f"{SRC}:{SRC}/plugins:{SRC}/algorithms/demo:{SRC}/tests/algorithm/algo_pkgs"
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,8 @@ def run_wrapped(
     node_env.update(extra_env or {})
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "V6_"))}
     env.update({k: encode_env_value(v) if encode else v for k, v in node_env.items()})
-    env["PYTHONPATH"] = os.pathsep.join(map(str, (REPO, ALGO_PKGS, DEMO_DIR)))
+    # plugins/: the data source loaders, as an algorithm image carries them
+    env["PYTHONPATH"] = os.pathsep.join(map(str, (REPO, REPO / "plugins", ALGO_PKGS, DEMO_DIR)))
     if package is not None:
         env["PKG_NAME"] = package
     else:

@@ -31,6 +31,8 @@ def test_algorithm_create_and_its_tests_pass(v6, tmp_path):
         "tests/test_my_average.py",
         "vendor/vantage6_algorithm/mock_client.py",
         "vendor/vantage6_common/serialization.py",
+        "vendor/vantage6_datasource_csv/__init__.py",  # the loaders @data uses
+        "vendor/vantage6_datasource_sql/source.py",
     ):
         assert (target / relative).is_file(), relative
     containerfile = (target / "Containerfile").read_text()
