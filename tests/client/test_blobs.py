@@ -1,0 +1,290 @@
+"""Our client on a server with a blob store (filesystem backend): task inputs go up as blobs,
+results written as blobs come back decoded, or streamed to a file. A stand-in node works the
+runs through the API (``GET /blobstream/<input>``, ``POST /blobstream``, ``PATCH /run``)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import tracemalloc
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.client.fakenode import FakeNode
+from tests.livestack import LiveServer, start_server
+from vantage6_client import Client, EncryptionError, NotFoundError
+from vantage6_common import blob_crypto, crypto, serialization
+
+PASSWORD = "Research-Pass-1!"
+MIB = 1024 * 1024
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def blob_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("blobs")
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory, blob_dir: Path) -> LiveServer:
+    config = tmp_path_factory.mktemp("config") / "server.yaml"
+    config.write_text(
+        yaml.safe_dump({"large_result_store": {"type": "filesystem", "path": str(blob_dir)}})
+    )
+    server, cleanup = start_server("sqlite", config_file=config)
+    yield server
+    cleanup()
+
+
+class BlobNode(FakeNode):
+    """A stand-in node that reads inputs from and writes results to the blob store."""
+
+    def read_input(self, run: dict[str, Any]) -> Any:
+        assert run["blob_storage_used"] is True
+        with self.http.stream("GET", f"/blobstream/{run['input']}") as answer:
+            answer.raise_for_status()
+            key = self.cryptor.private_key if isinstance(self.cryptor, crypto.Cryptor) else None
+            raw = b"".join(blob_crypto.decode_chunks(answer.iter_bytes(), key))
+        return serialization.loads(raw)
+
+    def finish_with_blob(self, run: dict[str, Any], chunks: Iterator[bytes]) -> None:
+        """Upload the result bytes (encrypted for the task's organization when this node has
+        a key) and point the run at the blob."""
+        public_key = None
+        if isinstance(self.cryptor, crypto.Cryptor):
+            init_org = self._task(run)["init_org"]["id"]
+            public_key = self.http.get(f"/organization/{init_org}").json()["public_key"]
+        answer = self.http.post(
+            "/blobstream",
+            content=blob_crypto.encode_chunks(chunks, public_key),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert answer.status_code == 201, answer.text
+        self._patch(
+            run["id"],
+            {"status": "completed", "result": answer.json()["uuid"], "log": "done"},
+        )
+
+
+def make_key(path: Path) -> Path:
+    crypto.save_private_key(crypto.generate_private_key(2048), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def world(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory):
+    root = Client(live_server.api_url)
+    root.authenticate(live_server.root_username, live_server.root_password)
+    keys = tmp_path_factory.mktemp("keys")
+    key_a, key_b = make_key(keys / "a.pem"), make_key(keys / "b.pem")
+    org_a = root.organization.create(
+        name=unique("org-a"), public_key=crypto.Cryptor(key_a).public_key_str
+    )
+    org_b = root.organization.create(
+        name=unique("org-b"), public_key=crypto.Cryptor(key_b).public_key_str
+    )
+    orgs = [org_a["id"], org_b["id"]]
+    plain = root.collaboration.create(unique("plain"), orgs, encrypted=False)
+    secret = root.collaboration.create(unique("secret"), orgs, encrypted=True)
+    nodes = {}
+    for collab in (plain, secret):
+        for org, key in ((org_a, key_a), (org_b, key_b)):
+            created = root.node.create(collaboration=collab["id"], organization=org["id"])
+            nodes[collab["id"], org["id"]] = BlobNode(
+                live_server.api_url, created["api_key"], key if collab is secret else None
+            )
+    role = root.role.list(name="Researcher", include_root=True).data[0]
+    username = unique("alice")
+    root.user.create(
+        username=username,
+        firstname="Alice",
+        lastname="Researcher",
+        password=PASSWORD,
+        email=f"{username}@a.example",
+        organization=org_a["id"],
+        roles=[role["id"]],
+    )
+    alice = Client(live_server.api_url)
+    alice.authenticate(username, PASSWORD)
+    yield {
+        "plain": plain,
+        "secret": secret,
+        "orgs": orgs,
+        "nodes": nodes,
+        "key_a": key_a,
+        "alice": alice,
+        "root": root,
+    }
+    alice.close()
+    root.close()
+    for node in nodes.values():
+        node.close()
+
+
+def answer_runs(world: dict, collab_id: int, result_of) -> threading.Thread:
+    """In a thread: each organization's node answers its open run with a result blob."""
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for org_id in world["orgs"]:
+                node = world["nodes"][collab_id, org_id]
+                for run in node.open_runs():
+                    node.start(run)
+                    node.finish_with_blob(run, result_of(node.read_input(run), org_id))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.errors = errors  # type: ignore[attr-defined]
+    thread.start()
+    return thread
+
+
+def json_chunks(value: Any) -> Iterator[bytes]:
+    return blob_crypto.read_chunks(_BytesSource(serialization.dumps_bytes(value)))
+
+
+class _BytesSource:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+
+    def read(self, size: int) -> bytes:
+        piece = self.data[self.at : self.at + size]
+        self.at += len(piece)
+        return piece
+
+
+def stored_files(blob_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in blob_dir.iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize("kind", ["plain", "secret"])
+def test_blob_task_round_trip(world: dict, blob_dir: Path, tmp_path: Path, kind: str) -> None:
+    alice = world["alice"]
+    collab = world[kind]
+    alice.setup_encryption(world["key_a"] if kind == "secret" else None)
+    marker = f"needle-{uuid.uuid4().hex}"
+    task = alice.task.create(
+        collaboration=collab["id"],
+        organizations=world["orgs"],
+        name=f"{kind} blob task",
+        image="localhost/v6demo",
+        input_={"method": "echo", "kwargs": {"marker": marker}},
+        databases="default",
+    )
+    runs = alice.run.from_task(task["id"], decrypt_input=False).data
+    assert {r["blob_storage_used"] for r in runs} == {True}
+    refs = [r["input"] for r in runs]
+    assert all(uuid.UUID(ref) for ref in refs) and len(set(refs)) == 2  # one blob each
+    stored = stored_files(blob_dir)
+    for ref in refs:
+        content = stored[ref]
+        assert marker.encode() not in content  # never plain JSON on the server
+        if kind == "secret":
+            assert content.count(b"$") >= 2
+            assert marker.encode() not in serialization.b64_to_bytes(content.split(b"$")[0])
+        else:
+            assert marker in serialization.loads(serialization.b64_to_bytes(content)).__str__()
+    # the usual getters fetch and decode the input
+    own = alice.run.from_task(task["id"]).data
+    mine = [r for r in own if r["organization"]["id"] == world["orgs"][0]]
+    assert mine[0]["input"] == {"method": "echo", "kwargs": {"marker": marker}}
+
+    thread = answer_runs(
+        world, collab["id"], lambda inp, org: json_chunks({"org": org, **inp["kwargs"]})
+    )
+    results = alice.wait_for_results(task["id"], timeout=60)
+    thread.join()
+    assert not thread.errors  # type: ignore[attr-defined]
+    expected = {org: {"org": org, "marker": marker} for org in world["orgs"]}
+    assert sorted((r["result"] for r in results.data), key=lambda r: r["org"]) == [
+        expected[org] for org in sorted(world["orgs"])
+    ]
+    run_id = results.data[0]["id"]
+    value = alice.result.get(run_id)
+    assert value in expected.values()
+    size = alice.result.download(run_id, tmp_path / "result.json")
+    assert (tmp_path / "result.json").read_bytes() == serialization.dumps_bytes(value)
+    assert size == len(serialization.dumps_bytes(value))
+    task_with = alice.task.get(task["id"], include_results=True)
+    assert {r["result"]["org"] for r in task_with["results"]} == set(world["orgs"])
+
+
+def _pattern(count: int) -> Iterator[bytes]:
+    """``count`` MiB of JSON text (a string), made one MiB at a time."""
+    yield b'"'
+    for index in range(count):
+        yield hashlib.sha256(str(index).encode()).hexdigest().encode() * (MIB // 64)
+    yield b'"'
+
+
+@pytest.mark.parametrize("kind", ["plain", "secret"])
+def test_download_streams_a_large_result(world: dict, tmp_path: Path, kind: str) -> None:
+    """A 48 MiB result goes to a file with far less than its size in memory."""
+    alice = world["alice"]
+    collab = world[kind]
+    alice.setup_encryption(world["key_a"] if kind == "secret" else None)
+    task = alice.task.create(
+        collaboration=collab["id"],
+        organizations=world["orgs"][:1],
+        name="large",
+        image="localhost/v6demo",
+        input_={"method": "big"},
+    )
+    node = world["nodes"][collab["id"], world["orgs"][0]]
+    run = node.open_runs()[0]
+    node.start(run)
+    node.finish_with_blob(run, _pattern(48))
+    alice.wait_for_task(task["id"], timeout=60)
+    target = tmp_path / "big.json"
+    tracemalloc.start()
+    try:
+        size = alice.result.download(run["id"], target)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    expected = hashlib.sha256(b"".join(_pattern(48))).hexdigest()
+    assert size == 48 * MIB + 2
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == expected
+    assert peak < 12 * MIB, f"peak {peak / MIB:.1f} MiB while streaming 48 MiB"
+
+
+def test_download_errors_leave_no_file(world: dict, tmp_path: Path) -> None:
+    alice = world["alice"]
+    alice.setup_encryption(None)
+    target = tmp_path / "nothing.json"
+    with pytest.raises(NotFoundError):
+        alice.result.download(10**8, target)
+    # an encrypted blob without our key set up: a clear error, no file
+    task = alice.task.create(
+        collaboration=world["plain"]["id"],
+        organizations=world["orgs"][:1],
+        name="no key",
+        image="localhost/v6demo",
+        input_={},
+    )
+    node = world["nodes"][world["plain"]["id"], world["orgs"][0]]
+    run = node.open_runs()[0]
+    node.start(run)
+    public_key = crypto.Cryptor(world["key_a"]).public_key_str
+    answer = node.http.post(
+        "/blobstream",
+        content=blob_crypto.encrypt_chunks(iter([b'{"a": 1}']), public_key),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    node._patch(run["id"], {"status": "completed", "result": answer.json()["uuid"]})
+    alice.wait_for_task(task["id"], timeout=60)
+    with pytest.raises(EncryptionError, match="setup_encryption"):
+        alice.result.download(run["id"], target)
+    assert not target.exists()
+    alice.setup_encryption(world["key_a"])
+    assert alice.result.get(run["id"]) == {"a": 1}
