@@ -85,12 +85,10 @@ class BlobSupport:
     def upload(self, chunks: Iterable[bytes]) -> str:
         """Stream ``chunks`` to ``POST /blobstream`` (chunked); return the blob's uuid."""
         transport = self._client.transport
-        transport.current_token()  # renew first: a streamed body cannot be sent twice
         url = transport.url_for("blobstream")
+        headers = {**self._authorization(), "Content-Type": OCTET_STREAM}
         try:
-            response = transport.client.post(
-                url, content=iter(chunks), headers={"Content-Type": OCTET_STREAM}
-            )
+            response = transport.client.post(url, content=iter(chunks), headers=headers, auth=None)
         except httpx.HTTPError as exc:
             raise ServerConnectionError(url, connection_reason(exc)) from exc
         if response.status_code >= 400:
@@ -107,16 +105,23 @@ class BlobSupport:
         """The raw (still encoded) chunks of the blob ``reference`` names, streamed."""
         blob_id = blob_reference(reference)
         transport = self._client.transport
-        transport.current_token()
         url = transport.url_for(f"blobstream/{blob_id}")
         try:
-            with transport.client.stream("GET", url) as response:
+            with transport.client.stream(
+                "GET", url, headers=self._authorization(), auth=None
+            ) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise transport._error("GET", f"blobstream/{blob_id}", response)
                 yield response.iter_bytes(blob_crypto.CHUNK_SIZE)
         except httpx.HTTPError as exc:
             raise ServerConnectionError(url, connection_reason(exc)) from exc
+
+    def _authorization(self) -> dict[str, str]:
+        """The header for a streamed request. It bypasses the transport's token handling,
+        which reads whole answers and would send a request again after a 401 (a streamed
+        body cannot be sent twice); the token is renewed first when it is about to expire."""
+        return {"Authorization": f"Bearer {self._client.transport.current_token()}"}
 
     # -- encoding ---------------------------------------------------------------------------
     def upload_inputs(
