@@ -35,7 +35,7 @@ from vantage6_server.rbac import user_cache
 from vantage6_server.security.ratelimit import RateLimiter
 from vantage6_server.security.tokens import TokenIssuer
 from vantage6_server.settings import ServerSettings
-from vantage6_server.storage.setup import build_storage
+from vantage6_server.storage.setup import blob_policy, build_storage
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ def create_app(settings: ServerSettings | None = None) -> SecurityHeaders:
             }
         ),
         storage=build_storage(settings),
+        blob_policy=blob_policy(settings),
     )
     namespace = TasksNamespace(ctx)
     sio.register_namespace(namespace)

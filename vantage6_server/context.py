@@ -12,6 +12,7 @@ from vantage6_server.security.tokens import TokenIssuer
 from vantage6_server.services.background import BackgroundJobs
 from vantage6_server.settings import ServerSettings
 from vantage6_server.storage.base import StorageBackend
+from vantage6_server.storage.setup import BlobPolicy
 
 
 @dataclass
@@ -24,3 +25,4 @@ class ServerContext:
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter({}))
     jobs: BackgroundJobs = field(default_factory=BackgroundJobs)
     storage: StorageBackend | None = None  # the blob store (/blobstream); None: disabled
+    blob_policy: BlobPolicy = field(default_factory=BlobPolicy)  # quota, orphan sweep

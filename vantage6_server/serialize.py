@@ -9,9 +9,13 @@ from typing import Any
 from vantage6_server.db import models as m
 
 API = "/api"
-# Every run and result carries these in vantage6 4.14; its node and proxy index them directly.
-# This server keeps inputs and results in the database (no blob store, no scheduled cleanup).
-NO_BLOB = {"blob_storage_used": False, "cleanup_at": None}
+
+
+def _blob_fields(rn: m.Run) -> dict[str, Any]:
+    """Every run and result carries these in vantage6 4.14; its node and proxy index them
+    directly. With ``blob_storage_used`` the input and result are blob uuids (fetched from
+    ``/blobstream`` when wanted); this server schedules no clean-up of results."""
+    return {"blob_storage_used": bool(rn.blob_storage_used), "cleanup_at": None}
 
 
 def stub(resource: str, id_: int | None, methods: tuple[str, ...] = ("GET", "PATCH", "DELETE")):
@@ -204,7 +208,7 @@ def run(rn: m.Run, include_task: bool = False, node_stub: dict | None = None) ->
         "results": stub("result", rn.id, ("GET", "PATCH")),
         "node": node_stub,
         "ports": [],
-        **NO_BLOB,
+        **_blob_fields(rn),
     }
     return out
 
@@ -215,5 +219,5 @@ def result(rn: m.Run) -> dict[str, Any]:
         "result": rn.result,
         "run": stub("run", rn.id, ("GET", "PATCH")),
         "task": stub("task", rn.task_id, ("GET", "DELETE")),
-        **NO_BLOB,
+        **_blob_fields(rn),
     }

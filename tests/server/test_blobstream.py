@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ import yaml
 from tests.api import Api
 from tests.livestack import LiveServer, start_server
 from tests.published import published_python
-from tests.server.world import plain_input
 
 MIB = 1024 * 1024
 PUBLISHED_SCRIPT = Path(__file__).parent / "published" / "blobstream.py"
@@ -72,16 +70,6 @@ def upload(api: Api, body: Iterator[bytes]) -> httpx.Response:
     return api.http.post("/blobstream", content=body, headers=headers)
 
 
-def refer_to_blob(server: LiveServer, task_id: int, blob: str) -> None:
-    """Make the task's run input the blob's uuid.
-
-    Task creation does not take blob references yet (issue 11, still to do), so the reference
-    is written into the server's SQLite database directly."""
-    database = server.database_uri.removeprefix("sqlite:///")
-    with sqlite3.connect(database) as connection:
-        connection.execute("UPDATE run SET input = ? WHERE task_id = ?", (blob, task_id))
-
-
 def stored(blob_dir: Path) -> list[str]:
     return sorted(p.name for p in blob_dir.iterdir() if p.is_file())
 
@@ -101,7 +89,7 @@ def test_a_stream_larger_than_the_body_limit_round_trips(
     assert (blob_dir / blob).stat().st_size == 40 * MIB
 
     assert root_api.get(f"/blobstream/{blob}").status_code == 404  # no run refers to it yet
-    _task_with_blob_input(live_server, root_api, fed, blob)
+    _task_with_blob_input(root_api, fed, blob)
     expected = hashlib.sha256(b"".join(chunks(40))).hexdigest()
     for api in (root_api, fed["nodes"]["in"]):
         with api.http.stream("GET", f"/blobstream/{blob}", headers=api._headers()) as answer:
@@ -165,18 +153,18 @@ def _published(live_server: LiveServer, *arguments: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _task_with_blob_input(live_server: LiveServer, root_api: Api, fed: dict, blob: str) -> None:
-    task = root_api.ok(
+def _task_with_blob_input(root_api: Api, fed: dict, blob: str) -> dict:
+    """A task whose input for the other organization is ``blob`` (root uploaded it)."""
+    return root_api.ok(
         "POST",
         "/task",
         json={
             "image": "img:1",
             "name": "blob-input",
             "collaboration_id": fed["collab"],
-            "organizations": [{"id": fed["other"], "input": plain_input({"method": "m"})}],
+            "organizations": [{"id": fed["other"], "input": blob}],
         },
     )
-    refer_to_blob(live_server, task["id"], blob)
 
 
 def test_the_published_client_uploads_and_downloads(
@@ -185,7 +173,7 @@ def test_the_published_client_uploads_and_downloads(
     """vantage6-client 4.14's own blob calls (status, chunked upload, streamed download)."""
     uploaded = _published(live_server, "upload", str(5 * MIB))
     assert uploaded["enabled"] is True
-    _task_with_blob_input(live_server, root_api, fed, uploaded["uuid"])
+    _task_with_blob_input(root_api, fed, uploaded["uuid"])
     downloaded = _published(live_server, "download", uploaded["uuid"])
     assert downloaded == {"enabled": True, "sha256": uploaded["sha256"], "size": 5 * MIB}
 
@@ -202,7 +190,7 @@ def test_server_memory_does_not_grow_with_the_blob(
 
     before = peak_kib()
     blob = upload(root_api, chunks(96)).json()["uuid"]
-    _task_with_blob_input(live_server, root_api, fed, blob)
+    _task_with_blob_input(root_api, fed, blob)
     with root_api.http.stream("GET", f"/blobstream/{blob}", headers=root_api._headers()) as answer:
         assert answer.status_code == 200
         assert sum(len(piece) for piece in answer.iter_bytes()) == 96 * MIB

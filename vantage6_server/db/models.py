@@ -7,6 +7,7 @@ import secrets
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -255,9 +256,37 @@ class Run(Base):
     assigned_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: input and result are blob uuids (in the server's blob store) instead of the data
+    blob_storage_used: Mapped[bool | None] = mapped_column(Boolean, default=False)
 
     task: Mapped[Task] = relationship(back_populates="runs")
     organization: Mapped[Organization] = relationship()
+
+
+class Blob(Base):
+    """A blob in the server's blob store: who uploaded it and, once attached, whose it is.
+
+    The row is written before the bytes are (``size`` stays null until the upload has
+    completed), so a store object without a row is never one being uploaded. Rows of deleted
+    tasks and runs go with them (cascade); the store objects are deleted after the commit, and
+    the orphan sweep removes what a failing store kept.
+    """
+
+    __tablename__ = "blob"
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    uploader_kind: Mapped[str] = mapped_column(String(16))  # user | node | container
+    uploader_id: Mapped[int] = mapped_column(Integer)  # user, node or the container's task id
+    #: the uploader's collaboration (nodes, containers), else the task's once attached
+    collaboration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("collaboration.id", ondelete="CASCADE"), index=True
+    )
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("task.id", ondelete="CASCADE"), index=True
+    )
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str | None] = mapped_column(String(8))  # input | result
 
 
 class RecoveryToken(Base):

@@ -15,7 +15,6 @@ import anyio
 import anyio.from_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import or_, select
 from starlette.requests import ClientDisconnect
 
 from vantage6_server.api.deps import Auth, Ctx, Db
@@ -23,7 +22,9 @@ from vantage6_server.api.errors import ApiError, ErrorBody, bad_request
 from vantage6_server.api.routes.misc import not_enabled
 from vantage6_server.api.schemas import BlobStoreStatus, BlobUploaded, answers
 from vantage6_server.db import models as m
-from vantage6_server.rbac.policy import VIEW, ensure, ensure_blob_upload
+from vantage6_server.rbac.errors import PermissionDenied
+from vantage6_server.rbac.policy import VIEW, ensure, ensure_blob_upload, may_report
+from vantage6_server.services import blobs
 from vantage6_server.storage import (
     BlobNotFound,
     StorageBackend,
@@ -76,14 +77,24 @@ async def blobstream_upload(request: Request, principal: Auth, ctx: Ctx, session
     store = _store(ctx.storage)
     task = session.get(m.Task, principal.id) if principal.is_container else None
     ensure_blob_upload(principal, task)
-    blob_id = str(uuidlib.uuid4())
-    chunks = _blocking_chunks(request.stream().__aiter__())
+    collab = principal.collaboration_id
+    used = blobs.used_bytes(session, collab) if collab is not None else 0
+    blob_id = blobs.begin_upload(session, principal)
+    chunks = blobs.metered(
+        _blocking_chunks(request.stream().__aiter__()), ctx.blob_policy, used, collab
+    )
     try:
-        await anyio.to_thread.run_sync(store.write, blob_id, chunks)
+        size = await anyio.to_thread.run_sync(store.write, blob_id, chunks)
     except ClientDisconnect:
+        blobs.abandon_upload(session, blob_id)
         raise bad_request("The upload was cut off; nothing was stored") from None
     except StorageUnavailable as exc:
+        blobs.abandon_upload(session, blob_id)
         raise _unavailable(exc) from exc
+    except BaseException:
+        blobs.abandon_upload(session, blob_id)
+        raise
+    blobs.finish_upload(session, blob_id, size)
     return {"uuid": blob_id}
 
 
@@ -105,12 +116,14 @@ def blobstream_download(uuid: str, principal: Auth, ctx: Ctx, session: Db):
         canonical = str(uuidlib.UUID(uuid))
     except ValueError:
         raise bad_request(f"Not a blob id (a UUID): {uuid[:60]!r}") from None
-    run = session.scalars(
-        select(m.Run).where(or_(m.Run.input == canonical, m.Run.result == canonical)).limit(1)
-    ).first()
+    blob = session.get(m.Blob, canonical)
+    run = session.get(m.Run, blob.run_id) if blob is not None and blob.run_id else None
     if run is None:
         raise ApiError(404, f"No run found with input or result id={canonical}")
     ensure(principal, VIEW, "run", run)
+    if blob.role == blobs.INPUT and not (principal.is_user or may_report(principal, run)):
+        # a run's input is for its own node (and users who may view the run)
+        raise PermissionDenied("Only the run's own node reads its input")
     try:
         reader = store.read(canonical)
     except BlobNotFound:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from vantage6_common.service.pagination import page_response
 from vantage6_common.status import UNFINISHED_STATUSES, RunStatus
@@ -20,6 +20,7 @@ from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.errors import PermissionDenied
 from vantage6_server.rbac.principal import Principal
+from vantage6_server.services import blobs
 from vantage6_server.services.tasks import announce_run_change, refresh_task_status
 
 router = APIRouter(tags=["Run"])
@@ -194,7 +195,18 @@ def patch_run(id: int, body: RunPatch, node: NodeAuth, ctx: Ctx, session: Db) ->
                 if changes[field].tzinfo
                 else changes[field],
             )
-    if "result" in changes:
+    replaced_blob: str | None = None
+    if "result" in changes and run.blob_storage_used:
+        current = blobs.result_blob_of(session, run)
+        if blobs.canonical(changes["result"]) != current or current is None:  # else: a retry
+            ref = blobs.check_result(session, node, run, changes["result"], ctx.blob_policy)
+            if current is not None:  # a second result replaces the first
+                session.execute(delete(m.Blob).where(m.Blob.uuid == current))
+                replaced_blob = current
+            if ref is not None:
+                blobs.attach(session, ref, run.task, run, blobs.RESULT)
+            run.result = ref if ref is not None else changes["result"]
+    elif "result" in changes:
         run.result = changes["result"]
     if "log" in changes:
         run.log = changes["log"]
@@ -207,6 +219,8 @@ def patch_run(id: int, body: RunPatch, node: NodeAuth, ctx: Ctx, session: Db) ->
             run.finished_at = m.utcnow()
     refresh_task_status(run.task)
     session.commit()
+    if replaced_blob is not None:
+        blobs.delete_from_store(ctx.storage, [replaced_blob])
     if status_changed or "result" in changes:
         announce_run_change(ctx.events, run, node.id)
     # the caller's node was loaded with its principal

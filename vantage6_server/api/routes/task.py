@@ -23,6 +23,7 @@ from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
 from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.principal import Principal
+from vantage6_server.services import blobs
 from vantage6_server.services.offers import offer_runs
 from vantage6_server.services.tasks import announce_new_task, descendants, kill_tasks
 
@@ -141,9 +142,19 @@ def create_task(body: TaskIn, principal: Auth, ctx: Ctx, session: Db) -> dict:
             f"{'study' if study else 'collaboration'}",
             {"organizations": [f"not a member: {outsiders}"]},
         )
-    _check_input_encryption(
-        collab.encrypted, body.organizations, SchemePolicy(collab.encryption_scheme)
-    )
+    blob_refs = None
+    if ctx.storage is not None:  # inputs are blobs the caller uploaded (services/blobs)
+        blob_refs = blobs.check_inputs(
+            session,
+            principal,
+            collab.id,
+            {o.id: o.input for o in body.organizations},
+            ctx.blob_policy,
+        )
+    else:
+        _check_input_encryption(
+            collab.encrypted, body.organizations, SchemePolicy(collab.encryption_scheme)
+        )
     if body.store_id is not None:
         get_or_404(session, m.AlgorithmStore, body.store_id, "Algorithm store")
     task = m.Task(
@@ -165,9 +176,18 @@ def create_task(body: TaskIn, principal: Auth, ctx: Ctx, session: Db) -> dict:
     if parent is None:
         task.job_id = task.id
     task.runs = [
-        m.Run(organization_id=o.id, input=o.input, status=RunStatus.PENDING.value)
+        m.Run(
+            organization_id=o.id,
+            input=blob_refs[o.id] if blob_refs else o.input,
+            status=RunStatus.PENDING.value,
+            blob_storage_used=blob_refs is not None,
+        )
         for o in body.organizations
     ]
+    if blob_refs is not None:
+        session.flush()
+        for run in task.runs:
+            blobs.attach(session, blob_refs[run.organization_id], task, run, blobs.INPUT)
     session.commit()
     offer_runs(session, ctx.events, ctx.tokens, task)  # before new_task: see services/offers
     announce_new_task(ctx.events, task)
@@ -285,9 +305,12 @@ def delete_task(id: int, principal: Auth, ctx: Ctx, session: Db) -> dict:
     policy.ensure(principal, Operation.DELETE, "task", task)
     family = descendants(session, task)
     kill_tasks(session, ctx.events, family)
+    doomed = blobs.blobs_of_tasks(session, [t.id for t in family])
     for member in reversed(family):
         session.delete(member)
     session.commit()
+    # after the commit; what the store fails to delete is left to the orphan sweep
+    blobs.delete_from_store(ctx.storage, doomed)
     return {"msg": f"Task id={id} and its runs and subtasks have been deleted"}
 
 
