@@ -25,7 +25,7 @@ import binascii
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -41,6 +41,14 @@ __all__ = [
     "CHUNK_SIZE",
     "MAX_HEADER_BYTES",
     "BlobTooLarge",
+    "BlobCodec",
+    "Encrypter",
+    "Decrypter",
+    "Base64Encoder",
+    "Base64Decoder",
+    "encoder",
+    "decoder",
+    "transform",
     "encrypt_chunks",
     "decrypt_chunks",
     "base64_encode_chunks",
@@ -65,66 +73,79 @@ class BlobTooLarge(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
-# encrypted collaborations
+# codecs: push one chunk at a time (usable from sync and async code alike)
 # --------------------------------------------------------------------------------------------
-def encrypt_chunks(chunks: Iterable[bytes], public_key_b64: str) -> Iterator[bytes]:
-    """Encrypt a stream for the owner of ``public_key_b64`` (base64 of PEM).
+class BlobCodec(Protocol):
+    """Turns a stream into another, one chunk at a time."""
 
-    Yields the header first, then one ciphertext chunk per input chunk. The public key is
-    parsed before anything is yielded, so a bad key raises ``ValueError`` at the first ``next``.
+    def update(self, chunk: bytes) -> bytes:
+        """The output for ``chunk`` (may be empty)."""
+
+    def finish(self) -> bytes:
+        """What is left at the end; raises if the stream was incomplete."""
+
+
+class Encrypter:
+    """Encrypts for the owner of ``public_key_b64`` (base64 of PEM); the header comes first.
+
+    A bad public key raises ``ValueError`` here, before any output.
     """
-    public_key = load_public_key_b64(public_key_b64)
-    key = os.urandom(AES_KEY_BYTES)
-    iv = os.urandom(CTR_IV_BYTES)
-    wrapped = public_key.encrypt(key, padding.PKCS1v15())
-    yield base64.b64encode(wrapped) + _SEPARATOR + base64.b64encode(iv) + _SEPARATOR
-    encryptor = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
-    for chunk in chunks:
-        if chunk:
-            yield encryptor.update(chunk)
-    tail = encryptor.finalize()
-    if tail:
-        yield tail
+
+    def __init__(self, public_key_b64: str) -> None:
+        public_key = load_public_key_b64(public_key_b64)
+        key = os.urandom(AES_KEY_BYTES)
+        iv = os.urandom(CTR_IV_BYTES)
+        wrapped = public_key.encrypt(key, padding.PKCS1v15())
+        self._header = base64.b64encode(wrapped) + _SEPARATOR + base64.b64encode(iv) + _SEPARATOR
+        self._cipher = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+
+    def update(self, chunk: bytes) -> bytes:
+        out = self._cipher.update(chunk)
+        if self._header:
+            out, self._header = self._header + out, b""
+        return out
+
+    def finish(self) -> bytes:
+        return self.update(b"") + self._cipher.finalize()
 
 
-def decrypt_chunks(chunks: Iterable[bytes], private_key: rsa.RSAPrivateKey) -> Iterator[bytes]:
-    """Decrypt a stream written by :func:`encrypt_chunks` (or by vantage6 4.14).
+class Decrypter:
+    """Decrypts what :class:`Encrypter` (or vantage6 4.14) wrote for ``private_key``.
 
     Raises :class:`~vantage6_common.crypto.DecryptionError` for a malformed header or a key
     that was not wrapped for ``private_key``. The body cannot be checked (CTR mode).
     """
-    source = iter(chunks)
-    header, rest = _read_header(source)
-    key, iv = _parse_header(header, private_key)
-    decryptor = Cipher(algorithms.AES(key), modes.CTR(iv)).decryptor()
-    if rest:
-        yield decryptor.update(rest)
-    for chunk in source:
-        if chunk:
-            yield decryptor.update(chunk)
-    tail = decryptor.finalize()
-    if tail:
-        yield tail
 
+    def __init__(self, private_key: rsa.RSAPrivateKey) -> None:
+        self._private_key = private_key
+        self._pending = b""
+        self._cipher: Any = None
 
-def _read_header(source: Iterator[bytes]) -> tuple[bytes, bytes]:
-    """Collect bytes up to and including the second ``$``; returns (header, what follows)."""
-    buffer = b""
-    for chunk in source:
-        buffer += chunk
-        first = buffer.find(_SEPARATOR)
-        second = buffer.find(_SEPARATOR, first + 1) if first >= 0 else -1
-        if second >= 0:
-            if second + 1 > MAX_HEADER_BYTES:
-                break
-            return buffer[: second + 1], buffer[second + 1 :]
-        if len(buffer) > MAX_HEADER_BYTES:
-            break
-    else:
-        raise DecryptionError("The encrypted blob ended before its header (key$iv$) was complete")
-    raise DecryptionError(
-        f"The encrypted blob has no key$iv$ header in its first {MAX_HEADER_BYTES} bytes"
-    )
+    def update(self, chunk: bytes) -> bytes:
+        if self._cipher is not None:
+            return bytes(self._cipher.update(chunk))
+        self._pending += chunk
+        first = self._pending.find(_SEPARATOR)
+        second = self._pending.find(_SEPARATOR, first + 1) if first >= 0 else -1
+        if second < 0 or second + 1 > MAX_HEADER_BYTES:
+            if second >= 0 or len(self._pending) > MAX_HEADER_BYTES:
+                raise DecryptionError(
+                    f"The encrypted blob has no key$iv$ header in its first "
+                    f"{MAX_HEADER_BYTES} bytes"
+                )
+            return b""
+        header, rest = self._pending[: second + 1], self._pending[second + 1 :]
+        self._pending = b""
+        key, iv = _parse_header(header, self._private_key)
+        self._cipher = Cipher(algorithms.AES(key), modes.CTR(iv)).decryptor()
+        return bytes(self._cipher.update(rest))
+
+    def finish(self) -> bytes:
+        if self._cipher is None:
+            raise DecryptionError(
+                "The encrypted blob ended before its header (key$iv$) was complete"
+            )
+        return bytes(self._cipher.finalize())
 
 
 def _parse_header(header: bytes, private_key: rsa.RSAPrivateKey) -> tuple[bytes, bytes]:
@@ -136,73 +157,123 @@ def _parse_header(header: bytes, private_key: rsa.RSAPrivateKey) -> tuple[bytes,
         raise DecryptionError("The encrypted blob's header is not base64") from exc
     if len(iv) != CTR_IV_BYTES:
         raise DecryptionError("The encrypted blob's header has an IV of the wrong length")
+    # (OpenSSL's implicit rejection answers a wrong key with random bytes rather than an error,
+    # which then almost always have the wrong length)
+    refused = DecryptionError(
+        "Could not decrypt the blob's key (encrypted for another organization?)"
+    )
     try:
         key = private_key.decrypt(wrapped, padding.PKCS1v15())
     except ValueError as exc:
-        raise DecryptionError(
-            "Could not decrypt the blob's key (encrypted for another organization?)"
-        ) from exc
+        raise refused from exc
     if len(key) != AES_KEY_BYTES:
         # The vantage6 web UI base64-encodes the AES key before wrapping it.
         try:
             key = base64.b64decode(key, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise DecryptionError("The blob's key has the wrong length") from exc
+            raise refused from exc
         if len(key) != AES_KEY_BYTES:
-            raise DecryptionError("The blob's key has the wrong length")
+            raise refused
     return key, iv
 
 
-# --------------------------------------------------------------------------------------------
-# unencrypted collaborations
-# --------------------------------------------------------------------------------------------
-def base64_encode_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Base64 text of the concatenated chunks, yielded piecewise (identical to one encode)."""
-    carry = b""
-    for chunk in chunks:
-        data = carry + chunk if carry else chunk
+class Base64Encoder:
+    """Base64 text of the whole stream (identical to encoding it at once)."""
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def update(self, chunk: bytes) -> bytes:
+        data = self._carry + chunk if self._carry else chunk
         cut = len(data) - len(data) % 3
-        carry = data[cut:]
-        if cut:
-            yield base64.b64encode(data[:cut])
-    if carry:
-        yield base64.b64encode(carry)
+        self._carry = data[cut:]
+        return base64.b64encode(data[:cut]) if cut else b""
+
+    def finish(self) -> bytes:
+        carry, self._carry = self._carry, b""
+        return base64.b64encode(carry)
 
 
-def base64_decode_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Decode base64 text given in arbitrary pieces; whitespace is ignored.
+class Base64Decoder:
+    """Decodes base64 text given in arbitrary pieces; whitespace is ignored.
 
     Raises :class:`~vantage6_common.crypto.DecryptionError` for anything that is not strict
     base64 (including data after the ``=`` padding or a length that is not a multiple of 4).
     """
-    carry = b""
-    finished = False
-    for chunk in chunks:
-        data = carry + chunk.translate(None, _WHITESPACE)
+
+    def __init__(self) -> None:
+        self._carry = b""
+        self._finished = False
+
+    def update(self, chunk: bytes) -> bytes:
+        data = self._carry + chunk.translate(None, _WHITESPACE)
         cut = len(data) - len(data) % 4
-        carry = data[cut:]
+        self._carry = data[cut:]
         if not cut:
-            continue
-        if finished:
+            return b""
+        if self._finished:
             raise DecryptionError("The blob has base64 data after its padding")
-        finished = data[cut - 1 : cut] == b"="
-        yield _strict_b64decode(data[:cut])
-    if carry:
-        if finished:
-            raise DecryptionError("The blob has base64 data after its padding")
-        raise DecryptionError("The blob is not base64: its length is not a multiple of 4")
+        self._finished = data[cut - 1 : cut] == b"="
+        try:
+            return base64.b64decode(data[:cut], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise DecryptionError("The blob is not valid base64") from exc
+
+    def finish(self) -> bytes:
+        if self._carry:
+            if self._finished:
+                raise DecryptionError("The blob has base64 data after its padding")
+            raise DecryptionError("The blob is not base64: its length is not a multiple of 4")
+        return b""
 
 
-def _strict_b64decode(data: bytes) -> bytes:
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise DecryptionError("The blob is not valid base64") from exc
+def encoder(public_key_b64: str | None) -> BlobCodec:
+    """What turns a payload into its blob: encrypted for ``public_key_b64``, or base64 (None)."""
+    return Base64Encoder() if public_key_b64 is None else Encrypter(public_key_b64)
+
+
+def decoder(private_key: rsa.RSAPrivateKey | None) -> BlobCodec:
+    """What turns a blob into its payload: decrypted with ``private_key``, or base64 (None)."""
+    return Base64Decoder() if private_key is None else Decrypter(private_key)
+
+
+def transform(chunks: Iterable[bytes], codec: BlobCodec) -> Iterator[bytes]:
+    """``chunks`` passed through ``codec`` (empty pieces left out)."""
+    for chunk in chunks:
+        out = codec.update(chunk)
+        if out:
+            yield out
+    tail = codec.finish()
+    if tail:
+        yield tail
 
 
 # --------------------------------------------------------------------------------------------
-# either
+# iterators
 # --------------------------------------------------------------------------------------------
+def encrypt_chunks(chunks: Iterable[bytes], public_key_b64: str) -> Iterator[bytes]:
+    """Encrypt a stream for the owner of ``public_key_b64``; the header is yielded first."""
+    codec = Encrypter(public_key_b64)
+    header = codec.update(b"")
+    yield header
+    yield from transform(chunks, codec)
+
+
+def decrypt_chunks(chunks: Iterable[bytes], private_key: rsa.RSAPrivateKey) -> Iterator[bytes]:
+    """Decrypt a stream written by :func:`encrypt_chunks` (or by vantage6 4.14)."""
+    return transform(chunks, Decrypter(private_key))
+
+
+def base64_encode_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Base64 text of the concatenated chunks, yielded piecewise."""
+    return transform(chunks, Base64Encoder())
+
+
+def base64_decode_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Decode base64 text given in arbitrary pieces (see :class:`Base64Decoder`)."""
+    return transform(chunks, Base64Decoder())
+
+
 def encode_chunks(chunks: Iterable[bytes], public_key_b64: str | None) -> Iterator[bytes]:
     """What to upload: encrypted for ``public_key_b64``, or base64 when it is None."""
     if public_key_b64 is None:
@@ -214,9 +285,7 @@ def decode_chunks(
     chunks: Iterable[bytes], private_key: rsa.RSAPrivateKey | None
 ) -> Iterator[bytes]:
     """What was downloaded, decoded: decrypted with ``private_key``, or base64 when None."""
-    if private_key is None:
-        return base64_decode_chunks(chunks)
-    return decrypt_chunks(chunks, private_key)
+    return transform(chunks, decoder(private_key))
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from vantage6_node.blobs import Blobs
 from vantage6_node.config import NodeConfig
 from vantage6_node.identity import NodeIdentity
 from vantage6_node.isolation import ForwarderPool
@@ -75,12 +76,15 @@ class RunManager:
         self.background = Background()
         self._slots = asyncio.Semaphore(config.max_concurrent_runs)
         announcer = Announcer(identity, emit, proxy.board)
+        blobs = Blobs(api)
         self.reporters = Reporters(
             api,
             ResultEncoder(org_keys),
             announcer,
             share_logs=config.share_algorithm_logs,
             max_output=config.limits.max_output,
+            blobs=blobs,
+            max_blob=config.limits.max_blob,
         )
         tokens = OfferedTokens()
         self.tokens = tokens
@@ -93,6 +97,7 @@ class RunManager:
             reporters=self.reporters,
             background=self.background,
             max_output=config.limits.max_output,
+            max_blob=config.limits.max_blob,
         )
         self.intake = Intake(
             identity=identity,
@@ -113,6 +118,7 @@ class RunManager:
             forwarders=forwarders,
             proxy=proxy,
             tokens=tokens,
+            blobs=blobs,
         )
         self.launcher = Launcher(config=config, identity=identity, runtime=runtime, images=images)
         self.watcher = Watcher(
