@@ -484,6 +484,11 @@ def sandbox_up(
                 "api_path": "/api",
                 "database_uri": f"sqlite:///{server.data_dir / 'server.sqlite'}",
                 "server_name": f"vantage6 {name}",
+                # large inputs and results as blobs, in a folder of the sandbox
+                "large_result_store": {
+                    "type": "filesystem",
+                    "path": str(server.data_dir / "blobs"),
+                },
             },
         )
         configs.write_secret(server.root_password_file, generate_password())

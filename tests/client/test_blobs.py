@@ -13,120 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.client.fakenode import FakeNode
-from tests.livestack import LiveServer, start_server
-from vantage6_client import Client, EncryptionError, NotFoundError
+from tests.client import blobworld
+from vantage6_client import EncryptionError, NotFoundError
 from vantage6_common import blob_crypto, crypto, serialization
 
-PASSWORD = "Research-Pass-1!"
 MIB = 1024 * 1024
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(scope="module")
-def blob_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("blobs")
-
-
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory, blob_dir: Path) -> LiveServer:
-    config = tmp_path_factory.mktemp("config") / "server.yaml"
-    config.write_text(
-        yaml.safe_dump({"large_result_store": {"type": "filesystem", "path": str(blob_dir)}})
-    )
-    server, cleanup = start_server("sqlite", config_file=config)
-    yield server
-    cleanup()
-
-
-class BlobNode(FakeNode):
-    """A stand-in node that reads inputs from and writes results to the blob store."""
-
-    def read_input(self, run: dict[str, Any]) -> Any:
-        assert run["blob_storage_used"] is True
-        with self.http.stream("GET", f"/blobstream/{run['input']}") as answer:
-            answer.raise_for_status()
-            key = self.cryptor.private_key if isinstance(self.cryptor, crypto.Cryptor) else None
-            raw = b"".join(blob_crypto.decode_chunks(answer.iter_bytes(), key))
-        return serialization.loads(raw)
-
-    def finish_with_blob(self, run: dict[str, Any], chunks: Iterator[bytes]) -> None:
-        """Upload the result bytes (encrypted for the task's organization when this node has
-        a key) and point the run at the blob."""
-        public_key = None
-        if isinstance(self.cryptor, crypto.Cryptor):
-            init_org = self._task(run)["init_org"]["id"]
-            public_key = self.http.get(f"/organization/{init_org}").json()["public_key"]
-        answer = self.http.post(
-            "/blobstream",
-            content=blob_crypto.encode_chunks(chunks, public_key),
-            headers={"Content-Type": "application/octet-stream"},
-        )
-        assert answer.status_code == 201, answer.text
-        self._patch(
-            run["id"],
-            {"status": "completed", "result": answer.json()["uuid"], "log": "done"},
-        )
-
-
-def make_key(path: Path) -> Path:
-    crypto.save_private_key(crypto.generate_private_key(2048), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def world(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory):
-    root = Client(live_server.api_url)
-    root.authenticate(live_server.root_username, live_server.root_password)
-    keys = tmp_path_factory.mktemp("keys")
-    key_a, key_b = make_key(keys / "a.pem"), make_key(keys / "b.pem")
-    org_a = root.organization.create(
-        name=unique("org-a"), public_key=crypto.Cryptor(key_a).public_key_str
-    )
-    org_b = root.organization.create(
-        name=unique("org-b"), public_key=crypto.Cryptor(key_b).public_key_str
-    )
-    orgs = [org_a["id"], org_b["id"]]
-    plain = root.collaboration.create(unique("plain"), orgs, encrypted=False)
-    secret = root.collaboration.create(unique("secret"), orgs, encrypted=True)
-    nodes = {}
-    for collab in (plain, secret):
-        for org, key in ((org_a, key_a), (org_b, key_b)):
-            created = root.node.create(collaboration=collab["id"], organization=org["id"])
-            nodes[collab["id"], org["id"]] = BlobNode(
-                live_server.api_url, created["api_key"], key if collab is secret else None
-            )
-    role = root.role.list(name="Researcher", include_root=True).data[0]
-    username = unique("alice")
-    root.user.create(
-        username=username,
-        firstname="Alice",
-        lastname="Researcher",
-        password=PASSWORD,
-        email=f"{username}@a.example",
-        organization=org_a["id"],
-        roles=[role["id"]],
-    )
-    alice = Client(live_server.api_url)
-    alice.authenticate(username, PASSWORD)
-    yield {
-        "plain": plain,
-        "secret": secret,
-        "orgs": orgs,
-        "nodes": nodes,
-        "key_a": key_a,
-        "alice": alice,
-        "root": root,
-    }
-    alice.close()
-    root.close()
-    for node in nodes.values():
-        node.close()
+# the fixtures of the server with a blob store and its federation
+blob_dir, live_server, world = blobworld.blob_dir, blobworld.live_server, blobworld.world
 
 
 def answer_runs(world: dict, collab_id: int, result_of) -> threading.Thread:

@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -328,6 +329,8 @@ class NodeProxy:
             if not isinstance(org, dict) or "id" not in org:
                 return _error(400, "every organization needs an id")
             raw = org.get("input") or ""
+            if _is_blob_reference(raw):
+                continue  # uploaded through POST /blobstream, encrypted there (as 4.14)
             try:
                 plain[int(org["id"])] = base64.b64decode(raw, validate=True) if raw else b""
             except (binascii.Error, ValueError):
@@ -335,6 +338,8 @@ class NodeProxy:
         retry_for = self.config.server_retry_seconds
         for org in organizations:
             org_id = int(org["id"])
+            if org_id not in plain:
+                continue
             try:
                 org["input"] = await self.org_keys.encrypt_for(
                     org_id, plain[org_id], retry_for=retry_for
@@ -363,6 +368,17 @@ class NodeProxy:
                 continue
             item["result"] = base64.b64encode(plain).decode("ascii")
         return data
+
+
+def _is_blob_reference(value: Any) -> bool:
+    """Whether a subtask input is a blob's uuid (base64 never contains '-')."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _error(status: int, msg: str) -> web.Response:
