@@ -129,6 +129,14 @@ class BlobSupport:
     ) -> list[dict[str, Any]]:
         """``[{"id": org, "input": uuid}]``: the input uploaded once per organization,
         encrypted for it in an encrypted collaboration."""
+        if self._crypto.collaboration_encrypted(collaboration_id):
+            policy = self._crypto.policy(collaboration_id)
+            if crypto.SCHEME_V6 not in policy.accepted:
+                raise EncryptionError(
+                    f"collaboration {collaboration_id} requires the authenticated format, but "
+                    "blobs exist only in the vantage6 format: the server's blob store cannot "
+                    "be used for it"
+                )
         data = serialization.dumps_bytes(value)
         out: list[dict[str, Any]] = []
         for org_id in organization_ids:

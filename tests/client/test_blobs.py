@@ -183,3 +183,22 @@ def test_download_errors_leave_no_file(world: dict, tmp_path: Path) -> None:
     assert not target.exists()
     alice.setup_encryption(world["key_a"])
     assert alice.result.get(run["id"]) == {"a": 1}
+
+
+def test_authenticated_collaboration_cannot_use_blobs(world: dict) -> None:
+    """Blobs exist only in the vantage6 (CTR) format, which such a collaboration refuses: a
+    clear error before anything is uploaded."""
+    root, alice = world["root"], world["alice"]
+    strict = root.collaboration.create(
+        blobworld.unique("strict"), world["orgs"], encrypted=True, encryption_scheme="authenticated"
+    )
+    alice.setup_encryption(world["key_a"])
+    with pytest.raises(EncryptionError, match="requires the authenticated format"):
+        alice.task.create(
+            collaboration=strict["id"],
+            organizations=world["orgs"],
+            name="strict",
+            image="localhost/v6demo",
+            input_={"method": "x"},
+        )
+    assert alice.task.list(collaboration=strict["id"]).data == []
