@@ -86,6 +86,7 @@ def world(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory):
         "orgs": orgs,
         "nodes": nodes,
         "api_keys": api_keys,
+        "username": username,
         "key_a": key_a,
         "alice": alice,
         "root": root,

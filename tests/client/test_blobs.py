@@ -5,6 +5,8 @@ runs through the API (``GET /blobstream/<input>``, ``POST /blobstream``, ``PATCH
 from __future__ import annotations
 
 import hashlib
+import json
+import subprocess
 import threading
 import tracemalloc
 import uuid
@@ -15,10 +17,12 @@ from typing import Any
 import pytest
 
 from tests.client import blobworld
+from tests.published import published_python
 from vantage6_client import EncryptionError, NotFoundError
 from vantage6_common import blob_crypto, crypto, serialization
 
 MIB = 1024 * 1024
+PUBLISHED_SCRIPT = Path(__file__).parent / "published" / "blob_task.py"
 # the fixtures of the server with a blob store and its federation
 blob_dir, live_server, world = blobworld.blob_dir, blobworld.live_server, blobworld.world
 
@@ -202,3 +206,46 @@ def test_authenticated_collaboration_cannot_use_blobs(world: dict) -> None:
             input_={"method": "x"},
         )
     assert alice.task.list(collaboration=strict["id"]).data == []
+
+
+def _published(*args: object) -> dict:
+    done = subprocess.run(
+        [str(published_python()), str(PUBLISHED_SCRIPT), *[str(a) for a in args]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("kind", ["plain", "secret"])
+def test_blobs_of_the_published_client_and_ours_agree(world: dict, live_server, kind: str) -> None:
+    """The published vantage6 4.14 client uploads a task's inputs as blobs: our client reads
+    them; results written as blobs in the shared format: both clients read the same values."""
+    alice, collab = world["alice"], world[kind]
+    key = world["key_a"] if kind == "secret" else "-"
+    alice.setup_encryption(world["key_a"] if kind == "secret" else None)
+    marker = f"needle-{uuid.uuid4().hex}"
+    login = (live_server.api_url, world["username"], blobworld.PASSWORD, key)
+    orgs = ",".join(str(o) for o in world["orgs"])
+    created = _published("create", *login, collab["id"], orgs, marker)
+    assert created["enabled"] is True
+    task_id = created["task"]
+    runs = alice.run.from_task(task_id).data
+    assert {r["blob_storage_used"] for r in runs} == {True}
+    mine = [r for r in runs if r["organization"]["id"] == world["orgs"][0]][0]
+    assert mine["input"] == {"method": "echo", "kwargs": {"marker": marker}}
+
+    thread = answer_runs(
+        world, collab["id"], lambda inp, org: json_chunks({"org": org, **inp["kwargs"]})
+    )
+    ours = alice.wait_for_results(task_id, timeout=60)
+    thread.join()
+    assert not thread.errors  # type: ignore[attr-defined]
+    expected = sorted(
+        ({"org": org, "marker": marker} for org in world["orgs"]), key=lambda r: r["org"]
+    )
+    assert sorted((r["result"] for r in ours.data), key=lambda r: r["org"]) == expected
+    theirs = _published("results", *login, task_id)["results"]
+    assert sorted(theirs, key=lambda r: r["org"]) == expected
