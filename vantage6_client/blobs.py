@@ -103,7 +103,10 @@ class BlobSupport:
     @contextmanager
     def open(self, reference: Any) -> Iterator[Iterator[bytes]]:
         """The raw (still encoded) chunks of the blob ``reference`` names, streamed."""
-        blob_id = blob_reference(reference)
+        try:
+            blob_id = blob_reference(reference)
+        except ValueError as exc:  # asked for nothing: a hostile or broken reference
+            raise V6ClientError(str(exc)) from None
         transport = self._client.transport
         url = transport.url_for(f"blobstream/{blob_id}")
         try:

@@ -18,7 +18,7 @@ import pytest
 
 from tests.client import blobworld
 from tests.published import published_python
-from vantage6_client import EncryptionError, NotFoundError
+from vantage6_client import EncryptionError, NotFoundError, V6ClientError
 from vantage6_common import blob_crypto, crypto, serialization
 
 MIB = 1024 * 1024
@@ -249,3 +249,13 @@ def test_blobs_of_the_published_client_and_ours_agree(world: dict, live_server, 
     assert sorted((r["result"] for r in ours.data), key=lambda r: r["org"]) == expected
     theirs = _published("results", *login, task_id)["results"]
     assert sorted(theirs, key=lambda r: r["org"]) == expected
+
+
+def test_a_reference_that_is_no_uuid_is_refused_before_any_request(world: dict) -> None:
+    alice = world["alice"]
+    for reference in ("../../token/user", "", "x" * 40, "'6a1b'"):
+        with pytest.raises(V6ClientError, match="not a blob reference"):
+            alice.blobs.load(reference)
+    # a quoted uuid (as 4.14 may store it) is a reference; this one names no blob
+    with pytest.raises(NotFoundError):
+        alice.blobs.load(f'"{uuid.uuid4()}"')
