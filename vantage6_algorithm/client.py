@@ -16,13 +16,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from vantage6_algorithm.util import container_identity, info
 from vantage6_common.retry import retrying
-from vantage6_common.serialization import decode_payload, dumps_bytes, encode_payload, loads
+from vantage6_common.serialization import (
+    b64_to_bytes,
+    decode_payload,
+    dumps_bytes,
+    encode_payload,
+    loads,
+)
 from vantage6_common.status import FAILED_STATUSES, UNFINISHED_STATUSES
 
 __all__ = ["AlgorithmClient", "AlgorithmClientError"]
@@ -254,6 +261,31 @@ class AlgorithmClient:
             raise AlgorithmClientError("The upload was not answered with a blob uuid")
         return blob_id
 
+    def _save_blob(self, uuid: str, path: str | Path) -> int:
+        """Stream a blob (decrypted by the proxy) into a new file; returns its size."""
+        reference = str(uuid).strip().strip("'\"")
+        url = self.generate_path_to(f"blobstream/{reference}")
+        target = Path(path)
+        partial = target.with_name(f".{target.name}.partial")
+        size = 0
+        try:
+            with self._http.stream("GET", url, headers=self.headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise self._fail(f"Downloading result {reference}", response, "blobstream")
+                with open(partial, "wb") as out:
+                    for chunk in response.iter_bytes(BLOB_CHUNK_SIZE):
+                        out.write(chunk)
+                        size += len(chunk)
+            partial.replace(target)
+        except httpx.HTTPError as exc:
+            raise AlgorithmClientError(
+                f"Could not reach the node proxy at {url}: {exc}", endpoint="blobstream"
+            ) from exc
+        finally:
+            partial.unlink(missing_ok=True)
+        return size
+
     def _download_blob(self, uuid: str) -> bytes:
         reference = str(uuid).strip().strip("'\"")
         response = self._send("get", f"blobstream/{reference}")
@@ -363,6 +395,23 @@ class AlgorithmClient:
         def get(self, id_: int) -> Any:
             """The decoded result of one run."""
             return self.parent._decode_run_result(self.parent.request(f"result/{id_}") or {})
+
+        def download(self, id_: int, path: str | Path) -> int:
+            """Write the result of run ``id_`` (the JSON its algorithm returned) to a new file
+            at ``path``; returns its size. A blob result streams to the file a chunk at a
+            time. A failure leaves no file."""
+            run = self.parent.request(f"result/{id_}") or {}
+            raw = run.get("result")
+            if raw in (None, ""):
+                raise AlgorithmClientError(f"Run {id_} has no result (yet)")
+            if run.get("blob_storage_used"):
+                return self.parent._save_blob(raw, path)
+            try:
+                data = b64_to_bytes(raw)
+            except ValueError as exc:
+                raise AlgorithmClientError(f"The result of run {id_} is not base64") from exc
+            Path(path).write_bytes(data)
+            return len(data)
 
         def from_task(self, task_id: int) -> list:
             """Decoded results of all runs of a task that have a result."""

@@ -142,6 +142,10 @@ def test_subtask_inputs_and_results_as_blobs(
         ]
         one = [r for r in runs if r["organization"]["id"] == org_b][0]
         assert algo.result.get(one["id"]) == {"org": org_b, "seen": marker}
+        target = tmp_path / "result.json"
+        size = algo.result.download(one["id"], target)
+        assert serialization.loads(target.read_bytes()) == {"org": org_b, "seen": marker}
+        assert size == target.stat().st_size
         http.close()
     finally:
         proxy.stop()
