@@ -9,6 +9,7 @@ downloads the input blob into the run folder and uploads the result as a blob, s
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import yaml
 from tests.livestack import LiveServer, start_server
 from tests.node.conftest import make_datasets
 from tests.node.harness import PASSWORD, Federation
+from tests.node.test_published_tools import published_image  # noqa: F401 - fixture
 from tests.published import published_python
 from tests.security.node_fixtures import evil_image  # noqa: F401 - fixture
 
@@ -135,6 +137,47 @@ def test_published_client_uploads_input_and_reads_result(fed, test_image):
     assert result["input_bytes"] > 0
     (run,) = fed.runs(report["task_id"])
     assert run["blob_storage_used"] is True
+
+
+def test_published_algorithm_subtasks_through_the_proxy(fed, published_image):  # noqa: F811
+    """The published algorithm tools 4.14 in a blob federation: the central part uploads each
+    subtask's input through the node proxy (``POST /blobstream`` with ``X-Public-Key``,
+    encrypted there) and reads the partial results through it (``GET /blobstream/<uuid>``,
+    decrypted there); the published client creates the task and reads the result blob."""
+    first = fed.stations[0]
+    done = subprocess.run(
+        [
+            str(published_python()),
+            str(Path(__file__).parent / "published_client_task.py"),
+            "http://127.0.0.1",
+            str(fed.server.port),
+            fed.researcher_username,
+            PASSWORD,
+            str(first.private_key) if fed.encrypted else "-",
+            str(fed.collaboration_id),
+            str(first.org_id),
+            published_image,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-4000:], fed.logs())
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    (result,) = report["results"]
+    result = json.loads(result) if isinstance(result, str) else result
+    ages = first.data["age"]
+    assert result["count"] == len(ages)
+    assert math.isclose(result["mean"], ages.mean(), rel_tol=1e-12)
+    tasks = fed.root.ok(
+        "GET", "/task", params={"collaboration_id": fed.collaboration_id, "per_page": 100}
+    )["data"]
+    subtasks = [t for t in tasks if (t.get("parent") or {}).get("id") == report["task_id"]]
+    assert subtasks, tasks
+    for subtask in subtasks:
+        for run in fed.runs(subtask["id"]):
+            assert run["blob_storage_used"] is True and run["status"] == "completed"
+            assert str(uuid.UUID(run["input"])) == run["input"]  # a blob the proxy uploaded
 
 
 # ------------------------------------------------------------------------------------------

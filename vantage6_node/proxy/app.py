@@ -38,6 +38,7 @@ from aiohttp import web
 from vantage6_common.retry import aretrying
 from vantage6_common.scheme_policy import DowngradeRefused
 from vantage6_common.status import UNFINISHED_STATUSES
+from vantage6_node.blobs import blob_id
 from vantage6_node.config import ProxyConfig
 from vantage6_node.org_keys import MissingPublicKey, OrgKeys
 from vantage6_node.proxy.blobstream import BlobStreams
@@ -328,6 +329,8 @@ class NodeProxy:
             if not isinstance(org, dict) or "id" not in org:
                 return _error(400, "every organization needs an id")
             raw = org.get("input") or ""
+            if _is_blob_reference(raw):
+                continue  # uploaded through POST /blobstream, encrypted on the way there
             try:
                 plain[int(org["id"])] = base64.b64decode(raw, validate=True) if raw else b""
             except (binascii.Error, ValueError):
@@ -335,6 +338,8 @@ class NodeProxy:
         retry_for = self.config.server_retry_seconds
         for org in organizations:
             org_id = int(org["id"])
+            if org_id not in plain:
+                continue
             try:
                 org["input"] = await self.org_keys.encrypt_for(
                     org_id, plain[org_id], retry_for=retry_for
@@ -363,6 +368,17 @@ class NodeProxy:
                 continue
             item["result"] = base64.b64encode(plain).decode("ascii")
         return data
+
+
+def _is_blob_reference(value: Any) -> bool:
+    """A subtask input that is a blob id (dashes are not base64, so never an inline input)."""
+    if not isinstance(value, str) or "-" not in value:
+        return False
+    try:
+        blob_id(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _error(status: int, msg: str) -> web.Response:
