@@ -234,9 +234,7 @@ def _blob_task(fed: Federation, payload: dict, image: str) -> dict:
         if fed.encrypted:
             key = fed.root.ok("GET", f"/organization/{station.org_id}")["public_key"]
         body = b"".join(blob_crypto.encode_chunks([data], key))
-        answer = fed.researcher.post(
-            "/blobstream", content=body, headers={"Content-Type": "application/octet-stream"}
-        )
+        answer = fed.researcher.post("/blobstream", content=body)
         assert answer.status_code == 201, answer.text
         organizations.append({"id": station.org_id, "input": answer.json()["uuid"]})
     return fed.researcher.ok(
