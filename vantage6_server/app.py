@@ -34,6 +34,7 @@ from vantage6_server.mail import Mailer
 from vantage6_server.rbac import user_cache
 from vantage6_server.security.ratelimit import RateLimiter
 from vantage6_server.security.tokens import TokenIssuer
+from vantage6_server.services.blob_sweep import sweep_periodically
 from vantage6_server.settings import ServerSettings
 from vantage6_server.storage.setup import blob_policy, build_storage
 
@@ -102,6 +103,10 @@ def create_app(settings: ServerSettings | None = None) -> SecurityHeaders:
             asyncio.create_task(mark_stale_nodes_offline(ctx)),
             asyncio.create_task(revalidate_users(namespace)),
         ]
+        if ctx.storage is not None:
+            sweepers.append(
+                asyncio.create_task(sweep_periodically(ctx.db, ctx.storage, ctx.blob_policy))
+            )
         yield
         for sweeper in sweepers:
             sweeper.cancel()

@@ -193,5 +193,11 @@ class AzureStorage(StorageBackend):
         except AzureError as exc:
             raise self._unavailable(f"looking up {blob_id}", exc) from exc
 
+    def ids(self) -> Iterator[str]:
+        try:
+            yield from self._container.list_blob_names()
+        except AzureError as exc:
+            raise self._unavailable("listing blobs", exc) from exc
+
     def close(self) -> None:
         self._service.close()

@@ -111,6 +111,16 @@ class FilesystemStorage(StorageBackend):
             raise StorageUnavailable(f"deleting blob {blob_id}: {exc.strerror}") from exc
         return True
 
+    def ids(self) -> Iterator[str]:
+        self.check()
+        try:
+            with os.scandir(self.root) as entries:
+                for entry in entries:
+                    if entry.is_file(follow_symlinks=False) and entry.name != PARTIAL_DIR:
+                        yield entry.name
+        except OSError as exc:
+            raise StorageUnavailable(f"listing {self.root}: {exc.strerror}") from exc
+
     def _size(self, blob_id: str) -> int:
         self.check()
         try:

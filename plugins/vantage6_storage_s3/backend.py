@@ -187,5 +187,19 @@ class S3Storage(StorageBackend):
             raise self._unavailable(f"looking up {blob_id}", exc) from exc
         return answer["ContentLength"]
 
+    def ids(self) -> Iterator[str]:
+        prefix = self.settings.prefix
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=prefix
+        )
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    name = item["Key"][len(prefix) :]
+                    if name and "/" not in name:
+                        yield name
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable("listing blobs", exc) from exc
+
     def close(self) -> None:
         self._client.close()

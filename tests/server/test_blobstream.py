@@ -203,14 +203,19 @@ def test_a_store_that_is_down_is_a_503_and_loses_nothing(
 ) -> None:
     """The blob folder vanishes (an unmounted volume): uploads and downloads say so quickly."""
     kept = upload(root_api, iter([b"stored before"])).json()["uuid"]
+    _task_with_blob_input(root_api, fed, kept)
     unmounted = blob_dir.with_name(blob_dir.name + "-unmounted")
     blob_dir.rename(unmounted)
     try:
         refused = upload(root_api, chunks(2))
         assert refused.status_code == 503, refused.text
         assert "cannot be reached" in refused.json()["msg"]
+        unreadable = root_api.get(f"/blobstream/{kept}")
+        assert unreadable.status_code == 503, unreadable.text
+        assert "cannot be reached" in unreadable.json()["msg"]
         assert not blob_dir.exists()
     finally:
         unmounted.rename(blob_dir)
     assert (blob_dir / kept).read_bytes() == b"stored before"
+    assert root_api.get(f"/blobstream/{kept}").content == b"stored before"
     assert upload(root_api, iter([b"again"])).status_code == 201

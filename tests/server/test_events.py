@@ -178,7 +178,9 @@ def test_task_events_reach_collaboration_rooms_only(
     run = root_api.ok("GET", "/run", params={"task_id": task["id"]})["data"][0]
     node.ok("PATCH", f"/run/{run['id']}", json={"status": "active"})
     about_run = lambda d: d["run_id"] == run["id"]  # noqa: E731
-    got = user_listener.wait_each({"algorithm_status_change": about_run, "status_update": about_run})
+    got = user_listener.wait_each(
+        {"algorithm_status_change": about_run, "status_update": about_run}
+    )
     change = got["algorithm_status_change"]
     assert change["status"] == "active" and change["task_id"] == task["id"]
     assert change["collaboration_id"] == fed["collab"]

@@ -209,3 +209,15 @@ def test_backend_down_is_reported_quickly(
         assert not (tmp_path / "blobs").exists(), "a vanished folder must not be recreated"
         (tmp_path / "unmounted").rename(tmp_path / "blobs")
         assert b"".join(backend.read("before")) == b"stored before the outage"
+
+
+def test_ids_lists_whole_blobs_only(store: StoreUnderTest) -> None:
+    """What the server's orphan sweep reads: written blobs, not failed or deleted ones."""
+    assert set(store.backend.ids()) == set()
+    store.backend.write("kept-one", iter([b"a"]))
+    store.backend.write("kept-two", pattern_chunks(6))
+    with pytest.raises(ConnectionResetError):
+        store.backend.write("cut-off", failing_after(pattern_chunks(12), 7))
+    store.backend.write("gone", iter([b"b"]))
+    store.backend.delete("gone")
+    assert sorted(store.backend.ids()) == ["kept-one", "kept-two"]

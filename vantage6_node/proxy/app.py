@@ -29,7 +29,6 @@ import logging
 import os
 import re
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from aiohttp import web
 from vantage6_common.retry import aretrying
 from vantage6_common.scheme_policy import DowngradeRefused
 from vantage6_common.status import UNFINISHED_STATUSES
+from vantage6_node.blobs import blob_id
 from vantage6_node.config import ProxyConfig
 from vantage6_node.org_keys import MissingPublicKey, OrgKeys
 from vantage6_node.proxy.blobstream import BlobStreams
@@ -330,7 +330,7 @@ class NodeProxy:
                 return _error(400, "every organization needs an id")
             raw = org.get("input") or ""
             if _is_blob_reference(raw):
-                continue  # uploaded through POST /blobstream, encrypted there (as 4.14)
+                continue  # uploaded through POST /blobstream, encrypted on the way there
             try:
                 plain[int(org["id"])] = base64.b64decode(raw, validate=True) if raw else b""
             except (binascii.Error, ValueError):
@@ -371,11 +371,11 @@ class NodeProxy:
 
 
 def _is_blob_reference(value: Any) -> bool:
-    """Whether a subtask input is a blob's uuid (base64 never contains '-')."""
-    if not isinstance(value, str) or len(value) != 36:
+    """A subtask input that is a blob id (dashes are not base64, so never an inline input)."""
+    if not isinstance(value, str) or "-" not in value:
         return False
     try:
-        uuid.UUID(value)
+        blob_id(value)
     except ValueError:
         return False
     return True

@@ -217,7 +217,7 @@ class Preparation:
             ) from exc
         except Exception as exc:  # noqa: BLE001 - a bad blob fails the run, with the reason
             raise RunFailure(RunStatus.FAILED, f"cannot decrypt the input: {exc}") from exc
-        handle.log_lines.append(f"[node] input: blob {blob}, {size} bytes")
+        log.info("run %s: input blob %s, %s bytes", handle.state.run_id, blob, size)
         state = handle.state
         state.input_scheme = SCHEME_V6 if key is not None else None
         return target

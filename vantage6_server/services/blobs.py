@@ -35,7 +35,11 @@ class QuotaExceeded(ApiError):
     """A collaboration's blobs would take more than its quota: 413."""
 
     def __init__(self, quota_bytes: int, used: int, collaboration_id: int | None) -> None:
-        where = f"collaboration id={collaboration_id}" if collaboration_id else "one collaboration"
+        where = (
+            f"collaboration id={collaboration_id}"
+            if collaboration_id
+            else "your uploads that no task uses yet"
+        )
         super().__init__(
             413,
             f"The blob store quota of {quota_bytes / MIB:g} MiB for {where} would be exceeded "
@@ -72,9 +76,12 @@ def begin_upload(session: Session, principal: Principal) -> str:
     return blob_id
 
 
-def finish_upload(session: Session, blob_id: str, size: int) -> None:
-    session.execute(update(m.Blob).where(m.Blob.uuid == blob_id).values(size=size))
+def finish_upload(session: Session, blob_id: str, size: int) -> bool:
+    """Record the size of a completed upload; False when its row is gone (the orphan sweep
+    took an upload that ran longer than ``orphan_upload_minutes``)."""
+    done = session.execute(update(m.Blob).where(m.Blob.uuid == blob_id).values(size=size))
     session.commit()
+    return done.rowcount == 1
 
 
 def abandon_upload(session: Session, blob_id: str) -> None:
@@ -92,6 +99,25 @@ def used_bytes(session: Session, collaboration_id: int) -> int:
         )
     )
     return int(total or 0)
+
+
+def pending_bytes(session: Session, principal: Principal) -> int:
+    """Bytes of the principal's uploads that no task or run has taken yet."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(m.Blob.size), 0)).where(
+            m.Blob.uploader_kind == principal.kind,
+            m.Blob.uploader_id == principal.id,
+            m.Blob.task_id.is_(None),
+        )
+    )
+    return int(total or 0)
+
+
+def usage_before_upload(session: Session, principal: Principal) -> int:
+    """What an upload by ``principal`` is metered against: its collaboration's blobs (nodes,
+    containers), or the user's own uploads that no task took yet (one quota's worth)."""
+    collab = principal.collaboration_id
+    return used_bytes(session, collab) if collab is not None else pending_bytes(session, principal)
 
 
 def metered(

@@ -194,6 +194,15 @@ class StorageBackend(abc.ABC):
             return False
         return True
 
+    def ids(self) -> Iterator[str]:
+        """The ids of the stored blobs (whole ones only, in no particular order), read lazily.
+
+        The server's orphan sweep deletes those it has no record of, so a store must be used by
+        one server (database) only. A backend that cannot list raises
+        :class:`NotImplementedError` (the sweep then only deletes what it has records of).
+        """
+        raise NotImplementedError(f"the {self.name} backend cannot list its blobs")
+
     @abc.abstractmethod
     def check(self) -> None:
         """Raise :class:`StorageUnavailable` (with the reason) when the store cannot be used."""

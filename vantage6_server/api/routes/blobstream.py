@@ -78,23 +78,25 @@ async def blobstream_upload(request: Request, principal: Auth, ctx: Ctx, session
     task = session.get(m.Task, principal.id) if principal.is_container else None
     ensure_blob_upload(principal, task)
     collab = principal.collaboration_id
-    used = blobs.used_bytes(session, collab) if collab is not None else 0
-    blob_id = blobs.begin_upload(session, principal)
+    # database work in a worker thread: a busy SQLite write lock must not stall the event loop
+    used = await anyio.to_thread.run_sync(blobs.usage_before_upload, session, principal)
+    blob_id = await anyio.to_thread.run_sync(blobs.begin_upload, session, principal)
     chunks = blobs.metered(
         _blocking_chunks(request.stream().__aiter__()), ctx.blob_policy, used, collab
     )
     try:
         size = await anyio.to_thread.run_sync(store.write, blob_id, chunks)
-    except ClientDisconnect:
-        blobs.abandon_upload(session, blob_id)
-        raise bad_request("The upload was cut off; nothing was stored") from None
-    except StorageUnavailable as exc:
-        blobs.abandon_upload(session, blob_id)
-        raise _unavailable(exc) from exc
-    except BaseException:
-        blobs.abandon_upload(session, blob_id)
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(blobs.abandon_upload, session, blob_id)
+        if isinstance(exc, ClientDisconnect):
+            raise bad_request("The upload was cut off; nothing was stored") from None
+        if isinstance(exc, StorageUnavailable):
+            raise _unavailable(exc) from exc
         raise
-    blobs.finish_upload(session, blob_id, size)
+    if not await anyio.to_thread.run_sync(blobs.finish_upload, session, blob_id, size):
+        await anyio.to_thread.run_sync(blobs.delete_from_store, store, [blob_id])
+        raise ApiError(409, "The upload took so long that it was cleaned up; upload it again")
     return {"uuid": blob_id}
 
 
