@@ -16,6 +16,7 @@ from tests.server.blobfed import (
     create_task,
     start_blob_server,
     store_section,
+    upload,
     uploaded,
     wait_for,
 )
@@ -94,3 +95,21 @@ def test_a_delete_the_store_refused_is_finished_by_the_sweep(swept: BlobServer) 
     finally:
         away.rename(folder)
     wait_for(lambda: blob not in swept.objects(), timeout=60, what="the sweep to delete it")
+
+
+@pytest.mark.parametrize("swept", [FS_SQLITE], indirect=True, ids="-".join)
+def test_an_upload_that_outlives_its_row_is_a_409_and_leaves_nothing(swept: BlobServer) -> None:
+    """The sweep takes the row of an upload still streaming after orphan_upload_minutes."""
+    root, _, _ = _root_and_collab(swept)
+    before = swept.objects()
+
+    def slow() -> Iterator[bytes]:
+        yield b"first part"
+        wait_for(lambda: swept.rows("size IS NULL") != [], what="the upload's row")
+        wait_for(lambda: swept.rows("size IS NULL") == [], timeout=90, what="the sweep")
+        yield b"second part"
+
+    answer = upload(root, slow())
+    assert answer.status_code == 409, answer.text
+    assert "upload it again" in answer.json()["msg"]
+    assert swept.objects() == before
