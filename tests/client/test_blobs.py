@@ -28,17 +28,25 @@ PUBLISHED_SCRIPT = Path(__file__).parent / "published" / "blob_task.py"
 blob_dir, live_server, world = blobworld.blob_dir, blobworld.live_server, blobworld.world
 
 
+def answer_now(world: dict, collab_id: int, result_of) -> int:
+    """Each organization's node answers its open runs with a result blob; returns how many."""
+    answered = 0
+    for org_id in world["orgs"]:
+        node = world["nodes"][collab_id, org_id]
+        for run in node.open_runs():
+            node.start(run)
+            node.finish_with_blob(run, result_of(node.read_input(run), org_id))
+            answered += 1
+    return answered
+
+
 def answer_runs(world: dict, collab_id: int, result_of) -> threading.Thread:
-    """In a thread: each organization's node answers its open run with a result blob."""
+    """:func:`answer_now` in a thread (errors kept in ``thread.errors``)."""
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
-            for org_id in world["orgs"]:
-                node = world["nodes"][collab_id, org_id]
-                for run in node.open_runs():
-                    node.start(run)
-                    node.finish_with_blob(run, result_of(node.read_input(run), org_id))
+            answer_now(world, collab_id, result_of)
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
 
@@ -102,9 +110,11 @@ def test_blob_task_round_trip(world: dict, blob_dir: Path, tmp_path: Path, kind:
     thread = answer_runs(
         world, collab["id"], lambda inp, org: json_chunks({"org": org, **inp["kwargs"]})
     )
-    results = alice.wait_for_results(task["id"], timeout=60)
-    thread.join()
-    assert not thread.errors  # type: ignore[attr-defined]
+    try:
+        results = alice.wait_for_results(task["id"], timeout=60)
+    finally:  # a node's error explains a timeout
+        thread.join()
+        assert not thread.errors, thread.errors  # type: ignore[attr-defined]
     expected = {org: {"org": org, "marker": marker} for org in world["orgs"]}
     assert sorted((r["result"] for r in results.data), key=lambda r: r["org"]) == [
         expected[org] for org in sorted(world["orgs"])
@@ -244,12 +254,11 @@ def test_blobs_of_the_published_client_and_ours_agree(world: dict, live_server, 
     mine = [r for r in runs if r["organization"]["id"] == world["orgs"][0]][0]
     assert mine["input"] == {"method": "echo", "kwargs": {"marker": marker}}
 
-    thread = answer_runs(
+    answered = answer_now(
         world, collab["id"], lambda inp, org: json_chunks({"org": org, **inp["kwargs"]})
     )
+    assert answered == 2
     ours = alice.wait_for_results(task_id, timeout=60)
-    thread.join()
-    assert not thread.errors  # type: ignore[attr-defined]
     expected = sorted(
         ({"org": org, "marker": marker} for org in world["orgs"]), key=lambda r: r["org"]
     )
