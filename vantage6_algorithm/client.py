@@ -4,19 +4,32 @@ The container never reaches the server itself: ``HOST:PORT`` + ``API_PATH`` is t
 which forwards each call with the container token. Inputs and results cross the proxy in
 *unencrypted* wire form, base64 of the JSON bytes; the proxy encrypts each organization's input
 for that organization (``POST /task``) and decrypts results for us (``GET /result``, ``/run``).
+
+When the server keeps inputs and results as blobs (``GET /blobstream/status``), a subtask's
+input is uploaded per organization to the proxy's ``POST /blobstream`` as plain JSON bytes
+with ``X-Public-Key`` (the proxy encrypts it for that organization) and the task refers to the
+blob; results of runs with ``blob_storage_used`` are read from ``GET /blobstream/<uuid>``
+(the proxy decrypts them).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from vantage6_algorithm.util import container_identity, info
 from vantage6_common.retry import retrying
-from vantage6_common.serialization import decode_payload, encode_payload, loads
+from vantage6_common.serialization import (
+    b64_to_bytes,
+    decode_payload,
+    dumps_bytes,
+    encode_payload,
+    loads,
+)
 from vantage6_common.status import FAILED_STATUSES, UNFINISHED_STATUSES
 
 __all__ = ["AlgorithmClient", "AlgorithmClientError"]
@@ -26,6 +39,9 @@ MAX_POLL_INTERVAL = 10.0
 POLL_INTERVAL_GROWTH = 1.5
 #: problems reaching the proxy that are worth another try
 RETRIED = (httpx.ConnectError, httpx.TimeoutException)
+#: size of the pieces a blob is uploaded in (vantage6 4.14 uses 1 MiB)
+BLOB_CHUNK_SIZE = 1024 * 1024
+OCTET_STREAM = "application/octet-stream"
 
 
 class AlgorithmClientError(RuntimeError):
@@ -196,14 +212,85 @@ class AlgorithmClient:
                 return items
             page += 1
 
-    def _download_blob(self, uuid: str) -> bytes:
-        response = self._send("get", f"blobstream/{uuid}")
+    def _fail(self, what: str, response: httpx.Response, endpoint: str) -> AlgorithmClientError:
+        try:
+            body = response.json()
+            msg = body.get("msg") if isinstance(body, dict) else None
+        except ValueError:
+            msg = response.text[:500]
+        return AlgorithmClientError(
+            f"{what} failed with status {response.status_code}: {msg}",
+            status_code=response.status_code,
+            endpoint=endpoint,
+        )
+
+    def blob_store_enabled(self) -> bool:
+        """Whether the server keeps inputs and results as blobs (an error answer: no)."""
+        response = self._send("get", "blobstream/status")
         if response.status_code >= 400:
+            return False
+        try:
+            return response.json().get("blob_store_enabled") is True
+        except (ValueError, AttributeError):
+            return False
+
+    def _upload_blob(self, data: bytes, public_key: str | None) -> str:
+        """Upload ``data`` (plain) through the proxy, which encrypts it for the owner of
+        ``public_key`` in an encrypted collaboration; returns the blob's uuid."""
+        headers = {**self.headers, "Content-Type": OCTET_STREAM}
+        if public_key:
+            headers["X-Public-Key"] = public_key
+        view = memoryview(data)
+        pieces = (
+            bytes(view[at : at + BLOB_CHUNK_SIZE]) for at in range(0, len(view), BLOB_CHUNK_SIZE)
+        )
+        url = self.generate_path_to("blobstream")
+        try:  # not retried: a streamed body cannot be sent twice
+            response = self._http.post(url, content=pieces, headers=headers, timeout=self.timeout)
+        except httpx.HTTPError as exc:
             raise AlgorithmClientError(
-                f"Downloading result {uuid} failed with status {response.status_code}",
-                status_code=response.status_code,
-                endpoint="blobstream",
-            )
+                f"Could not reach the node proxy at {url}: {exc}", endpoint="blobstream"
+            ) from exc
+        if response.status_code >= 400:
+            raise self._fail("Uploading the input", response, "blobstream")
+        try:
+            blob_id = response.json()["uuid"]
+        except (ValueError, KeyError, TypeError):
+            blob_id = None
+        if not isinstance(blob_id, str) or not blob_id:
+            raise AlgorithmClientError("The upload was not answered with a blob uuid")
+        return blob_id
+
+    def _save_blob(self, uuid: str, path: str | Path) -> int:
+        """Stream a blob (decrypted by the proxy) into a new file; returns its size."""
+        reference = str(uuid).strip().strip("'\"")
+        url = self.generate_path_to(f"blobstream/{reference}")
+        target = Path(path)
+        partial = target.with_name(f".{target.name}.partial")
+        size = 0
+        try:
+            with self._http.stream("GET", url, headers=self.headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise self._fail(f"Downloading result {reference}", response, "blobstream")
+                with open(partial, "wb") as out:
+                    for chunk in response.iter_bytes(BLOB_CHUNK_SIZE):
+                        out.write(chunk)
+                        size += len(chunk)
+            partial.replace(target)
+        except httpx.HTTPError as exc:
+            raise AlgorithmClientError(
+                f"Could not reach the node proxy at {url}: {exc}", endpoint="blobstream"
+            ) from exc
+        finally:
+            partial.unlink(missing_ok=True)
+        return size
+
+    def _download_blob(self, uuid: str) -> bytes:
+        reference = str(uuid).strip().strip("'\"")
+        response = self._send("get", f"blobstream/{reference}")
+        if response.status_code >= 400:
+            raise self._fail(f"Downloading result {reference}", response, "blobstream")
         return response.content
 
     def _decode_run_result(self, run: dict) -> Any:
@@ -272,19 +359,30 @@ class AlgorithmClient:
             """Create a subtask (same image and collaboration) for ``organizations``.
 
             ``input_`` is usually ``{"method": ..., "args": [...], "kwargs": {...}}``. It is
-            sent as base64 of its JSON; the node proxy encrypts it per organization.
+            sent as base64 of its JSON, or uploaded as a blob per organization when the
+            server has a blob store; the node proxy encrypts it per organization.
             ``databases`` defaults to the databases of this container's own task.
             """
             if not organizations:
                 raise ValueError("A subtask needs at least one organization")
-            payload = encode_payload(input_)
+            org_ids = [int(org) for org in organizations]
+            if self.parent.blob_store_enabled():
+                data = dumps_bytes(input_)
+                inputs = []
+                for org in org_ids:
+                    public_key = self.parent.request(f"organization/{org}").get("public_key")
+                    inputs.append(self.parent._upload_blob(data, public_key))
+            else:
+                inputs = [encode_payload(input_)] * len(org_ids)
             body: dict[str, Any] = {
                 "name": name,
                 "image": self.parent.image,
                 "collaboration_id": self.parent.collaboration_id,
                 "description": description
                 or f"subtask from container on node_id={self.parent.node_id}",
-                "organizations": [{"id": int(org), "input": payload} for org in organizations],
+                "organizations": [
+                    {"id": org, "input": text} for org, text in zip(org_ids, inputs, strict=True)
+                ],
                 "databases": self.parent.databases if databases is None else databases,
             }
             if self.parent.study_id:
@@ -297,6 +395,23 @@ class AlgorithmClient:
         def get(self, id_: int) -> Any:
             """The decoded result of one run."""
             return self.parent._decode_run_result(self.parent.request(f"result/{id_}") or {})
+
+        def download(self, id_: int, path: str | Path) -> int:
+            """Write the result of run ``id_`` (the JSON its algorithm returned) to a new file
+            at ``path``; returns its size. A blob result streams to the file a chunk at a
+            time. A failure leaves no file."""
+            run = self.parent.request(f"result/{id_}") or {}
+            raw = run.get("result")
+            if raw in (None, ""):
+                raise AlgorithmClientError(f"Run {id_} has no result (yet)")
+            if run.get("blob_storage_used"):
+                return self.parent._save_blob(raw, path)
+            try:
+                data = b64_to_bytes(raw)
+            except ValueError as exc:
+                raise AlgorithmClientError(f"The result of run {id_} is not base64") from exc
+            Path(path).write_bytes(data)
+            return len(data)
 
         def from_task(self, task_id: int) -> list:
             """Decoded results of all runs of a task that have a result."""

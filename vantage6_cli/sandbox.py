@@ -484,6 +484,7 @@ def sandbox_up(
                 "api_path": "/api",
                 "database_uri": f"sqlite:///{server.data_dir / 'server.sqlite'}",
                 "server_name": f"vantage6 {name}",
+                **({} if encrypted else _blob_store(server)),
             },
         )
         configs.write_secret(server.root_password_file, generate_password())
@@ -534,6 +535,13 @@ def sandbox_up(
     if code:
         output.error(f"the demo task ended with status '{report['demo']['status']}'")
         raise SystemExit(code)
+
+
+def _blob_store(server: Instance) -> dict[str, Any]:
+    """Large inputs and results as blobs in a folder of the sandbox. Not for an encrypted
+    sandbox: its collaboration requires the authenticated format, which blobs (in vantage6's
+    format) do not have, so there they stay in the database."""
+    return {"large_result_store": {"type": "filesystem", "path": str(server.data_dir / "blobs")}}
 
 
 def _print_up(report: dict[str, Any], state: dict[str, Any], box: Sandbox) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from vantage6_cli import configs, output, process, wizard
+from vantage6_cli import configs, output, process, storage, wizard
 from vantage6_cli.connect import logged_in
-from vantage6_cli.errors import CONFIG, CliError
+from vantage6_cli.errors import CONFIG, USAGE, CliError
 from vantage6_cli.instances import (
     list_instances,
     name_option,
@@ -65,7 +65,9 @@ def server_questions(
     ]
 
 
-@server.command("new", short_help="Create a server configuration (a wizard).")
+@server.command(
+    "new", cls=storage.StorageCommand, short_help="Create a server configuration (a wizard)."
+)
 @click.argument("name", required=False)
 @name_option("server")
 @listen_options("server")
@@ -80,6 +82,13 @@ def server_questions(
     envvar="V6_ROOT_PASSWORD",
     help="First password of user 'root' [env V6_ROOT_PASSWORD].  [default: generated]",
 )
+@click.option(
+    "--storage",
+    "blob_backend",
+    help="Where large task inputs and results go: an installed storage backend "
+    f"(--storage-<setting> flags below) or '{storage.NONE}' (the database).  "
+    f"[default: {storage.DEFAULT}]",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing configuration.")
 @scope_options
 @wizard.no_input_option
@@ -93,13 +102,19 @@ def server_new(
     check: bool,
     two_factor_auth: bool | None,
     root_password: str | None,
+    blob_backend: str | None,
     overwrite: bool,
     system: bool,
     no_input: bool,
     as_json: bool,
+    **storage_settings: str | None,
 ) -> None:
     """Create the configuration of a new server (asks in a terminal; every question is also a
-    flag)."""
+    flag).
+
+    Large task inputs and results are kept by a storage backend (the installed ones are
+    offered; each asks for its own settings) or, with ``--storage none``, in the database.
+    """
     instance = new_instance("server", name, system, overwrite, no_input)
     given = {
         "host": host,
@@ -112,6 +127,7 @@ def server_new(
     taken = ports_in_use(exclude=instance.config_file)
     questions = server_questions(instance.data_dir, taken, check_database=check)
     answers = wizard.answer(questions, given, no_input)
+    blob_store = _storage_section(instance.data_dir, blob_backend, storage_settings, no_input)
     password = answers.pop("root_password") or generate_password()
     data: dict[str, Any] = {
         "host": answers["host"],
@@ -120,7 +136,9 @@ def server_new(
         "database_uri": answers["database_uri"],
         "two_factor_auth": bool(answers["two_factor_auth"]),
     }
-    settings = write_config(instance, data)
+    if blob_store is not None:
+        data["large_result_store"] = blob_store
+    settings = write_config(instance, data, private=blob_store is not None and len(blob_store) > 1)
     configs.write_secret(instance.root_password_file, password)
     result = {
         "name": instance.name,
@@ -130,6 +148,23 @@ def server_new(
         "root_password_file": str(instance.root_password_file),
     }
     report_new(instance, result, as_json)
+
+
+def _storage_section(
+    data_dir: Path, name: str | None, given: dict[str, Any], no_input: bool
+) -> dict[str, Any] | None:
+    """The ``large_result_store`` section: the backend asked for (or ``--storage``), then its
+    settings (asked, or from ``--storage-<setting>``)."""
+    names = storage.backend_names()
+    choice = wizard.answer([storage.backend_question(names)], {"storage": name}, no_input)
+    chosen = choice["storage"]
+    unknown = storage.unknown_flags(chosen, given)
+    if unknown:
+        raise CliError(f"{', '.join(unknown)}: not a setting of storage backend '{chosen}'", USAGE)
+    if chosen == storage.NONE:
+        return None
+    questions = storage.settings_questions(chosen, data_dir)
+    return storage.section(chosen, wizard.answer(questions, given, no_input))
 
 
 add_lifecycle_commands(server, "server")

@@ -106,16 +106,17 @@ def listen_options(kind: str) -> Callable[[Callable[..., Any]], Callable[..., An
     return decorate
 
 
-def write_config(instance: Instance, data: dict[str, Any]) -> Any:
+def write_config(instance: Instance, data: dict[str, Any], private: bool = False) -> Any:
     """Write a new server's or store's configuration (and make its data folder); returns the
     settings as the service will read them. A configuration the service would refuse is not
-    kept (CliError)."""
+    kept (CliError). ``private`` files (with secrets) are readable by the owner only."""
     before = instance.config_file.read_bytes() if instance.config_file.is_file() else None
     instance.data_dir.mkdir(parents=True, exist_ok=True)
     configs.write_yaml(
         instance.config_file,
         data,
         header=configs.HEADER.format(kind=instance.kind, name=instance.name),
+        private=private,
     )
     try:
         return configs.validate_service(instance)

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vantage6_client import resources
+from vantage6_client.blobs import BlobSupport
 from vantage6_client.encryption import EncryptionSupport
 from vantage6_client.events import TaskEvents
 from vantage6_client.exceptions import (
@@ -147,6 +148,7 @@ class Client:
                 "encryption_scheme decides the payload format"
             )
         self.crypto = EncryptionSupport(self)
+        self.blobs = BlobSupport(self, self.crypto)
         self._pool: ThreadPoolExecutor | None = None
 
         self.util = resources.Util(self)

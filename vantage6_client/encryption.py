@@ -113,30 +113,38 @@ class EncryptionSupport:
         self._collabs.pop(collaboration_id, None)
 
     # -- payloads ---------------------------------------------------------------------------
+    def recipient_key(self, organization_id: int, collaboration_id: int) -> str | None:
+        """The public key to encrypt data for ``organization_id`` with, or None when the
+        collaboration is not encrypted."""
+        if not self.collaboration_encrypted(collaboration_id):
+            return None
+        if not isinstance(self.cryptor, crypto.Cryptor):
+            raise EncryptionError(
+                "this collaboration is encrypted: call setup_encryption(<private key file>) "
+                "first (the results are encrypted for your organization's key)"
+            )
+        org = self._client.transport.request("GET", f"organization/{organization_id}")
+        public_key = org.get("public_key")
+        if not public_key:
+            raise EncryptionError(
+                f"organization {organization_id} ({org.get('name')}) has no public key on the "
+                "server, so its input cannot be encrypted; its node must start once first"
+            )
+        return str(public_key)
+
     def encrypt_input(
         self, value: Any, organization_ids: list[int], collaboration_id: int
     ) -> list[dict[str, Any]]:
         """``[{"id": org, "input": text}]`` for a task, encrypted per organization if the
         collaboration is, in the collaboration's format."""
-        encrypted, policy = self._collaboration(collaboration_id)
+        policy = self.policy(collaboration_id)
         data = serialization.dumps_bytes(value)
         out: list[dict[str, Any]] = []
         for org_id in organization_ids:
-            if not encrypted:
+            public_key = self.recipient_key(org_id, collaboration_id)
+            if public_key is None:
                 out.append({"id": org_id, "input": serialization.bytes_to_b64(data)})
                 continue
-            if not isinstance(self.cryptor, crypto.Cryptor):
-                raise EncryptionError(
-                    "this collaboration is encrypted: call setup_encryption(<private key file>) "
-                    "first (the results are encrypted for your organization's key)"
-                )
-            org = self._client.transport.request("GET", f"organization/{org_id}")
-            public_key = org.get("public_key")
-            if not public_key:
-                raise EncryptionError(
-                    f"organization {org_id} ({org.get('name')}) has no public key on the "
-                    "server, so its input cannot be encrypted; its node must start once first"
-                )
             try:
                 text = self.cryptor.encrypt_bytes_to_str(
                     data, public_key, scheme=policy.write_scheme
@@ -157,24 +165,13 @@ class EncryptionSupport:
             return None
         if not isinstance(text, str):
             return text
-        if crypto.detect_scheme(text) is not None:
-            if not isinstance(self.cryptor, crypto.Cryptor):
-                raise EncryptionError(
-                    "this data is encrypted: call setup_encryption(<private key file>) first"
-                )
-            try:
-                if crypto.detect_scheme(text) == crypto.SCHEME_V6:  # the only one ever refused
-                    policy = self.policy_of_task(task) if task is not None else None
-                    if policy is not None:
-                        policy.check(text)
-                raw = self.cryptor.decrypt_str_to_bytes(text)
-            except crypto.DecryptionError as exc:
-                raise EncryptionError(str(exc)) from exc
-        else:
+        if crypto.detect_scheme(text) is None:
             try:
                 raw = serialization.b64_to_bytes(text)
             except ValueError:
                 return text  # neither encrypted nor base64: the server stored plain text
+        else:
+            raw = self.decode_bytes(text, task)
         try:
             return serialization.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -182,6 +179,27 @@ class EncryptionSupport:
                 return raw.decode("utf-8")
             except UnicodeDecodeError:
                 return raw
+
+    def decode_bytes(self, text: str, task: Any = None) -> bytes:
+        """The plain bytes of an inline input or result: decrypted, or base64-decoded.
+
+        Raises :class:`EncryptionError` when it cannot be decrypted and ``ValueError`` when
+        it is neither encrypted nor base64.
+        """
+        if crypto.detect_scheme(text) is None:
+            return serialization.b64_to_bytes(text)
+        if not isinstance(self.cryptor, crypto.Cryptor):
+            raise EncryptionError(
+                "this data is encrypted: call setup_encryption(<private key file>) first"
+            )
+        try:
+            if crypto.detect_scheme(text) == crypto.SCHEME_V6:  # the only one ever refused
+                policy = self.policy_of_task(task) if task is not None else None
+                if policy is not None:
+                    policy.check(text)
+            return self.cryptor.decrypt_str_to_bytes(text)
+        except crypto.DecryptionError as exc:
+            raise EncryptionError(str(exc)) from exc
 
 
 def generate_private_key(path: str | Path) -> crypto.Cryptor:

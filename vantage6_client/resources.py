@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from vantage6_client.blobs import BlobSupport, pieces
 from vantage6_client.encryption import EncryptionSupport
 from vantage6_client.exceptions import V6ClientError
 from vantage6_client.session import ClientSession
 from vantage6_client.transport import Page
+from vantage6_common.blob_crypto import write_chunks
 from vantage6_common.related import related_id, related_ids
 
 
@@ -29,6 +31,7 @@ class ClientParent(ClientSession, Protocol):
     """What the sub-clients use of the :class:`~vantage6_client.client.Client`."""
 
     crypto: EncryptionSupport
+    blobs: BlobSupport
 
     def setup_encryption(self, private_key_file: str | Path | None) -> None: ...
 
@@ -87,6 +90,17 @@ def _shape_many(func: F) -> F:
         return shaped
 
     return wrapper  # type: ignore[return-value]
+
+
+def _decode_field(parent: ClientParent, item: Any, field: str, task: Any = None) -> None:
+    """Decode ``item[field]`` (an input or result) in place: fetched from the blob store when
+    the run says ``blob_storage_used``, else decrypted and JSON-decoded from the text."""
+    if not isinstance(item, dict) or field not in item:
+        return
+    if item.get("blob_storage_used") and item[field]:
+        item[field] = parent.blobs.load(item[field])
+    else:
+        item[field] = parent.crypto.decode(item[field], task or item.get("task"))
 
 
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -738,8 +752,7 @@ class Task(SubClient):
         task = self._get(id_, params)
         if include_results and isinstance(task.get("results"), list):
             for item in task["results"]:
-                if isinstance(item, dict) and "result" in item:
-                    item["result"] = self.parent.crypto.decode(item["result"], task)
+                _decode_field(self.parent, item, "result", task)
         return task
 
     @_shape_many
@@ -799,7 +812,9 @@ class Task(SubClient):
         """Create a task for ``organizations`` (ids) in a collaboration or a study.
 
         ``input_`` is ``{"method": ..., "args": [...], "kwargs": {...}}``; in an encrypted
-        collaboration it is encrypted for each organization with its public key.
+        collaboration it is encrypted for each organization with its public key. When the
+        server has a blob store, each organization's input is uploaded as a blob first and
+        the task refers to it.
         ``databases``: ``[{"label": "default"}, ...]`` (a single label as text also works).
         """
         if not organizations:
@@ -811,7 +826,10 @@ class Task(SubClient):
         if collaboration is None:
             raise ValueError("give a collaboration or a study")
         org_ids = _ids(organizations) or []
-        inputs = self.parent.crypto.encrypt_input(input_ or {}, org_ids, int(collaboration))
+        if self.parent.blobs.enabled():
+            inputs = self.parent.blobs.upload_inputs(input_ or {}, org_ids, int(collaboration))
+        else:
+            inputs = self.parent.crypto.encrypt_input(input_ or {}, org_ids, int(collaboration))
         body: dict[str, Any] = {
             "name": name,
             "image": image,
@@ -876,7 +894,7 @@ class Run(SubClient):
     def _decode_input(self, run: dict[str, Any]) -> dict[str, Any]:
         if isinstance(run, dict) and run.get("input"):
             try:
-                run["input"] = self.parent.crypto.decode(run["input"], run.get("task"))
+                _decode_field(self.parent, run, "input")
             except V6ClientError:
                 pass  # input for another organization: leave it as the server sent it
         return run
@@ -939,7 +957,24 @@ class Result(SubClient):
     def get(self, id_: int) -> Any:
         """The decoded result of one run (by run id)."""
         item = self._get(id_)
-        return self.parent.crypto.decode(item.get("result"), item.get("task"))
+        _decode_field(self.parent, item, "result")
+        return item.get("result")
+
+    def download(self, id_: int, path: str | Path) -> int:
+        """Write the result of run ``id_`` (decrypted; the JSON the algorithm returned) to a
+        new file at ``path``; returns its size in bytes.
+
+        A result kept as a blob is streamed to the file a chunk at a time, so it never has to
+        fit in memory. A failure leaves no file behind.
+        """
+        item = self._get(id_)
+        if item.get("blob_storage_used") and item.get("result"):
+            return self.parent.blobs.save(item["result"], path)
+        value = item.get("result")
+        if value in (None, ""):
+            raise V6ClientError(f"run {int(id_)} has no result (yet)")
+        raw = self.parent.crypto.decode_bytes(value, item.get("task"))
+        return write_chunks(pieces(raw), path)
 
     @_shape_many
     def list(
@@ -952,8 +987,7 @@ class Result(SubClient):
         params = {"task_id": task, "organization_id": organization}
         results = self._list(params, page, per_page)
         for item in results.data:
-            if isinstance(item, dict) and "result" in item:
-                item["result"] = self.parent.crypto.decode(item["result"], item.get("task"))
+            _decode_field(self.parent, item, "result")
         return results
 
     @_shape_many

@@ -76,6 +76,8 @@ IGNORED_VANTAGE6_KEYS = frozenset(
 _USER_RE = re.compile(r"[0-9]{1,9}:[0-9]{1,9}")
 DEFAULT_CONTAINER_USER = "65534:65534"
 DEFAULT_MAX_OUTPUT = 32 * 1024 * 1024
+#: largest input or result of a run whose data are blobs (the server's blob store is in use)
+DEFAULT_MAX_BLOB = 8 * 1024**3
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -267,8 +269,11 @@ class RunLimits(_Strict):
     #: largest output file the node reads back from a container (bytes or 32m, 1g); a
     #: larger one fails the run
     max_output: int = DEFAULT_MAX_OUTPUT
+    #: largest input and output file of a run whose data are blobs (the server has a blob
+    #: store): both are streamed through the node's disk, never held in memory
+    max_blob: int = DEFAULT_MAX_BLOB
 
-    @field_validator("max_output", mode="before")
+    @field_validator("max_output", "max_blob", mode="before")
     @classmethod
     def _max_output(cls, value: Any) -> Any:
         size = parse_memory(value)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vantage6_common import crypto
-from vantage6_common.scheme_policy import SchemePolicy
+from vantage6_common.scheme_policy import DowngradeRefused, SchemePolicy
 from vantage6_node.config import EncryptionConfig
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,27 @@ class NodeEncryption:
                 "the receiving organization has no public key on the server; cannot encrypt"
             )
         return self.cryptor.encrypt_bytes_to_str(data, public_key_b64, scheme=self.write_scheme)
+
+    # blobs (vantage6 4.14's streamed format, see vantage6_common.blob_crypto) ------------------
+    def blob_private_key(self) -> Any:
+        """The key that decodes blobs for us (None: unencrypted collaboration, base64).
+
+        Blobs exist only in the vantage6 format (no integrity protection); a collaboration that
+        requires the authenticated format refuses them (:class:`DowngradeRefused`).
+        """
+        if not self.encrypted:
+            return None
+        self.check_blob_format()
+        assert isinstance(self.cryptor, crypto.Cryptor)
+        return self.cryptor.private_key
+
+    def check_blob_format(self) -> None:
+        """:class:`DowngradeRefused` when the collaboration refuses the vantage6 format."""
+        if self.encrypted and crypto.SCHEME_V6 not in self.policy.accepted:
+            raise DowngradeRefused(
+                "blobs exist only in the unauthenticated vantage6 format, which this "
+                "collaboration refuses (it requires the authenticated format)"
+            )
 
     def decrypt_result(self, payload: str) -> bytes:
         """Decrypt a result for a container; :class:`DowngradeRefused` if the policy forbids

@@ -72,9 +72,13 @@ def login(facts) -> dict[str, str]:
 @pytest.mark.containers
 @pytest.mark.timeout(3600)  # the first use may build the images (debootstrap)
 def test_up_runs_the_demo_analysis(box):
-    _, facts = box
+    env, facts = box
     demo = facts["demo"]
     assert demo["status"] == "completed", demo
+    # inputs and results are blobs in the sandbox's folder: the demo task's and those of its
+    # subtask on every node
+    blobs = env.user_data / "sandbox" / "sandbox" / "server" / "blobs"
+    assert len([p for p in blobs.iterdir() if p.is_file()]) >= 2 + 2 * NODES
     result = demo["result"]
     for column in ("age", "bmi", "systolic_bp"):
         values = pooled(column)

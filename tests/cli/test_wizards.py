@@ -44,24 +44,61 @@ def test_server_wizard(v6env):
     answer(child, "Password for the user 'root'", "short")
     child.expect_exact("must contain")  # the server's password rules
     child.send("\x08" * 5 + "Wizard-Pass-123\r")
+    # the installed storage backends (azure, filesystem, s3) and none; filesystem preselected
+    answer(child, "Where to keep large task inputs and results", DOWN)  # -> s3
+    answer(child, "s3: bucket for the blobs", "")  # required: refused empty ...
+    child.expect_exact("an answer is required")
+    child.send("results\r")  # ... then given
+    answer(child, "s3: endpoint of an S3-compatible store", "http://127.0.0.1:9000")
+    answer(child, "s3: region of the bucket", "")
+    answer(child, "s3: access key", "AKIA")
+    answer(child, "s3: secret key", "s3cr3t")
+    answer(child, "s3: key prefix", "")
+    answer(child, "s3: multipart part size in MiB", CLEAR_LINE + "2")  # below S3's minimum
+    child.expect_exact("greater than or equal to 5")
+    child.send(CLEAR_LINE + "16\r")
+    for prompt in ("s3: connect timeout", "s3: read timeout", "s3: attempts per request"):
+        answer(child, prompt, "")
     child.expect_exact("created")
     assert finish(child) == 0
     data = yaml.safe_load((v6env.user_config / "server" / "wizard.yaml").read_text())
     assert data["port"] == 7612 and data["host"] == "127.0.0.1"
     assert data["two_factor_auth"] is True
+    assert data["large_result_store"] == {
+        "type": "s3",
+        "bucket": "results",
+        "endpoint_url": "http://127.0.0.1:9000",
+        "access_key_id": "AKIA",
+        "secret_access_key": "s3cr3t",
+        "part_size_mib": 16,
+    }
     password = v6env.user_data / "server" / "wizard" / "root-password"
     assert password.read_text().strip() == "Wizard-Pass-123"
 
 
 def test_flags_are_not_asked_again(v6env):
-    child = spawn(v6env, "server", "new", "flagged", "--port", "7613", "--api-path", "/x")
+    child = spawn(
+        v6env,
+        "server",
+        "new",
+        "flagged",
+        "--port",
+        "7613",
+        "--api-path",
+        "/x",
+        "--storage",
+        "filesystem",
+        "--storage-path",
+        str(v6env.root / "blobs"),
+    )
     answer(child, "Interface to listen on", "")
     answer(child, "Database", "")  # no Port or API path question in between
     answer(child, "two-factor", "n", enter=False)
     answer(child, "Password for the user 'root'", "")  # empty: generated
-    assert finish(child) == 0
+    assert finish(child) == 0  # no storage questions either
     data = yaml.safe_load((v6env.user_config / "server" / "flagged.yaml").read_text())
     assert data["port"] == 7613 and data["api_path"] == "/x"
+    assert data["large_result_store"]["path"] == str(v6env.root / "blobs")
     assert "Port" not in (child.before or "")
 
 

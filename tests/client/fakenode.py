@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from vantage6_common import crypto, serialization
+from vantage6_common import blob_crypto, crypto, serialization
 
 
 class FakeNode:
@@ -62,6 +63,36 @@ class FakeNode:
 
     def close(self) -> None:
         self.http.close()
+
+
+class BlobNode(FakeNode):
+    """A stand-in node that reads inputs from and writes results to the blob store."""
+
+    def read_input(self, run: dict[str, Any]) -> Any:
+        assert run["blob_storage_used"] is True
+        with self.http.stream("GET", f"/blobstream/{run['input']}") as answer:
+            answer.raise_for_status()
+            key = self.cryptor.private_key if isinstance(self.cryptor, crypto.Cryptor) else None
+            raw = b"".join(blob_crypto.decode_chunks(answer.iter_bytes(), key))
+        return serialization.loads(raw)
+
+    def finish_with_blob(self, run: dict[str, Any], chunks: Iterator[bytes]) -> None:
+        """Upload the result bytes (encrypted for the task's organization when this node has
+        a key) and point the run at the blob."""
+        public_key = None
+        if isinstance(self.cryptor, crypto.Cryptor):
+            init_org = self._task(run)["init_org"]["id"]
+            public_key = self.http.get(f"/organization/{init_org}").json()["public_key"]
+        answer = self.http.post(
+            "/blobstream",
+            content=blob_crypto.encode_chunks(chunks, public_key),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert answer.status_code == 201, answer.text
+        self._patch(
+            run["id"],
+            {"status": "completed", "result": answer.json()["uuid"], "log": "done"},
+        )
 
 
 def _now() -> str:

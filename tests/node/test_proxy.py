@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -32,10 +33,13 @@ class FakeServer:
         self.task_status = "active"
         self.results: list[dict] = []
         self.schemes: dict[int, list[str]] = {}
+        self.blobs: dict[str, bytes] = {}
         self.runner: web.AppRunner | None = None
         self.port = 0
 
     async def handle(self, request: web.Request) -> web.Response:
+        if request.path.startswith("/api/blobstream"):
+            return await self.blobstream(request)
         body = await request.json() if request.can_read_body else None
         token = request.headers.get("Authorization", "")[7:]
         path = request.path.removeprefix("/api")
@@ -61,8 +65,23 @@ class FakeServer:
             return web.json_response({"data": self.results, "links": {}})
         return web.json_response({"path": path, "query": dict(request.query)})
 
+    async def blobstream(self, request: web.Request) -> web.Response:
+        """Keeps blobs in memory (small test blobs), by uuid."""
+        token = request.headers.get("Authorization", "")[7:]
+        self.requests.append((request.method, request.path, token, dict(request.headers)))
+        if request.method == "POST":
+            blob = str(uuid.uuid4())
+            self.blobs[blob] = await request.read()
+            return web.json_response({"uuid": blob}, status=201)
+        blob = request.path.rsplit("/", 1)[1]
+        if blob not in self.blobs:
+            return web.json_response(
+                {"msg": f"No run found with input or result id={blob}"}, status=404
+            )
+        return web.Response(body=self.blobs[blob], content_type="application/octet-stream")
+
     async def start(self, port: int = 0) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
@@ -352,5 +371,85 @@ def test_status_of_unfinished_task_is_held_until_news(tmp_path, keys):
             async with client.get("http://proxy/task/7/status", headers=AUTH) as resp:
                 assert (await resp.json())["status"] == "active"
             assert 2.5 < loop.time() - start < 5
+
+    asyncio.run(scenario())
+
+
+BLOB = bytes(range(256)) * 5000  # > 1 MiB, every byte value
+
+
+def test_blobstream_upload_and_download_encrypted(tmp_path, keys):
+    """Uploads are encrypted for X-Public-Key piece by piece, downloads decrypted for the
+    container, in vantage6 4.14's byte format; hostile requests get a clear 4xx."""
+    from vantage6_common import blob_crypto
+
+    async def scenario():
+        async with _proxy_world(tmp_path, keys, encrypted=True) as world:
+            server, _api, _proxy, client, _ctx = world
+            org2 = crypto.Cryptor(keys[2])
+            url = "http://proxy/blobstream"
+            async with client.post(url, data=BLOB, headers=AUTH) as resp:
+                assert resp.status == 400
+                assert "X-Public-Key" in (await resp.json())["msg"]
+            bad = {**AUTH, "X-Public-Key": "bm90IGEga2V5"}
+            async with client.post(url, data=BLOB, headers=bad) as resp:
+                assert resp.status == 400
+            assert not server.blobs
+            good = {**AUTH, "X-Public-Key": org2.public_key_str}
+            async with client.post(url, data=BLOB, headers=good) as resp:
+                assert resp.status == 201, await resp.text()
+                blob = (await resp.json())["uuid"]
+            stored = server.blobs[blob]
+            assert BLOB[:1000] not in stored
+            plain = b"".join(blob_crypto.decrypt_chunks([stored], org2.private_key))
+            assert plain == BLOB
+            method, _path, token, headers = server.requests[-1]
+            assert (method, token) == ("POST", "container-token")
+            assert "X-Public-Key" not in headers
+            # downloads: ours decrypts, another organization's is refused, ids are checked
+            ours = crypto.Cryptor(keys[1]).public_key_str
+            mine = str(uuid.uuid4())
+            server.blobs[mine] = b"".join(blob_crypto.encrypt_chunks([BLOB], ours))
+            async with client.get(f"{url}/{mine}", headers=AUTH) as resp:
+                assert resp.status == 200
+                assert resp.content_type == "application/octet-stream"
+                assert await resp.read() == BLOB
+            async with client.get(f"{url}/{blob}", headers=AUTH) as resp:
+                assert resp.status == 502
+                assert "could not be decrypted" in (await resp.json())["msg"]
+            async with client.get(f"{url}/{uuid.uuid4()}", headers=AUTH) as resp:
+                assert resp.status == 404
+            async with client.get(f"{url}/../../etc", headers=AUTH) as resp:
+                assert resp.status in (400, 403, 404)
+            async with client.get(f"{url}/not-a-uuid", headers=AUTH) as resp:
+                assert resp.status == 400
+
+    asyncio.run(scenario())
+
+
+def test_blobstream_plain_collaboration_is_base64(tmp_path, keys):
+    async def scenario():
+        async with _proxy_world(tmp_path, keys, encrypted=False) as world:
+            server, _api, _proxy, client, _ctx = world
+            async with client.post("http://proxy/blobstream", data=BLOB, headers=AUTH) as resp:
+                assert resp.status == 201
+                blob = (await resp.json())["uuid"]
+            assert server.blobs[blob] == base64.b64encode(BLOB)
+            async with client.get(f"http://proxy/blobstream/{blob}", headers=AUTH) as resp:
+                assert await resp.read() == BLOB
+
+    asyncio.run(scenario())
+
+
+def test_blobstream_refused_in_an_authenticated_collaboration(tmp_path, keys):
+    async def scenario():
+        async with _proxy_world(tmp_path, keys, encrypted=True, setting="authenticated") as w:
+            server, _api, _proxy, client, _ctx = w
+            org2 = crypto.Cryptor(keys[2]).public_key_str
+            headers = {**AUTH, "X-Public-Key": org2}
+            async with client.post("http://proxy/blobstream", data=b"x", headers=headers) as r:
+                assert r.status == 400
+                assert "authenticated" in (await r.json())["msg"]
+            assert not server.blobs
 
     asyncio.run(scenario())

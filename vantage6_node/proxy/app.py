@@ -12,8 +12,10 @@ organization's input is encrypted for that organization, in the format the colla
 declares (``encryption_scheme``; see :mod:`vantage6_node.encryption`); on ``GET /result`` and
 ``GET /run`` results are decrypted for the container (it receives base64 of the plaintext, as
 with vantage6), and a result in a format the collaboration refuses is an error, never data.
-``GET /task/{id}/status`` of an unfinished task is held until a status change is announced (or
-a few seconds pass) so that waiting algorithms learn of results at once.
+Large inputs and results stream through ``/blobstream`` (see
+:mod:`vantage6_node.proxy.blobstream`). ``GET /task/{id}/status`` of an unfinished task is
+held until a status change is announced (or a few seconds pass) so that waiting algorithms
+learn of results at once.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ from aiohttp import web
 from vantage6_common.retry import aretrying
 from vantage6_common.scheme_policy import DowngradeRefused
 from vantage6_common.status import UNFINISHED_STATUSES
+from vantage6_node.blobs import blob_id
 from vantage6_node.config import ProxyConfig
 from vantage6_node.org_keys import MissingPublicKey, OrgKeys
+from vantage6_node.proxy.blobstream import BlobStreams
 from vantage6_node.server_api import Response, ServerAPI, ServerError, ServerUnavailable
 
 log = logging.getLogger(__name__)
@@ -65,6 +69,8 @@ ALLOWED: list[tuple[str, re.Pattern[str]]] = [
         ("GET", r"/port"),
         ("GET", r"/vpn/algorithm/addresses"),
         ("GET", r"/blobstream/status"),
+        ("GET", r"/blobstream/[^/]+"),
+        ("POST", r"/blobstream"),
         ("GET", r"/health"),
         ("GET", r"/version"),
     ]
@@ -141,6 +147,7 @@ class NodeProxy:
         self.encryption = org_keys.encryption
         self.config = config
         self.board = board or StatusBoard()
+        self.blobs = BlobStreams(api, org_keys.encryption)
         self._sites: dict[str, _Site] = {}
         self._by_run: dict[int, str] = {}
         self._runner: web.AppRunner | None = None
@@ -214,6 +221,8 @@ class NodeProxy:
         try:
             if method == "POST" and path == "/task":
                 return await self._create_task(request, ctx)
+            if path.startswith("/blobstream") and path != "/blobstream/status":
+                return await self._blobstream(request, ctx, method, path)
             if method == "GET" and re.match(r"^/task/\d+/status$", path):
                 return await self._task_status(request, ctx, path)
             resp = await self._forward(ctx, method, path, params=list(request.query.items()))
@@ -270,6 +279,20 @@ class NodeProxy:
         except (ServerError, ServerUnavailable) as exc:
             log.warning("run %s: could not renew the container token: %s", ctx.run_id, exc)
 
+    async def _blobstream(
+        self, request: web.Request, ctx: RunContext, method: str, path: str
+    ) -> web.StreamResponse:
+        """Streamed, so never replayed: a refused token is renewed for the next request."""
+        if method == "POST":
+            resp = await self.blobs.upload(request, ctx.upstream_token)
+        else:
+            resp = await self.blobs.download(
+                request, path.removeprefix("/blobstream/"), ctx.upstream_token
+            )
+        if resp.status == 401:
+            await self._renew_token(ctx)
+        return resp
+
     async def _task_status(self, request: web.Request, ctx: RunContext, path: str) -> web.Response:
         hold_until = time.monotonic() + self.config.status_hold_seconds
         while True:
@@ -306,6 +329,8 @@ class NodeProxy:
             if not isinstance(org, dict) or "id" not in org:
                 return _error(400, "every organization needs an id")
             raw = org.get("input") or ""
+            if _is_blob_reference(raw):
+                continue  # uploaded through POST /blobstream, encrypted on the way there
             try:
                 plain[int(org["id"])] = base64.b64decode(raw, validate=True) if raw else b""
             except (binascii.Error, ValueError):
@@ -313,6 +338,8 @@ class NodeProxy:
         retry_for = self.config.server_retry_seconds
         for org in organizations:
             org_id = int(org["id"])
+            if org_id not in plain:
+                continue
             try:
                 org["input"] = await self.org_keys.encrypt_for(
                     org_id, plain[org_id], retry_for=retry_for
@@ -341,6 +368,17 @@ class NodeProxy:
                 continue
             item["result"] = base64.b64encode(plain).decode("ascii")
         return data
+
+
+def _is_blob_reference(value: Any) -> bool:
+    """A subtask input that is a blob id (dashes are not base64, so never an inline input)."""
+    if not isinstance(value, str) or "-" not in value:
+        return False
+    try:
+        blob_id(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _error(status: int, msg: str) -> web.Response:

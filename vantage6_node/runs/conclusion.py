@@ -8,6 +8,7 @@ import contextlib
 import logging
 
 from vantage6_common.status import RunStatus
+from vantage6_node.config import DEFAULT_MAX_BLOB
 from vantage6_node.isolation import Forwarder, ForwarderPool
 from vantage6_node.proxy import NodeProxy
 from vantage6_node.runs.background import CLEANUP, Background
@@ -47,7 +48,9 @@ class Conclusion:
         reporters: Reporters,
         background: Background,
         max_output: int,
+        max_blob: int = DEFAULT_MAX_BLOB,
     ) -> None:
+        self.max_blob = max_blob
         self.store = store
         self.runtime = runtime
         self.proxy = proxy
@@ -102,7 +105,8 @@ class Conclusion:
     def _refuse_output(self, handle: RunHandle) -> str | None:
         """Why the output file of a finished run cannot be sent (None: it can)."""
         try:
-            handle.folder.output_size(self.max_output)
+            limit = self.max_blob if handle.state.blob_storage_used else self.max_output
+            handle.folder.output_size(limit)
         except UnsafeFile as exc:
             log.warning("run %s: output refused: %s", handle.state.run_id, exc)
             return f"the output was refused: {exc}"

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,10 @@ class RunState:
     exit_code: int | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    #: input and result are blobs in the server's store (``run.blob_storage_used``)
+    blob_storage_used: bool = False
+    #: the uploaded result blob's id (kept so that a repeated delivery does not upload again)
+    result_blob: str | None = None
     #: how the run reached this node: "offer", "new_task" or "sync"
     source: str | None = None
     #: wall-clock times (epoch seconds) of lifecycle steps, for measurements
@@ -156,6 +161,11 @@ class RunFolder:
         return self.io_dir / "output"
 
     @property
+    def staged_input(self) -> Path:
+        """Where a blob input is downloaded to (the node's, outside what containers see)."""
+        return self.path / "input.blob"
+
+    @property
     def token_file(self) -> Path:
         return self.io_dir / "token"
 
@@ -187,20 +197,24 @@ class RunFolder:
             safe_files.make_dir(fd, "tmp", 0o700 if owner else 0o777, owner)
 
     def prepare_io(
-        self, input_data: bytes, token: str, owner: tuple[int, int] | None = None
+        self, input_data: bytes | Path, token: str, owner: tuple[int, int] | None = None
     ) -> None:
         """Write input and token and an empty output file, replacing earlier attempts.
 
-        Whatever an earlier attempt's container left in ``io`` and ``tmp`` is removed without
-        following links. Not flushed to disk: after a crash before the container ran, the run
-        starts afresh.
+        ``input_data`` is the input itself or a file of the node's (a downloaded blob, see
+        :attr:`staged_input`) moved into place. Whatever an earlier attempt's container left in
+        ``io`` and ``tmp`` is removed without following links. Not flushed to disk: after a
+        crash before the container ran, the run starts afresh.
         """
         self.create(owner)
         owner = _usable_owner(owner)
         readable, writable = (0o400, 0o600) if owner else (0o644, 0o666)
         with safe_files.walk_to(self.path, "io") as io_fd:
             safe_files.clear_dir(io_fd)
-            safe_files.write_new(io_fd, "input", input_data, readable, owner)
+            if isinstance(input_data, Path):
+                safe_files.move_in(io_fd, "input", input_data, readable, owner)
+            else:
+                safe_files.write_new(io_fd, "input", input_data, readable, owner)
             safe_files.write_new(io_fd, "token", token.encode("ascii"), readable, owner)
             safe_files.write_new(io_fd, "output", b"", writable, owner)
         with safe_files.walk_to(self.path, "tmp") as tmp_fd:
@@ -270,6 +284,18 @@ class RunFolder:
         """The output file's content; ``UnsafeFile`` when it is no plain file within the limit."""
         return safe_files.read_file(self.path, "io", "output", max_bytes=max_bytes)
 
+    @contextlib.contextmanager
+    def output_chunks(self, max_bytes: int) -> Iterator[Iterator[bytes]]:
+        """The output file in pieces, for results too large to hold (``UnsafeFile`` when it
+        is no plain file within the limit, raised on entry or while reading)."""
+        try:
+            with safe_files.walk_to(self.path, "io") as fd:
+                chunks = safe_files.iter_regular(fd, "output", max_bytes)
+                with contextlib.closing(chunks):
+                    yield chunks
+        except OSError as exc:
+            raise UnsafeFile(f"output cannot be opened safely: {exc.strerror}") from exc
+
     def read_token(self) -> str:
         """The container token of the current attempt (``UnsafeFile`` if it was tampered with)."""
         data = safe_files.read_file(self.path, "io", "token", max_bytes=MAX_TOKEN_BYTES)
@@ -283,7 +309,7 @@ class RunFolder:
         """Delete everything but ``state.json`` (after the server has the outcome)."""
         for child in (self.io_dir, self.tmp_dir):
             safe_files.remove_tree(child)
-        for child in (self.log_file, self.report_file):
+        for child in (self.log_file, self.report_file, self.staged_input):
             with contextlib.suppress(OSError):
                 child.unlink()
 

@@ -163,4 +163,5 @@ class Intake:
             databases=list(task.get("databases") or []),
             attempts=1,
             source=source,
+            blob_storage_used=bool(run.get("blob_storage_used")),
         )

@@ -21,6 +21,7 @@ from typing import Any
 
 from vantage6_common.registry import manifest_digest
 from vantage6_node.algorithm_store import StoreCheck, StoreReader
+from vantage6_node.blobs import Blobs
 from vantage6_node.config import NodeConfig
 from vantage6_node.identity import NodeIdentity
 from vantage6_node.isolation import ForwarderPool
@@ -77,12 +78,15 @@ class RunManager:
         self.background = Background()
         self._slots = asyncio.Semaphore(config.max_concurrent_runs)
         announcer = Announcer(identity, emit, proxy.board)
+        blobs = Blobs(api)
         self.reporters = Reporters(
             api,
             ResultEncoder(org_keys),
             announcer,
             share_logs=config.share_algorithm_logs,
             max_output=config.limits.max_output,
+            blobs=blobs,
+            max_blob=config.limits.max_blob,
         )
         tokens = OfferedTokens()
         self.tokens = tokens
@@ -95,6 +99,7 @@ class RunManager:
             reporters=self.reporters,
             background=self.background,
             max_output=config.limits.max_output,
+            max_blob=config.limits.max_blob,
         )
         self.intake = Intake(
             identity=identity,
@@ -121,6 +126,7 @@ class RunManager:
                 StoreReader(config.api_url),
                 digest_of=manifest_digest,
             ),
+            blobs=blobs,
         )
         self.launcher = Launcher(config=config, identity=identity, runtime=runtime, images=images)
         self.watcher = Watcher(

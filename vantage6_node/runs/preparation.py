@@ -12,10 +12,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
+from vantage6_common.crypto import SCHEME_V6
 from vantage6_common.status import RunStatus
 from vantage6_node.algorithm_store import StoreCheck
+from vantage6_node.blobs import Blobs, blob_id
 from vantage6_node.config import NodeConfig
 from vantage6_node.encryption import NodeEncryption
 from vantage6_node.isolation import PROXY_SOCKET, Forwarder, ForwarderPool, start_tcp_relay
@@ -31,7 +34,7 @@ from vantage6_node.runs.folder import RunState
 from vantage6_node.runs.handle import RunFailure, RunHandle
 from vantage6_node.runs.intake import OfferedTokens
 from vantage6_node.runtime import ContainerRuntime, ContainerRuntimeError, ImagePullError
-from vantage6_node.server_api import ServerAPI, ServerError
+from vantage6_node.server_api import ServerAPI, ServerError, ServerUnavailable
 from vantage6_node.threads import in_thread
 
 log = logging.getLogger(__name__)
@@ -86,8 +89,10 @@ class Preparation:
         forwarders: ForwarderPool,
         proxy: NodeProxy,
         tokens: OfferedTokens,
+        blobs: Blobs,
         stores: StoreCheck | None = None,
     ) -> None:
+        self.blobs = blobs
         self.config = config
         self.stores = stores
         self.api = api
@@ -147,7 +152,7 @@ class Preparation:
         fwd_task = asyncio.create_task(self._forwarder())
         try:
             data, token = await asyncio.gather(
-                self._decrypt_input(state, raw_input), self._container_token(state)
+                self._decrypt_input(handle, raw_input), self._container_token(state)
             )
             await image_task
             handle.checkpoint()
@@ -182,13 +187,17 @@ class Preparation:
                 RunStatus.START_FAILED, f"the network forwarder did not start: {exc}"
             ) from exc
 
-    async def _decrypt_input(self, state: RunState, raw_input: Any) -> bytes:
+    async def _decrypt_input(self, handle: RunHandle, raw_input: Any) -> bytes | Path:
+        state = handle.state
         if raw_input is None:
             try:
                 run = await self.api.get_run(state.run_id, retry_for=None)
             except ServerError as exc:
                 raise RunFailure(RunStatus.FAILED, f"cannot read the run's input: {exc}") from exc
             raw_input = run.get("input")
+            state.blob_storage_used = bool(run.get("blob_storage_used"))
+        if state.blob_storage_used:
+            return await self._download_input(handle, raw_input)
         try:
             if self.encryption.encrypted:  # RSA and AES: off the event loop
                 data, scheme = await asyncio.to_thread(self.encryption.decrypt_input, raw_input)
@@ -198,6 +207,26 @@ class Preparation:
             raise RunFailure(RunStatus.FAILED, f"cannot decrypt the input: {exc}") from exc
         state.input_scheme = scheme
         return data
+
+    async def _download_input(self, handle: RunHandle, raw_input: Any) -> Path:
+        """Stream the run's input blob, decoded, into the run folder (the node's part)."""
+        target = handle.folder.staged_input
+        try:
+            blob = blob_id(raw_input)
+            key = self.encryption.blob_private_key()
+            size = await self.blobs.download(blob, target, key, self.config.limits.max_blob)
+        except ServerUnavailable:
+            raise
+        except ServerError as exc:
+            raise RunFailure(
+                RunStatus.FAILED, f"cannot download the input blob: {exc.msg}"
+            ) from exc
+        except Exception as exc:  # noqa: BLE001 - a bad blob fails the run, with the reason
+            raise RunFailure(RunStatus.FAILED, f"cannot decrypt the input: {exc}") from exc
+        log.info("run %s: input blob %s, %s bytes", handle.state.run_id, blob, size)
+        state = handle.state
+        state.input_scheme = SCHEME_V6 if key is not None else None
+        return target
 
     async def _container_token(self, state: RunState) -> str:
         offered = self.tokens.take(state.run_id)

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from vantage6_common.status import RunStatus
-from vantage6_node.config import DEFAULT_MAX_OUTPUT
+from vantage6_node.blobs import Blobs
+from vantage6_node.config import DEFAULT_MAX_BLOB, DEFAULT_MAX_OUTPUT
 from vantage6_node.runs.announce import Announcer
 from vantage6_node.runs.folder import PHASE_DONE, Report, RunFolder, RunState
 from vantage6_node.runs.result_encoder import ResultEncoder
@@ -48,7 +49,11 @@ class Reporter:
         share_logs: bool = True,
         on_done: Callable[[RunState], None] | None = None,
         max_output: int = DEFAULT_MAX_OUTPUT,
+        blobs: Blobs | None = None,
+        max_blob: int = DEFAULT_MAX_BLOB,
     ) -> None:
+        self.blobs = blobs or Blobs(api)
+        self.max_blob = max_blob
         self.api = api
         self.state = state
         self.folder = folder
@@ -131,6 +136,8 @@ class Reporter:
         if report.started_at and report.status != RunStatus.KILLED.value:
             # (the server accepts only status, log and finished_at for a run it killed)
             payload["started_at"] = report.started_at
+        if report.has_result and self.state.blob_storage_used:
+            return await self._with_blob_result(payload)
         if report.has_result:
             try:
                 output = self.folder.read_output(self.max_output)
@@ -147,6 +154,32 @@ class Reporter:
                 log.error("run %s: cannot encrypt the result: %s", self.state.run_id, exc)
                 payload["status"] = RunStatus.FAILED.value
                 payload["log"] = f"{payload['log']}\n[node] could not encrypt the result: {exc}"
+        return payload
+
+    async def _with_blob_result(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``payload`` with the result uploaded as a blob (encrypted for the task's initiating
+        organization) and referenced by its id; a failed run when it cannot be."""
+        state = self.state
+        if state.result_blob is None:
+            try:
+                key = await self.encoder.blob_key(state)
+                state.result_blob = await self.blobs.upload(
+                    lambda: self.folder.output_chunks(self.max_blob), key
+                )
+            except ServerUnavailable:
+                raise
+            except UnsafeFile as exc:
+                log.warning("run %s: output refused: %s", state.run_id, exc)
+                return _failed(payload, f"the output was refused: {exc}")
+            except ServerError as exc:
+                log.error("run %s: result blob refused: %s", state.run_id, exc)
+                return _failed(payload, f"the server refused the result blob: {exc.msg}")
+            except Exception as exc:  # noqa: BLE001 - report why instead of losing the run
+                log.error("run %s: cannot upload the result: %s", state.run_id, exc)
+                return _failed(payload, f"could not encrypt or upload the result: {exc}")
+            self.folder.save_state(state, durable=True)
+            log.info("run %s: result uploaded as blob %s", state.run_id, state.result_blob)
+        payload["result"] = state.result_blob
         return payload
 
     async def _deliver_final(self) -> None:
@@ -209,6 +242,12 @@ class Reporter:
         return False
 
 
+def _failed(payload: dict[str, Any], reason: str) -> dict[str, Any]:
+    payload["status"] = RunStatus.FAILED.value
+    payload["log"] = f"{payload['log']}\n[node] {reason}"
+    return payload
+
+
 def final_report(
     status: str, finished_at: str, log_text: str, has_result: bool, started_at: str | None
 ) -> Report:
@@ -231,7 +270,11 @@ class Reporters:
         announcer: Announcer,
         share_logs: bool = True,
         max_output: int = DEFAULT_MAX_OUTPUT,
+        blobs: Blobs | None = None,
+        max_blob: int = DEFAULT_MAX_BLOB,
     ) -> None:
+        self.blobs = blobs or Blobs(api)
+        self.max_blob = max_blob
         self.api = api
         self.encoder = encoder
         self.announcer = announcer
@@ -252,6 +295,8 @@ class Reporters:
                 share_logs=self.share_logs,
                 on_done=self._delivered,
                 max_output=self.max_output,
+                blobs=self.blobs,
+                max_blob=self.max_blob,
             )
             self._by_run[state.run_id] = reporter
         return reporter

@@ -118,6 +118,21 @@ def read_regular(dir_fd: int, name: str, max_bytes: int) -> bytes:
         return b"".join(chunks)
 
 
+def iter_regular(dir_fd: int, name: str, max_bytes: int, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The content of the regular file ``name`` in ``dir_fd`` in pieces (at most
+    ``max_bytes``), for files too large to hold in memory."""
+    with open_regular(dir_fd, name, max_bytes) as (fd, _size):
+        total = 0
+        while True:
+            piece = os.read(fd, min(chunk, max_bytes + 1 - total) or 1)
+            if not piece:
+                return
+            total += len(piece)
+            if total > max_bytes:
+                raise UnsafeFile(f"{name} grew beyond the limit of {max_bytes} bytes")
+            yield piece
+
+
 def read_file(root: Path, *parts: str, max_bytes: int) -> bytes:
     """``read_regular`` of ``root/parts...`` (every directory on the way opened safely)."""
     *dirs, name = parts
@@ -149,6 +164,23 @@ def write_new(
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        if owner is not None:
+            os.fchown(fd, *owner)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def move_in(
+    dir_fd: int, name: str, source: Path, mode: int, owner: tuple[int, int] | None = None
+) -> None:
+    """Move the node's own file ``source`` to ``name`` in ``dir_fd`` (replacing what was
+    there, never following it), then set its mode and owner through a descriptor."""
+    name = _name(name)
+    remove_entry(dir_fd, name)
+    os.rename(source, name, dst_dir_fd=dir_fd)
+    fd = os.open(name, _READ, dir_fd=dir_fd)
+    try:
         if owner is not None:
             os.fchown(fd, *owner)
         os.fchmod(fd, mode)

@@ -156,3 +156,31 @@ def cgroup_limits() -> dict[str, str | None]:
         except OSError:
             out[name] = None
     return out
+
+
+#: the repeated piece of a ``blob_result`` filler (ASCII, so the JSON needs no escaping)
+FILLER_BLOCK = (b"0123456789abcdef" * 65536)[: 1 << 20]
+
+
+def blob_result(size_mib: int = 0, pad: str = "") -> None:
+    """Write a result of about ``size_mib`` MiB straight to the output file, streaming, and
+    exit: ``{"input_sha256", "input_bytes", "filler"}`` (the filler is ``size_mib`` times
+    :data:`FILLER_BLOCK`). The input file is hashed as it is; ``pad`` only makes it large."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    size = 0
+    with open(os.environ["INPUT_FILE"], "rb") as fp:
+        while piece := fp.read(1 << 20):
+            digest.update(piece)
+            size += len(piece)
+    del pad
+    head = json.dumps({"input_sha256": digest.hexdigest(), "input_bytes": size})
+    with open(os.environ["OUTPUT_FILE"], "wb") as out:
+        out.write(head[:-1].encode() + b', "filler": "')
+        for _ in range(size_mib):
+            out.write(FILLER_BLOCK)
+        out.write(b'"}')
+    print(f"wrote a result of {size_mib} MiB", flush=True)
+    os._exit(0)  # the result is written; the wrapper would hold it in memory
