@@ -233,3 +233,12 @@ def store_new(
 
 
 add_lifecycle_commands(store, "store")
+
+
+def _add_user_commands() -> None:
+    from vantage6_cli.storeuse import add_user_commands
+
+    add_user_commands(store)
+
+
+_add_user_commands()
