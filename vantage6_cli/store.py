@@ -18,7 +18,7 @@ ALGORITHM_VIEWS = ("public", "whitelisted", "private")
 
 @click.group("store")
 def store() -> None:
-    """Create, start and stop algorithm stores."""
+    """Create, start and stop algorithm stores; submit, review and list algorithms."""
 
 
 def _local_server_url() -> str | None:
