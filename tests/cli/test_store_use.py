@@ -346,3 +346,35 @@ def test_task_create_checks_the_store_metadata(v6, setup: Setup, approved: dict)
         v6("task", "create", "--algorithm", "average", "--function", "noop", "--json", env=env)
     )
     assert json.loads(noop.stdout)["databases"] == []
+
+
+def test_a_subtask_comes_from_its_parents_store(v6, setup: Setup, approved: dict) -> None:
+    """Nodes that trust only stores see the store on subtasks too (as in vantage6 4.14)."""
+    env = setup.login("dev")
+    created = json.loads(
+        ok(
+            v6("task", "create", "--algorithm", "average", "--function", "noop", "--json",
+               env=env)
+        ).stdout
+    )  # fmt: skip
+    org = created["init_org"]["id"]
+    node_key = setup.root.ok(
+        "POST", "/node", json={"collaboration_id": setup.collaboration, "organization_id": org}
+    )["api_key"]
+    node = Api.as_node(setup.server.api_url, node_key)
+    token = node.ok(
+        "POST", "/token/container", json={"task_id": created["id"], "image": created["image"]}
+    )["container_token"]
+    container = Api(setup.server.api_url, token)
+    child = container.ok(
+        "POST",
+        "/task",
+        json={
+            "image": created["image"],
+            "collaboration_id": setup.collaboration,
+            "name": "partial",
+            "organizations": [{"id": org, "input": "e30="}],
+        },
+    )
+    assert child["parent"]["id"] == created["id"]
+    assert setup.root.ok("GET", f"/task/{child['id']}")["algorithm_store"]["id"] == setup.coupling
