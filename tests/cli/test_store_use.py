@@ -236,6 +236,14 @@ def test_review_workflow_from_the_command_line(v6, setup: Setup, approved: dict)
     assert json.loads(by_url.stdout) == listed
     coupled = json.loads(ok(v6("store", "coupled", "--json", env=env)).stdout)
     assert [s["id"] for s in coupled] == [setup.coupling]
+    # the Python form the quickstart and the researcher guide show
+    from vantage6_client import Client
+
+    with Client(setup.server.api_url) as client:
+        client.authenticate(f"dev{setup.suffix}", PASSWORD)
+        params = {"collaboration_id": setup.collaboration}
+        stores = client.request("algorithmstore", params=params)["data"]
+    assert [s["id"] for s in stores] == [setup.coupling]
 
 
 def test_submit_from_flags_and_bad_input(v6, setup: Setup, tmp_path: Path) -> None:
