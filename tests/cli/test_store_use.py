@@ -331,6 +331,8 @@ def test_task_create_checks_the_store_metadata(v6, setup: Setup, approved: dict)
     one_line_error(unknown, 4, "no approved algorithm")
     other_image = v6(*base, "--image", "example/other:1", "--function", "noop", env=env)
     one_line_error(other_image, 2, "approved as example/average:1.0")
+    both = v6("store", "algorithm", "list", "--store", "1", "--store-url", "http://x", env=env)
+    one_line_error(both, 2, "not both")
     assert _tasks(setup) == before  # nothing was created
 
     created = json.loads(
@@ -386,3 +388,20 @@ def test_a_subtask_comes_from_its_parents_store(v6, setup: Setup, approved: dict
     )
     assert child["parent"]["id"] == created["id"]
     assert setup.root.ok("GET", f"/task/{child['id']}")["algorithm_store"]["id"] == setup.coupling
+    # (last: from here on dev is in two collaborations)
+    members = {"collaboration_id": setup.collaboration}
+    member = setup.root.ok("GET", "/organization", params=members)["data"][0]
+    storeless = setup.root.ok(
+        "POST",
+        "/collaboration",
+        json={
+            "name": f"nostore{setup.suffix}",
+            "encrypted": False,
+            "organization_ids": [member["id"]],
+        },
+    )["id"]
+    no_store = v6(
+        "task", "create", "--algorithm", "average", "--collaboration", storeless,
+        "--function", "noop", env=env,
+    )  # fmt: skip
+    one_line_error(no_store, 4, "no algorithm store is coupled")
