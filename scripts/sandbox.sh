@@ -12,7 +12,8 @@ bash containers/setup.sh
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-if ! .venv/bin/python -c 'import vantage6_cli' 2>/dev/null; then
+# (v6 itself: in this folder 'import vantage6_cli' works without any installation)
+if ! .venv/bin/v6 --version >/dev/null 2>&1; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e .
 fi

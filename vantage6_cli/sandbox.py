@@ -76,6 +76,11 @@ class Sandbox:
     def node(self, index: int) -> Instance:
         return in_folder("node", f"node{index}", self.config_dir, self.data_dir, "sandbox")
 
+    def store(self) -> Instance:
+        from vantage6_cli.sandboxstore import store_instance
+
+        return store_instance(self.config_dir, self.data_dir)
+
     def nodes(self, state: dict[str, Any] | None) -> list[Instance]:
         count = len((state or {}).get("nodes", []))
         if not count:
@@ -254,7 +259,13 @@ def _wait_nodes_online(box: Sandbox, root: Any, state: dict[str, Any], timeout: 
 
 
 def _create_federation(
-    box: Sandbox, root: Any, nodes: int, encrypted: bool, port: int, engine: str
+    box: Sandbox,
+    root: Any,
+    nodes: int,
+    encrypted: bool,
+    port: int,
+    engine: str,
+    store_url: str,
 ) -> dict[str, Any]:
     from vantage6_cli.server import generate_password
 
@@ -301,7 +312,8 @@ def _create_federation(
             "task_dir": str(instance.data_dir / "tasks"),
             "databases": [{"label": "default", "uri": str(data_csv), "type": "csv"}],
             "runtime": engine,
-            "policies": {"require_algorithm_pull": False},
+            # the nodes run only what the sandbox's store approved
+            "policies": {"require_algorithm_pull": False, "allowed_algorithm_stores": [store_url]},
         }
         if encrypted:
             from vantage6_common import crypto
@@ -333,11 +345,19 @@ def run_demo(state: dict[str, Any], box: Sandbox, timeout: float) -> dict[str, A
         if state.get("encrypted"):
             client.setup_encryption(box.node(1).data_dir / "private_key.pem")
         started = time.monotonic()
+        image, store_id = DEMO_IMAGE, None
+        if state.get("store"):
+            from vantage6_cli.sandboxstore import DEMO_ALGORITHM_NAME
+            from vantage6_cli.storetask import find_algorithm
+
+            found = find_algorithm(client, state["collaboration_id"], DEMO_ALGORITHM_NAME)
+            image, store_id = found.image, found.store_id
         created = client.task.create(
             collaboration=state["collaboration_id"],
             organizations=[state["organizations"][0]],
             name="sandbox demo: summary",
-            image=DEMO_IMAGE,
+            image=image,
+            store=store_id,
             description="pooled summary statistics of the demo data",
             input_={"method": "summary", "kwargs": {"columns": DEMO_COLUMNS}},
             databases=[{"label": "default"}],
@@ -494,11 +514,28 @@ def sandbox_up(
         output.info(f"  server at {facts['api_url']} (pid {facts['pid']})")
     settings = configs.validate_server(server)
     api_url = configs.server_api_url(settings)
+    store = box.store()
+    if state is None:
+        from vantage6_cli.sandboxstore import write_store_config
+
+        store_url = write_store_config(store, pick_port(settings.port + 1), api_url)
+    else:
+        store_url = (state.get("store") or {}).get("url")
+    if store_url and not process.state(store).running:
+        output.info("starting the algorithm store ...")
+        facts = start_instance(store, timeout)
+        output.info(f"  store at {facts['api_url']} (pid {facts['pid']})")
     root = _login(api_url, "root", server.root_password_file.read_text().strip())
     try:
         if state is None:
             output.info(f"creating {nodes} organizations, a collaboration, nodes and a user ...")
-            state = _create_federation(box, root, nodes, encrypted, settings.port, runtime)
+            state = _create_federation(
+                box, root, nodes, encrypted, settings.port, runtime, str(store_url)
+            )
+            box.save(state)
+        if store_url and not state.get("store"):
+            output.info("submitting the demo algorithm to the store and approving it ...")
+            state["store"] = _publish_demo(state, root, str(store_url))
             box.save(state)
         for index, node in enumerate(box.nodes(state), start=1):
             if not process.state(node).running:
@@ -521,6 +558,8 @@ def sandbox_up(
     }
     if state.get("encrypted"):
         report["private_key"] = str(box.node(1).data_dir / "private_key.pem")
+    if state.get("store"):
+        report["store"] = state["store"]
     code = 0
     if demo:
         output.info("running the demo analysis (v6demo summary) ...")
@@ -544,8 +583,21 @@ def _blob_store(server: Instance) -> dict[str, Any]:
     return {"large_result_store": {"type": "filesystem", "path": str(server.data_dir / "blobs")}}
 
 
+def _publish_demo(state: dict[str, Any], root: Any, store_url: str) -> dict[str, Any]:
+    from vantage6_cli.sandboxstore import publish_demo
+
+    researcher = _login(state["api_url"], RESEARCHER, state["researcher"]["password"])
+    try:
+        return publish_demo(
+            store_url, root, researcher, RESEARCHER, state["collaboration_id"], DEMO_IMAGE
+        )
+    finally:
+        researcher.close()
+
+
 def _print_up(report: dict[str, Any], state: dict[str, Any], box: Sandbox) -> None:
-    output.success(f"sandbox '{box.name}' is up: a server and {len(state['nodes'])} nodes")
+    store = ", a store" if state.get("store") else ""
+    output.success(f"sandbox '{box.name}' is up: a server{store} and {len(state['nodes'])} nodes")
     demo = report.get("demo")
     if demo and isinstance(demo.get("result"), dict):
         rows = []
@@ -564,10 +616,17 @@ def _print_up(report: dict[str, Any], state: dict[str, Any], box: Sandbox) -> No
     output.info("log in as the sandbox researcher (copy these lines into your shell):")
     for line in login_lines(state, box):
         output.out().print(line, markup=False, highlight=False)
-    output.info(
-        f"then e.g.: v6 task create --collaboration {state['collaboration_id']} "
-        f"--image {DEMO_IMAGE} --method summary --database default --wait"
-    )
+    if state.get("store"):
+        output.info(f"the nodes run the algorithms its store approved ({state['store']['url']})")
+        output.info(
+            "then e.g.: v6 task create --algorithm v6demo --function summary "
+            "--arg columns=age,bmi --wait"
+        )
+    else:
+        output.info(
+            f"then e.g.: v6 task create --collaboration {state['collaboration_id']} "
+            f"--image {DEMO_IMAGE} --method summary --database default --wait"
+        )
     output.info(f"stop it with: v6 sandbox down{_name_flag(box)}")
 
 
@@ -660,6 +719,16 @@ def sandbox_status(name: str | None, as_json: bool) -> None:
             "detail": (state or {}).get("api_url"),
         }
     ]
+    if box.store().config_file.is_file():
+        store_state = process.state(box.store())
+        rows.append(
+            {
+                "name": "store",
+                "status": store_state.label,
+                "pid": store_state.pid if store_state.running else None,
+                "detail": ((state or {}).get("store") or {}).get("url", ""),
+            }
+        )
     records = {n["name"]: n for n in (state or {}).get("nodes", [])}
     for node in box.nodes(state):
         st = process.state(node)
@@ -729,6 +798,8 @@ def sandbox_down(name: str | None, purge: bool, timeout: float, as_json: bool) -
             stopped.append(node.name)
         if ident is not None:
             remove_labelled_containers(engine, {}, ident)
+    if process.stop(box.store(), timeout).running:
+        stopped.append("store")
     server = box.server()
     if process.stop(server, timeout).running:
         stopped.append("server")

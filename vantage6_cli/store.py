@@ -18,7 +18,7 @@ ALGORITHM_VIEWS = ("public", "whitelisted", "private")
 
 @click.group("store")
 def store() -> None:
-    """Create, start and stop algorithm stores."""
+    """Create, start and stop algorithm stores; submit, review and list algorithms."""
 
 
 def _local_server_url() -> str | None:
@@ -233,3 +233,12 @@ def store_new(
 
 
 add_lifecycle_commands(store, "store")
+
+
+def _add_user_commands() -> None:
+    from vantage6_cli.storeuse import add_user_commands
+
+    add_user_commands(store)
+
+
+_add_user_commands()

@@ -158,16 +158,27 @@ def default_database(
     multiple=True,
     help="Organization to run on (repeatable).  [default: your own]",
 )
-@click.option("--image", "-i", required=True, help="Algorithm image, e.g. localhost/v6-demo.")
-@click.option("--method", "-m", required=True, help="Function of the algorithm to run.")
+@click.option(
+    "--algorithm",
+    "-a",
+    "algorithm_name",
+    help="An approved algorithm of the collaboration's algorithm store(s), by name: its "
+    "function and --arg values are checked against the store before the task is created.",
+)
+@click.option(
+    "--image", "-i", help="Algorithm image, e.g. localhost/v6-demo (or --algorithm NAME)."
+)
+@click.option("--method", "--function", "-m", "method", help="Function of the algorithm to run.")
 @click.option("--args", "args_json", help="Positional arguments as a JSON list.")
 @click.option("--kwargs", "kwargs_json", help="Keyword arguments as a JSON object.")
 @click.option(
     "--kwarg",
+    "--arg",
     "kwarg_items",
     multiple=True,
     metavar="NAME=VALUE",
-    help="One keyword argument (repeatable; VALUE is JSON, else text).",
+    help="One keyword argument (repeatable; VALUE is JSON, else text; with --algorithm: "
+    "read as the type the store gives the argument).",
 )
 @click.option(
     "--database",
@@ -197,8 +208,9 @@ def task_create(
     collaboration: int | None,
     study: int | None,
     organizations: tuple[int, ...],
-    image: str,
-    method: str,
+    algorithm_name: str | None,
+    image: str | None,
+    method: str | None,
     args_json: str | None,
     kwargs_json: str | None,
     kwarg_items: tuple[str, ...],
@@ -212,7 +224,8 @@ def task_create(
     timeout: float | None,
     as_json: bool,
 ) -> None:
-    """Create a task: run METHOD of IMAGE at the given organizations.
+    """Create a task: run a function of an algorithm (an approved one of a store with
+    --algorithm, or any IMAGE) at the given organizations.
 
     Without --collaboration, your only collaboration is used. Without --database, the one
     database label the organizations' nodes have is used (else pass --database or
@@ -222,12 +235,32 @@ def task_create(
         raise CliError("--no-database cannot go with --database, --query or --sheet", USAGE)
     if (query or sheet) and len(databases) > 1:
         raise CliError("--query and --sheet apply to one database: give one --database", USAGE)
-    kwargs = _json_arg(kwargs_json, "--kwargs", dict)
-    kwargs.update(dict(_kwarg(item) for item in kwarg_items))
-    input_ = {"method": method, "args": _json_arg(args_json, "--args", list), "kwargs": kwargs}
+    if method is None:
+        raise CliError("which function? pass --function NAME (or --method)", USAGE)
+    if algorithm_name is None and image is None:
+        raise CliError("what to run? pass --algorithm NAME (from a store) or --image IMAGE", USAGE)
+    if algorithm_name is not None and (args_json or kwargs_json):
+        raise CliError("with --algorithm, give arguments as --arg NAME=VALUE", USAGE)
+    store_id: int | None = None
+    if algorithm_name is None:
+        kwargs = _json_arg(kwargs_json, "--kwargs", dict)
+        kwargs.update(dict(_kwarg(item) for item in kwarg_items))
+        args = _json_arg(args_json, "--args", list)
+        input_ = {"method": method, "args": args, "kwargs": kwargs}
     with login.client() as client:
         if collaboration is None and study is None:
             collaboration = only_collaboration(client)
+        if algorithm_name is not None:
+            from vantage6_cli import storetask
+
+            where = collaboration
+            if where is None:
+                where = related_id(client.study.get(study).get("collaboration"))
+            found = storetask.find_algorithm(client, int(where), algorithm_name, image)
+            input_ = storetask.task_input(found, method, kwarg_items)
+            image, store_id = found.image, found.store_id
+            if not databases and not query and not sheet and storetask.reads_no_data(found, method):
+                no_database = True
         orgs = list(organizations) or [client.whoami.organization_id]
         labels = list(databases)
         if not labels and not no_database:
@@ -245,6 +278,7 @@ def task_create(
             input_=input_,
             collaboration=collaboration,
             study=study,
+            store=store_id,
             databases=entries,
         )
         if not wait:

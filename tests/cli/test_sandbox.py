@@ -1,5 +1,6 @@
-"""``v6 sandbox``: up (server, nodes, demo analysis), tasks through ``v6 task``, an algorithm
-from ``v6 algorithm create`` running in it, and down leaving nothing behind."""
+"""``v6 sandbox``: up (server, store, nodes, demo analysis), tasks through ``v6 task
+--algorithm`` (the nodes trust only the sandbox's store), an algorithm from ``v6 algorithm
+create`` submitted, approved and run through the store, and down leaving nothing behind."""
 
 from __future__ import annotations
 
@@ -69,6 +70,15 @@ def login(facts) -> dict[str, str]:
     }
 
 
+def root_login(env: Env, facts) -> dict[str, str]:
+    password = env.user_data / "sandbox" / "sandbox" / "server" / "root-password"
+    return {
+        "V6_SERVER_URL": facts["api_url"],
+        "V6_USERNAME": "root",
+        "V6_PASSWORD": password.read_text().strip(),
+    }
+
+
 @pytest.mark.containers
 @pytest.mark.timeout(3600)  # the first use may build the images (debootstrap)
 def test_up_runs_the_demo_analysis(box):
@@ -90,6 +100,27 @@ def test_up_runs_the_demo_analysis(box):
 
 
 @pytest.mark.containers
+def test_the_demo_algorithm_is_approved_in_the_sandbox_store(box):
+    env, facts = box
+    store = facts["store"]
+    listed = run_v6(env, "store", "algorithm", "list", "--json", **login(facts))
+    assert listed.returncode == 0, listed.stderr
+    approved = json.loads(listed.stdout)
+    assert [(a["name"], a["image"], a["status"]) for a in approved] == [
+        ("v6demo", DEMO_IMAGE, "approved")
+    ]
+    history = run_v6(
+        env, "store", "algorithm", "history", store["algorithm_id"], "--json", **login(facts)
+    )
+    steps = [(e["to_status"], e["username"]) for e in json.loads(history.stdout)]
+    assert steps[-1] == ("approved", "root") and ("under review", "root") in steps
+    coupled = json.loads(run_v6(env, "store", "coupled", "--json", **login(facts)).stdout)
+    assert [(c["id"], c["url"]) for c in coupled] == [(store["coupling_id"], store["url"])]
+    node_config = (env.user_config / "sandbox" / "sandbox" / "node1.yaml").read_text()
+    assert f"- {store['url']}" in node_config  # allowed_algorithm_stores
+
+
+@pytest.mark.containers
 def test_up_again_and_status(box):
     env, facts = box
     again = run_v6(env, "sandbox", "up", "--nodes", NODES, "--no-demo", "--json")
@@ -99,7 +130,7 @@ def test_up_again_and_status(box):
     assert other.returncode == 5 and "down --purge" in other.stderr
     status = json.loads(run_v6(env, "sandbox", "status", "--json").stdout)
     parts = {p["name"]: p for p in status["processes"]}
-    assert set(parts) == {"server"} | {f"node{i}" for i in range(1, NODES + 1)}
+    assert set(parts) == {"server", "store"} | {f"node{i}" for i in range(1, NODES + 1)}
     assert all(p["status"] == "running" for p in parts.values())
     assert all(parts[f"node{i}"]["detail"] == "online" for i in range(1, NODES + 1))
     table = run_v6(env, "sandbox", "status")
@@ -113,16 +144,12 @@ def test_a_task_through_the_cli(box):
         env,
         "task",
         "create",
-        "--collaboration",
-        facts["collaboration_id"],
-        "--image",
-        DEMO_IMAGE,
-        "--method",
+        "--algorithm",
+        "v6demo",
+        "--function",
         "summary",
-        "--kwarg",
-        'columns=["bmi"]',
-        "--database",
-        "default",
+        "--arg",
+        "columns=bmi",
         "--json",
         **login(facts),
     )
@@ -133,6 +160,20 @@ def test_a_task_through_the_cli(box):
     assert "completed" in waited.stderr
     results = json.loads(run_v6(env, "task", "result", task_id, "--json", **login(facts)).stdout)
     assert results[0]["result"]["bmi"]["count"] == len(pooled("bmi"))
+    # checked against the store before anything is created
+    wrong = run_v6(
+        env, "task", "create", "--algorithm", "v6demo", "--function", "summary", "--arg",
+        "colums=bmi", **login(facts),
+    )  # fmt: skip
+    assert wrong.returncode == 2 and "no such argument" in wrong.stderr
+    # the same image, not from the store: the nodes trust only the store
+    direct = run_v6(
+        env, "task", "create", "--collaboration", facts["collaboration_id"], "--image",
+        DEMO_IMAGE, "--method", "summary", "--database", "default", "--wait", "--timeout",
+        "300", "--json", **login(facts),
+    )  # fmt: skip
+    assert direct.returncode == 8, direct.stderr
+    assert {r["status"] for r in json.loads(direct.stdout)["runs"]} == {"not allowed"}
 
 
 @pytest.mark.containers
@@ -151,20 +192,34 @@ def test_a_new_algorithm_builds_and_runs_in_the_sandbox(box, tmp_path):
     built = run_v6(env, "algorithm", "build", target, "--json", timeout=900)
     assert built.returncode == 0, built.stderr
     assert json.loads(built.stdout)["image"] == ALGORITHM_IMAGE
+    # the researcher submits it (a store Developer), root reviews and approves it
+    submitted = run_v6(
+        env, "store", "algorithm", "submit", "--no-input", "--json", "--name", ALGORITHM,
+        "--image", ALGORITHM_IMAGE, "--code-url", "https://example.org/average",
+        "--function", "central_average:central", "--argument", "central_average.column:column",
+        "--argument", "central_average.organizations:organization_list=[]",
+        "--database", "central_average.default", "--function", "partial_average",
+        "--argument", "partial_average.column:column", **login(facts),
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    algorithm_id = json.loads(submitted.stdout)["id"]
+    root = root_login(env, facts)
+    assigned = run_v6(env, "store", "review", "assign", algorithm_id, "--reviewer", "root", **root)
+    assert assigned.returncode == 0, assigned.stderr
+    approved = run_v6(
+        env, "store", "review", "approve", "--algorithm", algorithm_id, "--json", **root
+    )
+    assert json.loads(approved.stdout)["algorithm_status"] == "approved", approved.stderr
     ran = run_v6(
         env,
         "task",
         "create",
-        "--collaboration",
-        facts["collaboration_id"],
-        "--image",
-        ALGORITHM_IMAGE,
-        "--method",
+        "--algorithm",
+        ALGORITHM,
+        "--function",
         "central_average",
-        "--kwarg",
+        "--arg",
         "column=age",
-        "--database",
-        "default",
         "--wait",
         "--timeout",
         "300",
@@ -183,7 +238,7 @@ def test_down_leaves_no_process_or_container(box):
     env, facts = box
     status = json.loads(run_v6(env, "sandbox", "status", "--json").stdout)
     pids = [p["pid"] for p in status["processes"] if p["pid"]]
-    assert len(pids) == NODES + 1
+    assert len(pids) == NODES + 2
     data = env.user_data / "sandbox" / "sandbox"
     instance_ids = [
         json.loads((data / f"node{i}" / "tasks" / "node.json").read_text())["instance_id"]
@@ -192,7 +247,7 @@ def test_down_leaves_no_process_or_container(box):
     down = run_v6(env, "sandbox", "down", "--purge", "--json")
     assert down.returncode == 0, down.stderr
     report = json.loads(down.stdout)
-    assert set(report["stopped"]) == {"server"} | {f"node{i}" for i in range(1, NODES + 1)}
+    assert set(report["stopped"]) == {"server", "store"} | {f"node{i}" for i in range(1, NODES + 1)}
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"process {pid} is still there"
     for ident in instance_ids:
@@ -266,16 +321,12 @@ def test_encrypted_sandbox(tmp_path):
             env,
             "task",
             "create",
-            "--collaboration",
-            facts["collaboration_id"],
-            "--image",
-            DEMO_IMAGE,
-            "--method",
+            "--algorithm",
+            "v6demo",
+            "--function",
             "summary",
-            "--kwarg",
-            'columns=["bmi"]',
-            "--database",
-            "default",
+            "--arg",
+            "columns=bmi",
             "--wait",
             "--json",
             **env_login,

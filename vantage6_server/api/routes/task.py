@@ -167,7 +167,9 @@ def create_task(body: TaskIn, principal: Auth, ctx: Ctx, session: Db) -> dict:
         parent_id=parent.id if parent else None,
         init_org_id=principal.organization_id,
         init_user_id=parent.init_user_id if parent else principal.id,
-        algorithm_store_id=body.store_id,
+        # a subtask comes from its parent's store, as in vantage6 4.x (nodes that trust only
+        # stores check it too)
+        algorithm_store_id=parent.algorithm_store_id if parent else body.store_id,
         databases=_databases(body.databases),
         status=RunStatus.PENDING.value,
     )
