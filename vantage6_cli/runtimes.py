@@ -71,3 +71,31 @@ def open_runtime(name: str, **options: Any) -> ContainerRuntime:
             hint=install_hint(name),
         )
     return runtime
+
+
+def is_local_image(image: str) -> bool:
+    """Whether ``image`` names podman's local namespace (``localhost/...``, no port): built
+    here and never pushed, so no registry can tell its digest."""
+    return image.split("/", 1)[0] == "localhost" and "/" in image
+
+
+def local_digest(image: str, engines: list[str] | None = None) -> str | None:
+    """The digest (``sha256:...``) under which a runtime here stores ``image``, or None."""
+    last = image.rsplit("/", 1)[-1]
+    repository = image.rsplit(":", 1)[0] if ":" in last else image
+    for name in engines if engines is not None else runtime_names():
+        try:
+            runtime = open_runtime(name)
+        except CliError:
+            continue
+        try:
+            info = runtime.image_info(image)
+        except Exception:  # noqa: BLE001 - a runtime that cannot tell does not know it
+            info = None
+        finally:
+            runtime.close()
+        for reference in info.digests if info else ():
+            named, _, digest = reference.partition("@")
+            if named == repository and digest.startswith("sha256:"):
+                return digest
+    return None

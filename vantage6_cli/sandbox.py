@@ -31,7 +31,13 @@ from vantage6_cli.lifecycle import (
     start_instance,
     stop_instance,
 )
-from vantage6_cli.runtimes import DEFAULT_HELP, default_runtime, open_runtime, runtime_names
+from vantage6_cli.runtimes import (
+    DEFAULT_HELP,
+    default_runtime,
+    local_digest,
+    open_runtime,
+    runtime_names,
+)
 from vantage6_node.installation import read_instance_id
 
 if TYPE_CHECKING:
@@ -104,6 +110,16 @@ def image_exists(engine: str, image: str) -> bool:
         return runtime.image_exists(image)
     finally:
         runtime.close()
+
+
+def pinned_image(engine: str, image: str) -> str:
+    """``image`` pinned to its digest in ``engine``'s image store (the sandbox's images are
+    built locally and never pushed, so no registry knows them; the store records this digest
+    and the nodes, which trust only the store, run exactly it)."""
+    digest = local_digest(image, [engine])
+    if digest is None:
+        raise CliError(f"{engine} knows no digest of {image}", STATE)
+    return f"{image}@{digest}"
 
 
 def build_demo_image() -> None:
@@ -535,7 +551,8 @@ def sandbox_up(
             box.save(state)
         if store_url and not state.get("store"):
             output.info("submitting the demo algorithm to the store and approving it ...")
-            state["store"] = _publish_demo(state, root, str(store_url))
+            pinned = pinned_image(str(state.get("runtime") or runtime), DEMO_IMAGE)
+            state["store"] = _publish_demo(state, root, str(store_url), pinned)
             box.save(state)
         for index, node in enumerate(box.nodes(state), start=1):
             if not process.state(node).running:
@@ -583,13 +600,13 @@ def _blob_store(server: Instance) -> dict[str, Any]:
     return {"large_result_store": {"type": "filesystem", "path": str(server.data_dir / "blobs")}}
 
 
-def _publish_demo(state: dict[str, Any], root: Any, store_url: str) -> dict[str, Any]:
+def _publish_demo(state: dict[str, Any], root: Any, store_url: str, image: str) -> dict[str, Any]:
     from vantage6_cli.sandboxstore import publish_demo
 
     researcher = _login(state["api_url"], RESEARCHER, state["researcher"]["password"])
     try:
         return publish_demo(
-            store_url, root, researcher, RESEARCHER, state["collaboration_id"], DEMO_IMAGE
+            store_url, root, researcher, RESEARCHER, state["collaboration_id"], image
         )
     finally:
         researcher.close()

@@ -101,7 +101,8 @@ def write_store_config(store: Instance, port: int, server_api_url: str) -> str:
             "database_uri": f"sqlite:///{store.data_dir / 'store.sqlite'}",
             "root_user": {"v6_server_uri": server_api_url, "username": "root"},
             "policies": {
-                "algorithm_view": "whitelisted",
+                # nodes read what is approved without credentials (they hold no user token)
+                "algorithm_view": "public",
                 "allow_localhost": True,
                 "min_reviewers": 1,
                 "min_reviewing_organizations": 1,

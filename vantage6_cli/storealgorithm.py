@@ -10,7 +10,8 @@ import click
 
 from vantage6_cli import algometa, output, wizard
 from vantage6_cli.connect import Login, login_options
-from vantage6_cli.errors import CliError
+from vantage6_cli.errors import USAGE, CliError
+from vantage6_cli.runtimes import is_local_image, local_digest
 from vantage6_cli.storeapi import StoreSession
 from vantage6_cli.storecommon import reviews_table, store_of, store_options
 from vantage6_cli.wizard import Question
@@ -149,6 +150,7 @@ def algorithm_submit(
             answers[optional] = None
     if comment is not None:
         answers["submission_comments"] = comment
+    answers["image"] = _pin_local(str(answers["image"]))
     body = algometa.submission(base, answers, functions, arguments, databases)
     with login.client() as client:
         store = store_of(client, store_url, store_id)
@@ -160,6 +162,23 @@ def algorithm_submit(
     if created.get("digest"):
         output.info(f"image {created['image']} recorded at {created['digest']}")
     output.info(f"assign reviewers with: v6 store review assign {created['id']} --reviewer NAME")
+
+
+def _pin_local(image: str) -> str:
+    """A locally built image (``localhost/...``) pinned to the digest a runtime here stores it
+    under: no registry can tell the store its digest, and nodes that trust the store run only
+    approved digests."""
+    if "@" in image or not is_local_image(image):
+        return image
+    digest = local_digest(image)
+    if digest is None:
+        raise CliError(
+            f"{image} is a local image, but no container runtime here has it",
+            USAGE,
+            hint="build it first (v6 algorithm build), or push it to a registry",
+        )
+    output.info(f"{image} is a local image: submitted at its digest {digest}")
+    return f"{image}@{digest}"
 
 
 def _algorithm_row(a: dict[str, Any]) -> list[Any]:
