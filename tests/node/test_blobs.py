@@ -95,7 +95,7 @@ def run_client(fed: Federation, image: str, pad_mib: int, result_mib: int) -> di
 def test_blob_input_and_result(fed, test_image, blob_dir):
     """Input and result are blobs; the result decodes to exactly what the algorithm wrote."""
     report = run_client(fed, test_image, pad_mib=3, result_mib=2)
-    assert report["status"] == "completed", fed.logs()
+    assert report["status"] == "completed", (fed.runs(report["task_id"]), fed.logs())
     (run,) = report["runs"]
     assert run["blob_storage_used"] is True
     assert str(uuid.UUID(run["result_ref"])) == run["result_ref"]
@@ -286,7 +286,8 @@ def test_200_mib_input_and_1_gib_result_in_bounded_memory(fed, test_image, live_
     station = fed.stations[0]
     # a small blob task first: what a node needs for its first run (imports, forwarder,
     # connections) is not what a large blob costs
-    assert run_client(fed, test_image, pad_mib=1, result_mib=1)["status"] == "completed"
+    warm = run_client(fed, test_image, pad_mib=1, result_mib=1)
+    assert warm["status"] == "completed", (fed.runs(warm["task_id"]), fed.logs())
     watch = RssWatch({"server": live_server.process.pid, "node": station.process.pid})
     started = time.monotonic()
     report = run_client(fed, test_image, pad_mib=200, result_mib=1024)
