@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -240,6 +240,24 @@ def decoder(private_key: rsa.RSAPrivateKey | None) -> BlobCodec:
 def transform(chunks: Iterable[bytes], codec: BlobCodec) -> Iterator[bytes]:
     """``chunks`` passed through ``codec`` (empty pieces left out)."""
     for chunk in chunks:
+        out = codec.update(chunk)
+        if out:
+            yield out
+    tail = codec.finish()
+    if tail:
+        yield tail
+
+
+async def atransform(
+    chunks: AsyncIterable[bytes] | Iterable[bytes], codec: BlobCodec
+) -> AsyncIterator[bytes]:
+    """:func:`transform` as an async iterator (an async HTTP client's streamed body), from
+    chunks that arrive asynchronously (a request being received) or are read in place."""
+    if not isinstance(chunks, AsyncIterable):
+        for out in transform(chunks, codec):
+            yield out
+        return
+    async for chunk in chunks:
         out = codec.update(chunk)
         if out:
             yield out

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from vantage6_common.blob_crypto import CHUNK_SIZE, BlobTooLarge, decoder, encoder
+from vantage6_common.blob_crypto import CHUNK_SIZE, BlobTooLarge, atransform, decoder, encoder
 from vantage6_common.http import TokenRefused, message_of
 from vantage6_node.server_api import (
     UNAVAILABLE_STATUSES,
@@ -115,7 +115,7 @@ class Blobs:
         for attempt in (1, 2):
             headers = await self._headers(force=attempt == 2)
             with source() as chunks:
-                body = _encoded(chunks, public_key_b64)
+                body = atransform(chunks, encoder(public_key_b64))
                 try:
                     resp = await self.api.client.post(
                         self.api.url("blobstream"),
@@ -136,17 +136,6 @@ class Blobs:
                 raise ServerError(resp.status_code, "the server answered no blob id", data)
             return blob_id(uploaded)
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def _encoded(chunks: Iterator[bytes], public_key_b64: str | None) -> AsyncIterator[bytes]:
-    codec = encoder(public_key_b64)
-    for chunk in chunks:
-        out = codec.update(chunk)
-        if out:
-            yield out
-    tail = codec.finish()
-    if tail:
-        yield tail
 
 
 async def _check(resp: httpx.Response, what: str) -> None:

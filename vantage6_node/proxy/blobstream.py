@@ -14,13 +14,19 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from aiohttp import web
 
-from vantage6_common.blob_crypto import CHUNK_SIZE, BlobCodec, Encrypter, decoder, encoder
+from vantage6_common.blob_crypto import (
+    CHUNK_SIZE,
+    BlobCodec,
+    Encrypter,
+    atransform,
+    decoder,
+    encoder,
+)
 from vantage6_common.crypto import DecryptionError
 from vantage6_common.http import message_of
 from vantage6_common.scheme_policy import DowngradeRefused
@@ -70,7 +76,7 @@ class BlobStreams:
             "Authorization": f"Bearer {token}",
             "Content-Type": request.headers.get("Content-Type", OCTET_STREAM),
         }
-        body = _encoded(request.content.iter_chunked(CHUNK_SIZE), codec)
+        body = atransform(request.content.iter_chunked(CHUNK_SIZE), codec)
         try:
             resp = await self.api.client.post(
                 self.api.url("blobstream"), content=body, headers=headers, timeout=_TIMEOUT
@@ -130,16 +136,6 @@ class BlobStreams:
             await out.write(tail)
         await out.write_eof()
         return out
-
-
-async def _encoded(chunks: AsyncIterator[bytes], codec: BlobCodec) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        out = codec.update(chunk)
-        if out:
-            yield out
-    tail = codec.finish()
-    if tail:
-        yield tail
 
 
 async def _small_body(resp: httpx.Response) -> bytes:
