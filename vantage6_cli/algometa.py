@@ -17,22 +17,7 @@ from typing import Any
 import yaml
 
 from vantage6_cli.errors import USAGE, CliError
-
-ARGUMENT_TYPES = (
-    "column",
-    "column_list",
-    "string",
-    "string_list",
-    "integer",
-    "integer_list",
-    "float",
-    "float_list",
-    "boolean",
-    "json",
-    "organization",
-    "organization_list",
-)
-FUNCTION_TYPES = ("central", "federated")
+from vantage6_common.algorithm_meta import ARGUMENT_TYPES, FUNCTION_TYPES
 
 
 # -- submission ------------------------------------------------------------------------------

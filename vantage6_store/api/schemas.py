@@ -7,20 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-ArgumentType = Literal[
-    "column",
-    "column_list",
-    "string",
-    "string_list",
-    "integer",
-    "integer_list",
-    "float",
-    "float_list",
-    "boolean",
-    "json",
-    "organization",
-    "organization_list",
-]
+from vantage6_common.algorithm_meta import ARGUMENT_TYPES, FUNCTION_TYPES
+
+ArgumentType = Literal[ARGUMENT_TYPES]  # type: ignore[valid-type]
+FunctionType = Literal[FUNCTION_TYPES]  # type: ignore[valid-type]
 Scalar = str | int | float | bool
 
 Name = Field(min_length=1, max_length=256)
@@ -105,7 +95,7 @@ class FunctionIn(Body):
     name: str = Name
     display_name: str | None = Field(None, max_length=256)
     description: str | None = Text
-    type: Literal["central", "federated"]
+    type: FunctionType
     standalone: StrictBool = True
     databases: list[DatabaseIn] = Field(default_factory=list, max_length=100)
     arguments: list[ArgumentIn] = Field(default_factory=list, max_length=500)
