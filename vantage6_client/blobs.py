@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid as uuidlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,13 @@ def pieces(data: bytes, size: int = blob_crypto.CHUNK_SIZE) -> Iterator[bytes]:
     view = memoryview(data)
     for start in range(0, len(view), size):
         yield bytes(view[start : start + size])
+
+
+def file_pieces(path: Path, size: int = blob_crypto.CHUNK_SIZE) -> Iterator[bytes]:
+    """The bytes of the file at ``path`` in chunks of ``size`` bytes."""
+    with path.open("rb") as fp:
+        while chunk := fp.read(size):
+            yield chunk
 
 
 def _sniff(chunks: Iterator[bytes]) -> tuple[bytes, Iterator[bytes]]:
@@ -132,6 +139,32 @@ class BlobSupport:
     ) -> list[dict[str, Any]]:
         """``[{"id": org, "input": uuid}]``: the input uploaded once per organization,
         encrypted for it in an encrypted collaboration."""
+        data = serialization.dumps_bytes(value)
+        return self._upload_each(lambda: pieces(data), organization_ids, collaboration_id)
+
+    def upload_input_file(
+        self, path: str | Path, organization_ids: list[int], collaboration_id: int
+    ) -> list[dict[str, Any]]:
+        """Like :meth:`upload_inputs` for an input already serialized in the file ``path``
+        (the bytes the algorithm reads as its input): read once per organization, one chunk
+        at a time, so the input never has to fit in memory."""
+        source = Path(path)
+        if not source.is_file():
+            raise V6ClientError(f"input file {str(source)!r} does not exist or is no file")
+        if not self.enabled():
+            raise V6ClientError(
+                "a task input from a file needs the server's blob store, and this server has "
+                "none: give the input as input_ instead (it must then fit in one request)"
+            )
+        return self._upload_each(lambda: file_pieces(source), organization_ids, collaboration_id)
+
+    def _upload_each(
+        self,
+        plain: Callable[[], Iterator[bytes]],
+        organization_ids: list[int],
+        collaboration_id: int,
+    ) -> list[dict[str, Any]]:
+        """Upload the chunks ``plain()`` yields once per organization (encoded for it)."""
         if self._crypto.collaboration_encrypted(collaboration_id):
             policy = self._crypto.policy(collaboration_id)
             if crypto.SCHEME_V6 not in policy.accepted:
@@ -140,12 +173,11 @@ class BlobSupport:
                     "blobs exist only in the vantage6 format: the server's blob store cannot "
                     "be used for it"
                 )
-        data = serialization.dumps_bytes(value)
         out: list[dict[str, Any]] = []
         for org_id in organization_ids:
             public_key = self._crypto.recipient_key(org_id, collaboration_id)
             try:
-                blob_id = self.upload(blob_crypto.encode_chunks(pieces(data), public_key))
+                blob_id = self.upload(blob_crypto.encode_chunks(plain(), public_key))
             except ValueError as exc:  # a public key that cannot be used
                 raise EncryptionError(f"cannot encrypt for organization {org_id}: {exc}") from exc
             out.append({"id": org_id, "input": blob_id})

@@ -808,6 +808,7 @@ class Task(SubClient):
         store: int | None = None,
         server_url: str | None = None,
         databases: list[dict[str, Any]] | str | None = None,
+        input_file: str | Path | None = None,
     ) -> dict[str, Any]:
         """Create a task for ``organizations`` (ids) in a collaboration or a study.
 
@@ -815,10 +816,15 @@ class Task(SubClient):
         collaboration it is encrypted for each organization with its public key. When the
         server has a blob store, each organization's input is uploaded as a blob first and
         the task refers to it.
+        ``input_file``, instead of ``input_``: a file holding the input already serialized
+        (the JSON text of such a dict), streamed to the server's blob store once per
+        organization without being read into memory; the server must have a blob store.
         ``databases``: ``[{"label": "default"}, ...]`` (a single label as text also works).
         """
         if not organizations:
             raise ValueError("a task needs at least one organization")
+        if input_file is not None and input_ is not None:
+            raise ValueError("give the input as input_ or as input_file, not both")
         collaboration = collaboration or (None if study else self.parent.collaboration_id)
         if study is not None and collaboration is None:
             study_obj = self._request("GET", f"study/{int(study)}")
@@ -826,7 +832,9 @@ class Task(SubClient):
         if collaboration is None:
             raise ValueError("give a collaboration or a study")
         org_ids = _ids(organizations) or []
-        if self.parent.blobs.enabled():
+        if input_file is not None:
+            inputs = self.parent.blobs.upload_input_file(input_file, org_ids, int(collaboration))
+        elif self.parent.blobs.enabled():
             inputs = self.parent.blobs.upload_inputs(input_ or {}, org_ids, int(collaboration))
         else:
             inputs = self.parent.crypto.encrypt_input(input_ or {}, org_ids, int(collaboration))

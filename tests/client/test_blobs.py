@@ -275,3 +275,56 @@ def test_a_reference_that_is_no_uuid_is_refused_before_any_request(world: dict) 
     # a quoted uuid (as 4.14 may store it) is a reference; this one names no blob
     with pytest.raises(NotFoundError):
         alice.blobs.load(f'"{uuid.uuid4()}"')
+
+
+@pytest.mark.parametrize("kind", ["plain", "secret"])
+def test_input_from_a_file_is_streamed_per_organization(
+    world: dict, blob_dir: Path, tmp_path: Path, kind: str
+) -> None:
+    """``input_file``: the serialized input goes up once per organization, read from the file
+    a chunk at a time (24 MiB here, twice what the upload may take)."""
+    alice = world["alice"]
+    collab = world[kind]
+    alice.setup_encryption(world["key_a"] if kind == "secret" else None)
+    source = tmp_path / "input.json"
+    with source.open("wb") as fp:
+        fp.write(b'{"method": "echo", "kwargs": {"pad": ')
+        for piece in _pattern(24):
+            fp.write(piece)
+        fp.write(b"}}")
+    tracemalloc.start()
+    try:
+        task = alice.task.create(
+            collaboration=collab["id"],
+            organizations=world["orgs"],
+            name=f"{kind} input file",
+            image="localhost/v6demo",
+            input_file=source,
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * MIB, f"peak {peak / MIB:.1f} MiB while uploading 2 x 24 MiB"
+    runs = alice.run.from_task(task["id"], decrypt_input=False).data
+    assert {r["blob_storage_used"] for r in runs} == {True}
+    assert len({r["input"] for r in runs}) == len(world["orgs"])
+    for org_id in world["orgs"]:
+        node = world["nodes"][collab["id"], org_id]
+        (run,) = [r for r in node.open_runs() if r["task"]["id"] == task["id"]]
+        assert node.read_input(run) == serialization.loads(source.read_bytes())
+
+
+def test_input_file_errors(world: dict, tmp_path: Path) -> None:
+    alice = world["alice"]
+    alice.setup_encryption(None)
+    kwargs = {
+        "collaboration": world["plain"]["id"],
+        "organizations": world["orgs"][:1],
+        "name": "bad input file",
+        "image": "localhost/v6demo",
+    }
+    with pytest.raises(V6ClientError, match="does not exist"):
+        alice.task.create(**kwargs, input_file=tmp_path / "missing.json")
+    (tmp_path / "in.json").write_text("{}")
+    with pytest.raises(ValueError, match="not both"):
+        alice.task.create(**kwargs, input_={}, input_file=tmp_path / "in.json")

@@ -24,6 +24,7 @@ from vantage6_client import (
     Page,
     PermissionDeniedError,
     TwoFactorSetupRequired,
+    V6ClientError,
     WaitTimeoutError,
 )
 from vantage6_client.client import _results_complete
@@ -184,6 +185,24 @@ def test_unencrypted_task_round_trip(world):
     assert [r["result"] for r in results.data] == [{"seen": "summary", "n": 3}] * 2
     assert alice.task.status(task["id"]) == "completed"
     assert alice.result.get(results.data[0]["id"]) == {"seen": "summary", "n": 3}
+
+
+def test_input_file_needs_a_blob_store(world, tmp_path):
+    """This server has no blob store: an input from a file is refused before any task."""
+    alice, plain = world["alice"], world["plain"]
+    alice.setup_encryption(None)
+    source = tmp_path / "input.json"
+    source.write_text('{"method": "summary"}')
+    before = len(alice.task.list(collaboration=plain["id"]).data)
+    with pytest.raises(V6ClientError, match="needs the server's blob store"):
+        alice.task.create(
+            collaboration=plain["id"],
+            organizations=[world["org_a"]["id"]],
+            name="from a file",
+            image="localhost/v6demo",
+            input_file=source,
+        )
+    assert len(alice.task.list(collaboration=plain["id"]).data) == before
 
 
 def test_encrypted_task_round_trip(world):

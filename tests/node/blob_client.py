@@ -1,13 +1,15 @@
-"""A researcher's side of a blob task, streamed, in its own process (so its memory is its own).
+"""A researcher's side of a blob task with our client (``vantage6_client``), in its own process
+(so its memory is its own).
 
-Uploads a large input for each organization (encrypted for it in an encrypted collaboration),
-creates a ``v6nodetest.blob_result`` task, waits for it, downloads each result blob and checks
-it byte for byte while it streams, never holding it. Prints one JSON line: the task, per run
-what arrived, and this process's resident memory (baseline and peak).
+Writes a large ``v6nodetest.blob_result`` input to a file, creates the task from it with
+``client.task.create(input_file=...)`` (streamed to the blob store once per organization,
+encrypted for it in an encrypted collaboration), waits for it, streams each result to a file
+with ``client.result.download`` and checks the file by hash. Prints one JSON line: the task,
+per run what arrived, and this process's resident memory (baseline and peak).
 
 Usage: python -m tests.node.blob_client '<json job>'
 job: api_url, username, password, collaboration_id, org_ids, image, pad_mib, result_mib,
-     encrypted, private_key (path or null)
+     private_key (path or null), workdir
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
-from vantage6_common import blob_crypto, crypto
+from vantage6_client import Client
 
 FILLER_BLOCK = (b"0123456789abcdef" * 65536)[: 1 << 20]
 MIB = 1 << 20
@@ -51,15 +52,22 @@ class PeakRss:
         return {"baseline": self.baseline, "peak": self.peak}
 
 
-def input_chunks(pad_mib: int, result_mib: int, digest: Any) -> Iterator[bytes]:
+def write_input(path: Path, pad_mib: int, result_mib: int) -> tuple[str, int]:
+    """The task's serialized input (JSON with ``pad_mib`` MiB of filler) written to ``path``
+    a MiB at a time; its sha256 and size."""
     head = json.dumps({"method": "blob_result", "kwargs": {"size_mib": result_mib, "pad": ""}})
     prefix, suffix = head[:-3].encode(), head[-3:].encode()  # split inside "pad": ""
-    for piece in (prefix, *([FILLER_BLOCK] * pad_mib), suffix):
-        digest.update(piece)
-        yield piece
+    digest, size = hashlib.sha256(), 0
+    with path.open("wb") as fp:
+        for piece in (prefix, *([FILLER_BLOCK] * pad_mib), suffix):
+            digest.update(piece)
+            size += len(piece)
+            fp.write(piece)
+    return digest.hexdigest(), size
 
 
 def expected_result(input_sha: str, input_bytes: int, result_mib: int) -> tuple[str, int]:
+    """The sha256 and size of what ``blob_result`` returns for this input."""
     head = json.dumps({"input_sha256": input_sha, "input_bytes": input_bytes})
     digest = hashlib.sha256()
     size = 0
@@ -69,100 +77,67 @@ def expected_result(input_sha: str, input_bytes: int, result_mib: int) -> tuple[
     return digest.hexdigest(), size
 
 
+def file_digest(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as fp:
+        for piece in iter(lambda: fp.read(MIB), b""):
+            digest.update(piece)
+            size += len(piece)
+    return digest.hexdigest(), size
+
+
 def main(job: dict[str, Any]) -> dict[str, Any]:
-    api = job["api_url"].rstrip("/")
-    http = httpx.Client(timeout=httpx.Timeout(600, connect=30))
-    login = {"username": job["username"], "password": job["password"]}
-    token = http.post(f"{api}/token/user", json=login).raise_for_status().json()["access_token"]
-    auth = {"Authorization": f"Bearer {token}"}
-    private_key = crypto.load_private_key(job["private_key"]) if job["encrypted"] else None
+    workdir = Path(job["workdir"])
+    client = Client(job["api_url"], log_level="warning")
+    client.authenticate(job["username"], job["password"])
+    client.setup_encryption(job["private_key"])
     rss = PeakRss()
     started = time.monotonic()
-
-    organizations = []
-    input_sha = ""
-    input_bytes = 0
-    for org_id in job["org_ids"]:
-        public_key = None
-        if job["encrypted"]:
-            public_key = http.get(f"{api}/organization/{org_id}", headers=auth).json()["public_key"]
-        digest = hashlib.sha256()
-        plain = input_chunks(job["pad_mib"], job["result_mib"], digest)
-        counted = _counting(plain)
-        body = blob_crypto.encode_chunks(counted, public_key)
-        headers = {**auth, "Content-Type": "application/octet-stream"}
-        answer = http.post(f"{api}/blobstream", content=body, headers=headers)
-        answer.raise_for_status()
-        organizations.append({"id": org_id, "input": answer.json()["uuid"]})
-        input_sha, input_bytes = digest.hexdigest(), counted.total  # same for every org
-    uploaded = time.monotonic()
-    task = http.post(
-        f"{api}/task",
-        headers=auth,
-        json={
-            "name": "blob task",
-            "image": job["image"],
-            "collaboration_id": job["collaboration_id"],
-            "organizations": organizations,
-            "databases": [],
-        },
+    source = workdir / "input.json"
+    input_sha, input_bytes = write_input(source, job["pad_mib"], job["result_mib"])
+    written = time.monotonic()
+    task = client.task.create(
+        collaboration=job["collaboration_id"],
+        organizations=job["org_ids"],
+        name="blob task",
+        image=job["image"],
+        input_file=source,
     )
-    task.raise_for_status()
-    task_id = task.json()["id"]
-    deadline = time.monotonic() + job.get("timeout", 600)
-    while True:
-        status = http.get(f"{api}/task/{task_id}/status", headers=auth).json()["status"]
-        if status not in ("pending", "initializing", "active"):
-            break
-        if time.monotonic() > deadline:
-            raise SystemExit(f"task {task_id} still {status}")
-        time.sleep(0.2)
+    uploaded = time.monotonic()
+    status = client.task.wait(task["id"], timeout=job.get("timeout", 600))
     finished = time.monotonic()
-    want_sha, want_size = expected_result(input_sha, input_bytes, job["result_mib"])
-    results = http.get(f"{api}/result", params={"task_id": task_id}, headers=auth).json()["data"]
+    want = expected_result(input_sha, input_bytes, job["result_mib"])
     runs = []
-    for item in results:
-        got: dict[str, Any] = {"blob_storage_used": item.get("blob_storage_used")}
-        ref = item.get("result")
-        got["result_ref"] = ref
-        if ref and item.get("blob_storage_used"):
-            digest, size = hashlib.sha256(), 0
-            with http.stream("GET", f"{api}/blobstream/{ref}", headers=auth) as resp:
-                got["http_status"] = resp.status_code
-                if resp.status_code == 200:
-                    for piece in blob_crypto.decode_chunks(resp.iter_bytes(MIB), private_key):
-                        digest.update(piece)
-                        size += len(piece)
-            got["matches"] = (digest.hexdigest(), size) == (want_sha, want_size)
+    for run in client.run.from_task(task["id"], decrypt_input=False).data:
+        # the reference as the server holds it (the client's getters would fetch the blob)
+        stored = client.transport.request("GET", f"result/{run['id']}")
+        got: dict[str, Any] = {
+            "blob_storage_used": run.get("blob_storage_used"),
+            "result_ref": stored.get("result"),
+        }
+        if stored.get("result"):
+            target = workdir / f"result-{run['id']}.json"
+            size = client.result.download(run["id"], target)
             got["bytes"] = size
+            got["matches"] = file_digest(target) == want
+            target.unlink()
         runs.append(got)
     done = time.monotonic()
+    source.unlink()
     return {
-        "task_id": task_id,
+        "task_id": task["id"],
         "status": status,
         "runs": runs,
         "input_bytes": input_bytes,
-        "expected_result_bytes": want_size,
+        "expected_result_bytes": want[1],
         "rss": rss.stop(),
         "seconds": {
-            "upload": uploaded - started,
+            "write_input": written - started,
+            "upload": uploaded - written,
             "run": finished - uploaded,
             "download": done - finished,
         },
     }
-
-
-class _counting:
-    """Passes chunks through and counts their bytes."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self.chunks = chunks
-        self.total = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self.chunks:
-            self.total += len(chunk)
-            yield chunk
 
 
 if __name__ == "__main__":
