@@ -109,6 +109,15 @@ def test_an_image_the_store_did_not_approve_is_refused(setup: Setup) -> None:
     assert _tasks_with(setup, image) == []
 
 
+def test_hostile_server_urls_are_refused_before_the_store_is_asked(setup: Setup) -> None:
+    image = _image()
+    approve(setup.world, image, f"pin-{secrets.token_hex(3)}")
+    for bad in ("http://\u00e9x/api", "http://a\nb/api", "ftp://x/api", "x" * 600):
+        refused = _task(setup, image, server_url=bad)
+        assert refused.status_code == 400, (bad, refused.text)
+    assert _tasks_with(setup, image) == []
+
+
 def test_a_store_of_another_collaboration_is_refused(setup: Setup) -> None:
     root = setup.root
     other = root.ok(

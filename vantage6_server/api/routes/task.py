@@ -55,7 +55,7 @@ class TaskIn(LenientBody):
     name: str | None = Field(None, max_length=256)
     description: str | None = Field(None, max_length=10000)
     store_id: int | None = Field(None, ge=1)
-    server_url: str | None = Field(None, max_length=512)
+    server_url: str | None = Field(None, max_length=512, pattern=r"^https?://[!-~]+$")
 
     @field_validator("databases")
     @classmethod
