@@ -17,7 +17,7 @@ import pytest
 from tests.api import Api
 from tests.livestore import start_store
 from tests.published import run_published_scenario
-from tests.store.digests import by_name
+from tests.store.digests import UNKNOWN_PREFIX, by_name
 from tests.store.world import World, approve, store_config, submit
 
 SCENARIO = Path(__file__).parent / "published" / "pinned_task.py"
@@ -90,6 +90,15 @@ def test_a_store_task_runs_the_approved_digest(setup: Setup) -> None:
     # naming the approved digest itself is the same task
     again = _task(setup, f"{image}@{digest}")
     assert again.status_code == 201 and again.json()["image"] == f"{image}@{digest}"
+
+
+def test_an_approved_image_without_a_digest_drops_the_store(setup: Setup) -> None:
+    """As vantage6 4.14: nothing could be pinned, so the task does not claim the store."""
+    image = f"{UNKNOWN_PREFIX}pin-{secrets.token_hex(4)}:1.0"  # the resolver finds no digest
+    assert approve(setup.world, image, f"pin-{secrets.token_hex(3)}")["digest"] is None
+    created = _task(setup, image)
+    assert created.status_code == 201, created.text
+    assert created.json()["image"] == image and created.json()["algorithm_store"] is None
 
 
 def test_an_image_the_store_did_not_approve_is_refused(setup: Setup) -> None:
