@@ -1,9 +1,10 @@
 """``allowed_algorithm_stores`` for real: our server, our store (digests from a real registry),
 a real ``docker-registry`` on loopback and a node running podman.
 
-The node runs an image only when a trusted store coupled to the task's collaboration approved
-it, and runs it by the digest the store recorded: a tag moved after approval is refused, and
-the approved digest still runs when the task names it.
+The server pins a store task to the digest the store approved (vantage6 4.14) and refuses
+an unapproved image or a store of another collaboration at creation; the node runs an image
+only when a trusted store coupled to the task's collaboration approved it, by that digest: a
+tag moved after approval runs what was approved, a pin to the moved content is refused.
 """
 
 from __future__ import annotations
@@ -56,6 +57,19 @@ class StorePath:
         )
         (run,) = self.fed.wait_runs_settled(task["id"], timeout=300)
         return run
+
+    def refused(self, image: str, store_id: int | None) -> dict:
+        """Creating the task fails; the server's answer (status and message)."""
+        station = self.fed.stations[0]
+        body = {
+            "image": image,
+            "collaboration_id": self.fed.collaboration_id,
+            "organizations": [{"id": station.org_id, "input": ""}],
+            "store_id": store_id,
+        }
+        answer = self.fed.researcher.post("/task", json=body)
+        assert answer.status_code in (400, 403), answer.text
+        return {"status": answer.status_code, "msg": answer.json()["msg"]}
 
 
 def _couple(world: World, url: str, collaboration_id: int, name: str) -> int:
@@ -132,7 +146,8 @@ def test_refuses_an_unapproved_image(path: StorePath) -> None:
     path.registry.push(DEMO_IMAGE, repo, "1.0")
     image = path.registry.image(repo, "1.0")
     submit(path.world, image=image, name="unreviewed")  # submitted, never reviewed
-    _not_allowed(path.run(image, path.trusted), "not approved", image)
+    refused = path.refused(image, path.trusted)
+    assert refused["status"] == 400 and "not found in store" in refused["msg"], refused
 
 
 def test_refuses_stores_it_does_not_trust_or_that_are_not_coupled(path: StorePath) -> None:
@@ -141,7 +156,7 @@ def test_refuses_stores_it_does_not_trust_or_that_are_not_coupled(path: StorePat
     image = path.registry.image(repo, "1.0")
     path.approve(image)
     _not_allowed(path.run(image, path.untrusted), "not in allowed_algorithm_stores")
-    _not_allowed(path.run(image, path.elsewhere), "not coupled to collaboration")
+    assert path.refused(image, path.elsewhere)["status"] == 403  # the server checks coupling
     _not_allowed(path.run(image, None), "names no algorithm store")
 
 
@@ -153,20 +168,23 @@ def test_moved_tag_is_refused_and_the_approved_digest_still_runs(path: StorePath
     # someone pushes other content under the approved tag (the base image has no algorithm)
     moved = path.registry.push(BASE_IMAGE, repo, "1.0")
     assert moved != approved and path.registry.digest(repo, "1.0") == moved
-    _not_allowed(path.run(image, path.trusted), "moved", moved, approved)
-    _not_allowed(path.run(f"{image}@{moved}", path.trusted), "not the digest", approved)
-    # the task pinned to the approved digest (as a 4.x server writes it) runs what was reviewed
-    run = path.run(f"{image}@{approved}", path.trusted)
+    # the server asks the store and pins the task to the approved digest: what was reviewed runs
+    run = path.run(image, path.trusted)
     assert run["status"] == "completed", (run, path.fed.logs())
+    task = path.fed.researcher.ok("GET", f"/task/{run['task']['id']}")
+    assert task["image"] == f"{image}@{approved}"
+    # a task pinned to the moved content is refused at creation
+    refused = path.refused(f"{image}@{moved}", path.trusted)
+    assert refused["status"] == 400 and approved in refused["msg"], refused
 
 
 def test_unreachable_registry_fails_the_run_with_its_reason(path: StorePath) -> None:
     gone = f"127.0.0.1:{free_port()}/algos/gone:1.0"
     digest = "sha256:" + "ab" * 32
     assert path.approve(f"{gone}@{digest}")["digest"] == digest  # pinned on submission
-    _not_allowed(path.run(gone, path.trusted), "cannot be reached")
-    # pinned: the store check needs no registry, the pull does
-    run = path.run(f"{gone}@{digest}", path.trusted)
+    # the server pins the task to the approved digest: the store check needs no registry,
+    # the pull does
+    run = path.run(gone, path.trusted)
     assert run["status"] == "non-existing Docker image", run
     assert "could not be pulled" in (run["log"] or ""), run["log"]
 
@@ -184,3 +202,6 @@ def test_subtasks_of_a_store_task_pass_the_store_check(path: StorePath) -> None:
     assert path.fed.wait_task(task["id"], timeout=300) == "completed", path.fed.logs()
     subtasks = path.fed.researcher.ok("GET", "/task", params={"parent_id": task["id"]})["data"]
     assert subtasks and all(t["algorithm_store"]["id"] == path.trusted for t in subtasks)
+    parent = path.fed.researcher.ok("GET", f"/task/{task['id']}")
+    assert parent["image"].startswith(f"{image}@sha256:")
+    assert all(t["image"] == parent["image"] for t in subtasks)

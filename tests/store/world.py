@@ -147,3 +147,19 @@ def assign(world: World, algorithm_id: int, reviewer: str, by: str = "manager") 
     return world.as_(by).post(
         "/review", json={"algorithm_id": algorithm_id, "reviewer_id": world.store_ids[reviewer]}
     )
+
+
+def approve(world: World, image: str, name: str) -> dict:
+    """Submit ``image`` as ``name`` and have rev_b1 and rev_c (two organizations) approve it."""
+    algo = submit(world, image=image, name=name)
+    for reviewer in ("rev_b1", "rev_c"):
+        assert assign(world, algo["id"], reviewer).status_code == 201
+    by_id = {v: k for k, v in world.store_ids.items()}
+    reviews = world.as_("root").ok("GET", "/review", params={"algorithm_id": algo["id"]})
+    for review in reviews["data"]:
+        world.as_(by_id[review["reviewer"]["id"]]).ok(
+            "POST", f"/review/{review['id']}/approve", json={}
+        )
+    approved = world.as_("root").ok("GET", f"/algorithm/{algo['id']}")
+    assert approved["status"] == "approved", approved
+    return approved

@@ -17,7 +17,7 @@ from vantage6_common.status import RunStatus
 from vantage6_server import serialize
 from vantage6_server.api.common import LenientBody, get_or_404, includes
 from vantage6_server.api.deps import Auth, Ctx, Db
-from vantage6_server.api.errors import bad_request
+from vantage6_server.api.errors import bad_request, forbidden
 from vantage6_server.api.schemas import Message, Task, TaskStatus, answers, page_of
 from vantage6_server.db import models as m
 from vantage6_server.rbac import policy
@@ -25,6 +25,7 @@ from vantage6_server.rbac.catalog import Operation
 from vantage6_server.rbac.principal import Principal
 from vantage6_server.services import blobs
 from vantage6_server.services.offers import offer_runs
+from vantage6_server.services.store_pin import pin_image
 from vantage6_server.services.tasks import announce_new_task, descendants, kill_tasks
 
 router = APIRouter(tags=["Task"])
@@ -54,7 +55,7 @@ class TaskIn(LenientBody):
     name: str | None = Field(None, max_length=256)
     description: str | None = Field(None, max_length=10000)
     store_id: int | None = Field(None, ge=1)
-    server_url: str | None = Field(None, max_length=512)
+    server_url: str | None = Field(None, max_length=512, pattern=r"^https?://[!-~]+$")
 
     @field_validator("databases")
     @classmethod
@@ -112,8 +113,34 @@ def _databases(raw: list[dict] | None) -> list[dict]:
     return out
 
 
+def _image_and_store(
+    body: TaskIn,
+    request: Request,
+    ctx: Ctx,
+    session: Db,
+    collaboration_id: int,
+    parent: m.Task | None,
+) -> tuple[str, int | None]:
+    """The task's image and store: a subtask takes its parent's (vantage6 4.x); a user's task
+    from a store runs the digest the store approved (services/store_pin)."""
+    if parent is not None:
+        return parent.image, parent.algorithm_store_id
+    if body.store_id is None:
+        return body.image, None
+    store = get_or_404(session, m.AlgorithmStore, body.store_id, "Algorithm store")
+    if store.collaboration_id not in (None, collaboration_id):
+        raise forbidden(
+            "The algorithm store is not part of the collaboration to which the task is posted"
+        )
+    server_url = body.server_url or f"{request.base_url}".rstrip("/") + ctx.settings.api_path
+    pinned = pin_image(
+        store.url, body.image, server_url.rstrip("/"), request.headers.get("authorization")
+    )
+    return pinned.image, store.id if pinned.keeps_store else None
+
+
 @router.post("/task", status_code=201, summary="Create a task", **answers(Task, 201))
-def create_task(body: TaskIn, principal: Auth, ctx: Ctx, session: Db) -> dict:
+def create_task(body: TaskIn, request: Request, principal: Auth, ctx: Ctx, session: Db) -> dict:
     study = None
     if body.study_id is not None:
         study = get_or_404(session, m.Study, body.study_id, "Study")
@@ -155,21 +182,18 @@ def create_task(body: TaskIn, principal: Auth, ctx: Ctx, session: Db) -> dict:
         _check_input_encryption(
             collab.encrypted, body.organizations, SchemePolicy(collab.encryption_scheme)
         )
-    if body.store_id is not None:
-        get_or_404(session, m.AlgorithmStore, body.store_id, "Algorithm store")
+    image, store_id = _image_and_store(body, request, ctx, session, collab.id, parent)
     task = m.Task(
         name=body.name or "",
         description=body.description or "",
-        image=body.image,
+        image=image,
         collaboration_id=collab.id,
         study_id=study.id if study else None,
         job_id=parent.job_id if parent else 0,
         parent_id=parent.id if parent else None,
         init_org_id=principal.organization_id,
         init_user_id=parent.init_user_id if parent else principal.id,
-        # a subtask comes from its parent's store, as in vantage6 4.x (nodes that trust only
-        # stores check it too)
-        algorithm_store_id=parent.algorithm_store_id if parent else body.store_id,
+        algorithm_store_id=store_id,
         databases=_databases(body.databases),
         status=RunStatus.PENDING.value,
     )
