@@ -102,7 +102,11 @@ def test_server_new_flags_and_validation(v6, v6env):
         "api_path": "/v6api",
         "database_uri": data["database_uri"],
         "two_factor_auth": True,
+        "large_result_store": data["large_result_store"],
     }
+    # blobs in a folder next to the server's data unless --storage says otherwise
+    assert data["large_result_store"]["type"] == "filesystem"
+    assert data["large_result_store"]["path"].endswith("/server/flags/blobs")
     pw = v6env.user_data / "server" / "flags" / "root-password"
     assert pw.read_text().strip() == "Very-Secret-Pw-1"
 
