@@ -74,7 +74,7 @@ def open_runtime(name: str, **options: Any) -> ContainerRuntime:
 
 
 def is_local_image(image: str) -> bool:
-    """Whether ``image`` names podman's local namespace (``localhost/...``, no port): built
+    """Whether ``image`` names the engines' local namespace (``localhost/...``, no port): built
     here and never pushed, so no registry can tell its digest."""
     return image.split("/", 1)[0] == "localhost" and "/" in image
 

@@ -38,13 +38,14 @@ def upgrade() -> None:
     )
     for column in ("collaboration_id", "created_at", "task_id", "run_id"):
         op.create_index(f"ix_blob_{column}", "blob", [column])
-    with op.batch_alter_table("run") as batch:
-        batch.add_column(
-            sa.Column("blob_storage_used", sa.Boolean(), nullable=True, server_default=sa.false())
-        )
+    # a plain ADD COLUMN: a batch copy would drop SQLite's AUTOINCREMENT (ids must not return)
+    op.add_column(
+        "run",
+        sa.Column("blob_storage_used", sa.Boolean(), nullable=True, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("run") as batch:
+    with op.batch_alter_table("run", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.drop_column("blob_storage_used")
     op.drop_table("blob")
