@@ -8,12 +8,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests import blobserver
 from tests.client.fakenode import BlobNode
-from tests.livestack import LiveServer, start_server
+from tests.livestack import LiveServer
 from vantage6_client import Client
 from vantage6_common import crypto
+
+# a live server with a filesystem blob store, for this module
+blob_dir = blobserver.blob_dir
+live_server = blobserver.live_server
 
 PASSWORD = "Research-Pass-1!"
 
@@ -25,22 +29,6 @@ def unique(prefix: str) -> str:
 def make_key(path: Path) -> Path:
     crypto.save_private_key(crypto.generate_private_key(2048), path)
     return path
-
-
-@pytest.fixture(scope="module")
-def blob_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("blobs")
-
-
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory, blob_dir: Path) -> LiveServer:
-    config = tmp_path_factory.mktemp("config") / "server.yaml"
-    config.write_text(
-        yaml.safe_dump({"large_result_store": {"type": "filesystem", "path": str(blob_dir)}})
-    )
-    server, cleanup = start_server("sqlite", config_file=config)
-    yield server
-    cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -20,35 +20,22 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 
-from tests.livestack import LiveServer, start_server
+from tests import blobserver
 from tests.node.conftest import make_datasets
 from tests.node.harness import PASSWORD, Federation
 from tests.node.test_published_tools import published_image  # noqa: F401 - fixture
 from tests.published import published_python
 from tests.security.node_fixtures import evil_image  # noqa: F401 - fixture
 
+# a live server with a filesystem blob store, for this module
+blob_dir = blobserver.blob_dir
+live_server = blobserver.live_server
+
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def blob_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("blobs")
-
-
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory, blob_dir: Path) -> LiveServer:
-    config = tmp_path_factory.mktemp("config") / "server.yaml"
-    config.write_text(
-        yaml.safe_dump({"large_result_store": {"type": "filesystem", "path": str(blob_dir)}})
-    )
-    server, cleanup = start_server("sqlite", config_file=config)
-    yield server
-    cleanup()
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["plain", "encrypted"])

@@ -12,30 +12,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
+from tests import blobserver
 from tests.api import Api
-from tests.livestack import LiveServer, start_server
+from tests.livestack import LiveServer
 from tests.published import published_python
+
+# a live server with a filesystem blob store, for this module
+blob_dir = blobserver.blob_dir
+live_server = blobserver.live_server
 
 MIB = 1024 * 1024
 PUBLISHED_SCRIPT = Path(__file__).parent / "published" / "blobstream.py"
-
-
-@pytest.fixture(scope="module")
-def blob_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("blobs")
-
-
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory, blob_dir: Path) -> LiveServer:
-    config = tmp_path_factory.mktemp("config") / "server.yaml"
-    config.write_text(
-        yaml.safe_dump({"large_result_store": {"type": "filesystem", "path": str(blob_dir)}})
-    )
-    server, cleanup = start_server("sqlite", config_file=config)
-    yield server
-    cleanup()
 
 
 @pytest.fixture(scope="module")
