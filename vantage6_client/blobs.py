@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from vantage6_client.encryption import EncryptionSupport
+from vantage6_client.encryption import EncryptionSupport, decode_payload
 from vantage6_client.exceptions import EncryptionError, ServerConnectionError, V6ClientError
 from vantage6_client.session import ClientSession
 from vantage6_client.transport import connection_reason
@@ -200,13 +200,7 @@ class BlobSupport:
         """The JSON-decoded value of a blob (as inline values are decoded)."""
         with self.open(reference) as chunks:
             raw = b"".join(self._checked(self.decoded(chunks)))
-        try:
-            return serialization.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            try:
-                return raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return raw
+        return decode_payload(raw)
 
     def save(self, reference: Any, path: str | Path) -> int:
         """Stream a blob's plain bytes into a new file at ``path``; returns its size. Holds

@@ -172,13 +172,7 @@ class EncryptionSupport:
                 return text  # neither encrypted nor base64: the server stored plain text
         else:
             raw = self.decode_bytes(text, task)
-        try:
-            return serialization.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            try:
-                return raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return raw
+        return decode_payload(raw)
 
     def decode_bytes(self, text: str, task: Any = None) -> bytes:
         """The plain bytes of an inline input or result: decrypted, or base64-decoded.
@@ -200,6 +194,17 @@ class EncryptionSupport:
             return self.cryptor.decrypt_str_to_bytes(text)
         except crypto.DecryptionError as exc:
             raise EncryptionError(str(exc)) from exc
+
+
+def decode_payload(raw: bytes) -> Any:
+    """A decrypted input or result: its JSON value, else its text, else the bytes as they are."""
+    try:
+        return serialization.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw
 
 
 def generate_private_key(path: str | Path) -> crypto.Cryptor:
